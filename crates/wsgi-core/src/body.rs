@@ -1,0 +1,421 @@
+//! Response bodies: asynchronous iterables of bytes.
+//!
+//! WSGI 1.0.1 returns an iterable of byte strings. Asynchronous WSGI lets each
+//! item be either bytes ready now or a *future* resolving to bytes, and lets
+//! the iterable itself be asynchronous. In Rust:
+//!
+//! - a [`Chunk`] is one item: [`Chunk::Ready`] bytes or a [`Chunk::future`];
+//! - a [`Body`] is the iterable: built from bytes-like values, from any
+//!   `IntoIterator` of chunks ([`Body::from_chunks`]), from any
+//!   `futures::Stream` of `Result<bytes, E>` ([`Body::from_stream`]) or of
+//!   chunks ([`Body::from_chunk_stream`]), or from an `AsyncRead` such as a
+//!   file ([`Body::from_reader`], the `wsgi.file_wrapper` equivalent).
+//!
+//! The server polls the next item only when the connection can take more
+//! (backpressure), sends nothing before the first non-empty item is ready,
+//! and closes every body exactly once: [`Body::on_close`] hooks run with the
+//! [`Outcome`] when the body finishes, fails, or is dropped early because the
+//! client went away.
+//!
+//! ```
+//! use bytes::Bytes;
+//! use wsgi_core::{Body, Chunk};
+//!
+//! // pulsar's `simple_async`: bytes, a future of bytes, bytes.
+//! let body = Body::from_chunks([
+//!     Chunk::from("hello"),
+//!     Chunk::future(async { Ok::<_, std::io::Error>(Bytes::from_static(b" ")) }),
+//!     Chunk::from("World!"),
+//! ]);
+//! # let _ = body;
+//! ```
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use futures_util::stream::{BoxStream, Stream, StreamExt};
+use futures_util::FutureExt;
+use tokio::io::AsyncRead;
+
+use crate::error::Error;
+
+type ChunkFuture = Pin<Box<dyn Future<Output = Result<Bytes, Error>> + Send + 'static>>;
+
+/// One item of an asynchronous iterable: bytes now, or a future of bytes.
+pub enum Chunk {
+    /// Bytes that are ready now.
+    Ready(Bytes),
+    /// A future that resolves to the bytes (or to an error, which fails the
+    /// body).
+    Future(ChunkFuture),
+}
+
+impl Chunk {
+    /// A chunk produced by a future.
+    ///
+    /// ```
+    /// use wsgi_core::Chunk;
+    /// let chunk = Chunk::future(async { Ok::<_, std::io::Error>("later") });
+    /// # let _ = chunk;
+    /// ```
+    pub fn future<F, B, E>(future: F) -> Self
+    where
+        F: Future<Output = Result<B, E>> + Send + 'static,
+        B: Into<Bytes>,
+        E: Into<Error>,
+    {
+        Chunk::Future(Box::pin(
+            future.map(|result| result.map(Into::into).map_err(Into::into)),
+        ))
+    }
+}
+
+impl fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Chunk::Ready(bytes) => f.debug_tuple("Ready").field(bytes).finish(),
+            Chunk::Future(_) => f.write_str("Future(..)"),
+        }
+    }
+}
+
+macro_rules! chunk_from {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for Chunk {
+            fn from(value: $ty) -> Self {
+                Chunk::Ready(Bytes::from(value))
+            }
+        }
+    )*};
+}
+chunk_from!(Bytes, Vec<u8>, &'static [u8], &'static str, String);
+
+/// How a body ended, as reported to [`Body::on_close`] hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every item was produced and taken.
+    Completed,
+    /// An item failed; the response was answered with an error or aborted.
+    Failed,
+    /// The body was dropped before its end: the client went away, the
+    /// response needed no body (HEAD, 204, 304), or the server shut down.
+    Aborted,
+}
+
+enum Kind {
+    Empty,
+    Full(Bytes),
+    Chunks {
+        items: BoxStream<'static, Chunk>,
+        pending: Option<ChunkFuture>,
+    },
+    Stream(BoxStream<'static, Result<Bytes, Error>>),
+}
+
+type CloseHook = Box<dyn FnOnce(Outcome) + Send + 'static>;
+
+/// An asynchronous iterable response body.
+///
+/// Build one with `From` (for `&'static str`, `String`, `Vec<u8>`, `Bytes`,
+/// `Vec<Bytes>`, `Vec<Chunk>`, `()`), or with the constructors below. It is a
+/// `futures::Stream` of `Result<Bytes, Error>`: futures among the items are
+/// awaited in order.
+///
+/// ```
+/// use futures_util::stream;
+/// use wsgi_core::Body;
+///
+/// let counted = Body::from_stream(stream::iter((0..3).map(|i| Ok::<_, std::io::Error>(format!("{i}\n")))));
+/// # let _ = counted;
+/// ```
+pub struct Body {
+    kind: Kind,
+    on_close: Vec<CloseHook>,
+}
+
+impl Body {
+    /// A body with no bytes.
+    pub fn empty() -> Self {
+        Body::with_kind(Kind::Empty)
+    }
+
+    fn with_kind(kind: Kind) -> Self {
+        Body {
+            kind,
+            on_close: Vec::new(),
+        }
+    }
+
+    /// A body of the given bytes.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        if bytes.is_empty() {
+            Body::empty()
+        } else {
+            Body::with_kind(Kind::Full(bytes))
+        }
+    }
+
+    /// The WSGI iterable: any `IntoIterator` whose items convert into
+    /// [`Chunk`]s, futures among them awaited in order.
+    pub fn from_chunks<I>(chunks: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<Chunk> + 'static,
+        I::IntoIter: Send + 'static,
+    {
+        Body::from_chunk_stream(futures_util::stream::iter(
+            chunks.into_iter().map(Into::into),
+        ))
+    }
+
+    /// An asynchronous iterable whose items are [`Chunk`]s.
+    pub fn from_chunk_stream<S>(items: S) -> Self
+    where
+        S: Stream<Item = Chunk> + Send + 'static,
+    {
+        Body::with_kind(Kind::Chunks {
+            items: items.boxed(),
+            pending: None,
+        })
+    }
+
+    /// Any `futures::Stream` of `Result<bytes, E>`, such as one written with
+    /// `async_stream::try_stream!`.
+    pub fn from_stream<S, B, E>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<B, E>> + Send + 'static,
+        B: Into<Bytes>,
+        E: Into<Error>,
+    {
+        Body::with_kind(Kind::Stream(
+            stream
+                .map(|item| item.map(Into::into).map_err(Into::into))
+                .boxed(),
+        ))
+    }
+
+    /// Streams an `AsyncRead` (a `tokio::fs::File`, say) in chunks of up to
+    /// `chunk_size` bytes, never reading it whole into memory: the
+    /// `wsgi.file_wrapper` of asynchronous WSGI.
+    pub fn from_reader<R>(reader: R, chunk_size: usize) -> Self
+    where
+        R: AsyncRead + Send + 'static,
+    {
+        Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+            reader,
+            chunk_size.max(1),
+        ))
+    }
+
+    /// Adds a hook that runs exactly once when the body is closed, with how
+    /// it ended. Hooks run in the order they were added.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use wsgi_core::{Body, Outcome};
+    ///
+    /// let closed = Arc::new(AtomicUsize::new(0));
+    /// let seen = closed.clone();
+    /// let body = Body::from("unsent").on_close(move |outcome| {
+    ///     assert_eq!(outcome, Outcome::Aborted);
+    ///     seen.fetch_add(1, Ordering::SeqCst);
+    /// });
+    /// drop(body);
+    /// assert_eq!(closed.load(Ordering::SeqCst), 1);
+    /// ```
+    pub fn on_close(mut self, hook: impl FnOnce(Outcome) + Send + 'static) -> Self {
+        self.on_close.push(Box::new(hook));
+        self
+    }
+
+    /// The exact number of bytes left, when known without polling.
+    pub fn exact_length(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Empty => Some(0),
+            Kind::Full(bytes) => Some(bytes.len() as u64),
+            _ => None,
+        }
+    }
+
+    /// Whether the body is known to have no more bytes.
+    pub fn is_end(&self) -> bool {
+        matches!(self.kind, Kind::Empty)
+    }
+
+    /// Closes the body now with the given outcome: hooks run, the underlying
+    /// iterable is dropped, and later polls yield `None`.
+    pub fn close(&mut self, outcome: Outcome) {
+        self.kind = Kind::Empty;
+        for hook in self.on_close.drain(..) {
+            hook(outcome);
+        }
+    }
+
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
+        match &mut self.kind {
+            Kind::Empty => Poll::Ready(None),
+            Kind::Full(_) => match std::mem::replace(&mut self.kind, Kind::Empty) {
+                Kind::Full(bytes) => Poll::Ready(Some(Ok(bytes))),
+                _ => Poll::Ready(None),
+            },
+            Kind::Stream(stream) => stream.poll_next_unpin(cx),
+            Kind::Chunks { items, pending } => loop {
+                if let Some(future) = pending {
+                    let result = ready!(future.as_mut().poll(cx));
+                    *pending = None;
+                    return Poll::Ready(Some(result));
+                }
+                match ready!(items.poll_next_unpin(cx)) {
+                    None => return Poll::Ready(None),
+                    Some(Chunk::Ready(bytes)) => return Poll::Ready(Some(Ok(bytes))),
+                    Some(Chunk::Future(future)) => *pending = Some(future),
+                }
+            },
+        }
+    }
+}
+
+impl Stream for Body {
+    type Item = Result<Bytes, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let item = ready!(this.poll_item(cx));
+        match &item {
+            None => this.close(Outcome::Completed),
+            Some(Err(_)) => this.close(Outcome::Failed),
+            Some(Ok(_)) => {}
+        }
+        Poll::Ready(item)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match &self.kind {
+            Kind::Empty => (0, Some(0)),
+            Kind::Full(_) => (1, Some(1)),
+            _ => (0, None),
+        }
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        if !self.on_close.is_empty() {
+            self.close(Outcome::Aborted);
+        }
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Empty => "Empty",
+            Kind::Full(_) => "Full",
+            Kind::Chunks { .. } => "Chunks",
+            Kind::Stream(_) => "Stream",
+        };
+        f.debug_struct("Body")
+            .field("kind", &kind)
+            .field("on_close", &self.on_close.len())
+            .finish()
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+macro_rules! body_from {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for Body {
+            fn from(value: $ty) -> Self {
+                Body::full(value)
+            }
+        }
+    )*};
+}
+body_from!(Bytes, Vec<u8>, &'static [u8], &'static str, String);
+
+impl From<()> for Body {
+    fn from((): ()) -> Self {
+        Body::empty()
+    }
+}
+
+impl From<Vec<Bytes>> for Body {
+    fn from(chunks: Vec<Bytes>) -> Self {
+        Body::from_chunks(VecDeque::from(chunks))
+    }
+}
+
+impl From<Vec<Chunk>> for Body {
+    fn from(chunks: Vec<Chunk>) -> Self {
+        Body::from_chunks(chunks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::TryStreamExt;
+    use std::sync::{Arc, Mutex};
+
+    async fn collect(body: Body) -> Result<Vec<u8>, Error> {
+        body.try_fold(Vec::new(), |mut acc, chunk| async move {
+            acc.extend_from_slice(&chunk);
+            Ok(acc)
+        })
+        .await
+    }
+
+    #[tokio::test]
+    async fn futures_among_items_are_awaited_in_order() {
+        let body = Body::from_chunks([
+            Chunk::from("hello"),
+            Chunk::future(async { Ok::<_, std::io::Error>(" ") }),
+            Chunk::from("World!"),
+        ]);
+        assert_eq!(collect(body).await.unwrap(), b"hello World!");
+    }
+
+    #[tokio::test]
+    async fn close_hook_runs_once_per_outcome() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let body = Body::from(vec![Bytes::from("a"), Bytes::from("b")])
+            .on_close(move |o| log.lock().unwrap().push(o));
+        collect(body).await.unwrap();
+
+        let log = seen.clone();
+        let failing = Body::from_chunks([
+            Chunk::from("a"),
+            Chunk::future(async { Err::<Bytes, _>(std::io::Error::other("boom")) }),
+        ])
+        .on_close(move |o| log.lock().unwrap().push(o));
+        assert!(collect(failing).await.is_err());
+
+        let log = seen.clone();
+        drop(Body::from("x").on_close(move |o| log.lock().unwrap().push(o)));
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [Outcome::Completed, Outcome::Failed, Outcome::Aborted]
+        );
+    }
+
+    #[tokio::test]
+    async fn reader_is_streamed_in_bounded_chunks() {
+        let data = vec![7u8; 10_000];
+        let body = Body::from_reader(std::io::Cursor::new(data.clone()), 4096);
+        let sizes: Vec<usize> = body.map_ok(|c| c.len()).try_collect().await.unwrap();
+        assert!(sizes.iter().all(|&n| n <= 4096));
+        assert_eq!(sizes.iter().sum::<usize>(), data.len());
+    }
+}

@@ -1,0 +1,123 @@
+//! `pulsar.connection`: the connection serving a request.
+//!
+//! In pulsar, `environ['pulsar.connection']` is the protocol object serving
+//! the request, and `environ['pulsar.connection']._loop` is its event loop.
+//! Here a [`Connection`] carries the connection's id, its peer and local
+//! addresses, the number of requests it has served, and the
+//! [`tokio::runtime::Handle`] of the worker's event loop, so a handler can
+//! spawn work onto the loop that serves it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::runtime::Handle;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+struct Inner {
+    id: u64,
+    peer: Option<SocketAddr>,
+    local: Option<SocketAddr>,
+    tls: bool,
+    served: AtomicU64,
+    handle: Handle,
+}
+
+/// The connection serving a request (`environ["pulsar.connection"]`).
+///
+/// Cheap to clone: every request on one connection shares the same value.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use wsgi_core::Connection;
+/// let conn = Connection::new(
+///     tokio::runtime::Handle::current(),
+///     Some("127.0.0.1:50000".parse().unwrap()),
+///     Some("127.0.0.1:8060".parse().unwrap()),
+/// );
+/// assert_eq!(conn.requests_served(), 0);
+/// conn.handle().spawn(async { /* runs on the connection's event loop */ });
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<Inner>,
+}
+
+impl Connection {
+    /// Describes a connection served on the event loop `handle`. The server
+    /// makes one per accepted socket; tower users may insert one into a
+    /// request's extensions to provide `REMOTE_ADDR` and friends.
+    pub fn new(handle: Handle, peer: Option<SocketAddr>, local: Option<SocketAddr>) -> Self {
+        Connection::build(handle, peer, local, false)
+    }
+
+    pub(crate) fn build(
+        handle: Handle,
+        peer: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+        tls: bool,
+    ) -> Self {
+        Connection {
+            inner: Arc::new(Inner {
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                peer,
+                local,
+                tls,
+                served: AtomicU64::new(0),
+                handle,
+            }),
+        }
+    }
+
+    /// A process-unique id for this connection.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The client's address (`REMOTE_ADDR`, `REMOTE_PORT`).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.peer
+    }
+
+    /// The server's address the client connected to.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.inner.local
+    }
+
+    /// Whether the connection is encrypted (TLS).
+    pub fn is_tls(&self) -> bool {
+        self.inner.tls
+    }
+
+    /// How many requests this connection has started, this one included.
+    pub fn requests_served(&self) -> u64 {
+        self.inner.served.load(Ordering::Relaxed)
+    }
+
+    /// The handle of the event loop serving this connection (pulsar's
+    /// `connection._loop`).
+    pub fn handle(&self) -> &Handle {
+        &self.inner.handle
+    }
+
+    /// Counts a new request on this connection.
+    pub(crate) fn request_started(&self) {
+        self.inner.served.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.inner.id)
+            .field("peer", &self.inner.peer)
+            .field("local", &self.inner.local)
+            .field("tls", &self.inner.tls)
+            .field("requests_served", &self.requests_served())
+            .finish()
+    }
+}

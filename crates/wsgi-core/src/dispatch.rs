@@ -1,0 +1,511 @@
+//! From an application's answer to an HTTP response.
+//!
+//! This is where the asynchronous WSGI rules meet the wire:
+//! 1. the application is called (a panic or an error becomes an error
+//!    response);
+//! 2. the body is polled until its first non-empty item (or its end), so an
+//!    error before that is still a clean 500, and `start_response` may be
+//!    called lazily from inside the body;
+//! 3. only then is the head taken from `start_response` and sent;
+//! 4. the rest of the body streams through [`ResponseBody`], which hyper
+//!    polls only when the connection can take more. A declared
+//!    `Content-Length` is enforced both ways: an item that would exceed it,
+//!    or an end before it, aborts the stream.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures_util::{FutureExt, StreamExt};
+use http::header::{self, HeaderValue};
+use http::{Method, Response, StatusCode, Version};
+use http_body::{Frame, SizeHint};
+
+use crate::application::Application;
+use crate::body::{Body, Outcome};
+use crate::environ::Environ;
+use crate::error::{BoxError, Error};
+use crate::start_response::{Head, StartResponse};
+
+/// Per-service values computed once rather than per request.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) server_header: Option<HeaderValue>,
+}
+
+impl Settings {
+    pub(crate) fn new(config: &crate::Config) -> Self {
+        Settings {
+            server_header: HeaderValue::from_str(&config.server_software).ok(),
+        }
+    }
+}
+
+/// Why a response body was aborted after its head was sent.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The application's body failed.
+    Body(Error),
+    /// The body yielded more bytes than its `Content-Length`.
+    TooLong {
+        /// The declared length.
+        declared: u64,
+    },
+    /// The body ended before its `Content-Length`.
+    TooShort {
+        /// The declared length.
+        declared: u64,
+        /// The bytes actually produced.
+        sent: u64,
+    },
+    /// The body panicked.
+    Panicked(Error),
+}
+
+impl fmt::Display for StreamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StreamError::Body(e) => write!(f, "response body failed: {e}"),
+            StreamError::TooLong { declared } => write!(
+                f,
+                "response body is longer than its Content-Length of {declared} bytes; fix the header or the body"
+            ),
+            StreamError::TooShort { declared, sent } => write!(
+                f,
+                "response body ended after {sent} of its declared {declared} bytes; fix the Content-Length or the body"
+            ),
+            StreamError::Panicked(e) => write!(f, "response body panicked: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StreamError {}
+
+/// Request facts kept for the access log line, written when the body ends.
+pub(crate) struct AccessLog {
+    method: Method,
+    uri: http::Uri,
+    version: Version,
+    peer: Option<std::net::SocketAddr>,
+    status: StatusCode,
+    started: Instant,
+}
+
+impl AccessLog {
+    fn capture(environ: &Environ) -> Option<Self> {
+        if !tracing::enabled!(target: "wsgi::access", tracing::Level::INFO) {
+            return None;
+        }
+        Some(AccessLog {
+            method: environ.method().clone(),
+            uri: environ.uri().clone(),
+            version: environ.version(),
+            peer: environ.connection().and_then(|c| c.peer_addr()),
+            status: StatusCode::OK,
+            started: Instant::now(),
+        })
+    }
+
+    fn write(&self, bytes: u64, outcome: Outcome) {
+        let peer = self.peer.map(|p| p.to_string());
+        tracing::info!(
+            target: "wsgi::access",
+            peer = peer.as_deref().unwrap_or("-"),
+            method = %self.method,
+            uri = %self.uri,
+            version = ?self.version,
+            status = self.status.as_u16(),
+            bytes,
+            outcome = ?outcome,
+            elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            "{} {} {}",
+            self.method,
+            self.uri,
+            self.status.as_u16()
+        );
+    }
+}
+
+/// The body of a response produced by the server: the application's body
+/// with the WSGI framing rules applied. It is an [`http_body::Body`], so it
+/// works with hyper, axum and tower-http.
+pub struct ResponseBody {
+    first: Option<Bytes>,
+    body: Option<Body>,
+    start_response: Option<StartResponse>,
+    declared: Option<u64>,
+    sent: u64,
+    log: Option<AccessLog>,
+    failed: bool,
+}
+
+impl ResponseBody {
+    fn fixed(bytes: Bytes, log: Option<AccessLog>) -> Self {
+        ResponseBody {
+            declared: Some(bytes.len() as u64),
+            first: (!bytes.is_empty()).then_some(bytes),
+            body: None,
+            start_response: None,
+            sent: 0,
+            log,
+            failed: false,
+        }
+    }
+
+    fn fail(&mut self, error: StreamError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        tracing::error!(error = %error, "aborting the response stream");
+        self.failed = true;
+        if let Some(mut body) = self.body.take() {
+            let outcome = match error {
+                StreamError::TooShort { .. } => Outcome::Completed,
+                _ => Outcome::Failed,
+            };
+            body.close(outcome);
+        }
+        Poll::Ready(Some(Err(Box::new(error))))
+    }
+
+    fn data(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.sent += bytes.len() as u64;
+        Poll::Ready(Some(Ok(Frame::data(bytes))))
+    }
+}
+
+/// Polls a body, turning a panic into an error.
+fn poll_body(body: &mut Body, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, StreamError>>> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| body.poll_next_unpin(cx))) {
+        Ok(Poll::Ready(Some(Err(e)))) => Poll::Ready(Some(Err(StreamError::Body(e)))),
+        Ok(Poll::Ready(Some(Ok(bytes)))) => Poll::Ready(Some(Ok(bytes))),
+        Ok(Poll::Ready(None)) => Poll::Ready(None),
+        Ok(Poll::Pending) => Poll::Pending,
+        Err(panic) => {
+            body.close(Outcome::Failed);
+            Poll::Ready(Some(Err(StreamError::Panicked(Error::from_panic(panic)))))
+        }
+    }
+}
+
+impl http_body::Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        if let Some(first) = this.first.take() {
+            return this.data(first);
+        }
+        loop {
+            // Legacy `write()` bytes go out before the body's next item.
+            if let Some(written) = this
+                .start_response
+                .as_ref()
+                .and_then(StartResponse::take_written)
+            {
+                if let Some(declared) = this.declared {
+                    if this.sent + written.len() as u64 > declared {
+                        return this.fail(StreamError::TooLong { declared });
+                    }
+                }
+                return this.data(written);
+            }
+            let Some(body) = this.body.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match poll_body(body, cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(bytes))) if bytes.is_empty() => continue,
+                Poll::Ready(Some(Ok(bytes))) => {
+                    if let Some(declared) = this.declared {
+                        if this.sent + bytes.len() as u64 > declared {
+                            return this.fail(StreamError::TooLong { declared });
+                        }
+                    }
+                    return this.data(bytes);
+                }
+                Poll::Ready(Some(Err(e))) => return this.fail(e),
+                Poll::Ready(None) => {
+                    if this
+                        .start_response
+                        .as_ref()
+                        .is_some_and(StartResponse::has_written)
+                    {
+                        continue;
+                    }
+                    this.body = None;
+                    if let Some(declared) = this.declared {
+                        if this.sent < declared {
+                            let sent = this.sent;
+                            return this.fail(StreamError::TooShort { declared, sent });
+                        }
+                    }
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.failed
+            || (self.first.is_none() && self.body.is_none() && self.start_response.is_none())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.declared {
+            Some(declared) => SizeHint::with_exact(declared.saturating_sub(self.sent)),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        let outcome = if self.failed {
+            Outcome::Failed
+        } else if self.body.is_some() || self.first.is_some() {
+            Outcome::Aborted
+        } else {
+            Outcome::Completed
+        };
+        // Dropping `self.body` runs its close hooks (`Aborted`) if it was
+        // not finished.
+        if let Some(log) = &self.log {
+            log.write(self.sent, outcome);
+        }
+    }
+}
+
+impl fmt::Debug for ResponseBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseBody")
+            .field("declared", &self.declared)
+            .field("sent", &self.sent)
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a response with this status to this method carries no body.
+fn bodiless(method: &Method, status: StatusCode) -> bool {
+    method == Method::HEAD
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+}
+
+/// The plain-text answer for an error raised before the head was sent.
+pub(crate) fn error_response(
+    error: &Error,
+    debug: bool,
+    method: &Method,
+    settings: &Settings,
+    log: Option<AccessLog>,
+) -> Response<ResponseBody> {
+    let status = error.status();
+    let text = if status.is_server_error() {
+        tracing::error!(error = %error.chain(), status = status.as_u16(), "request failed");
+        let reason = status.canonical_reason().unwrap_or("Server Error");
+        if debug {
+            format!("{reason}\n\n{}\n", error.chain())
+        } else {
+            format!("{reason}\n")
+        }
+    } else {
+        format!("{error}\n")
+    };
+    plain_response(status, text, method, settings, log)
+}
+
+pub(crate) fn plain_response(
+    status: StatusCode,
+    text: String,
+    method: &Method,
+    settings: &Settings,
+    mut log: Option<AccessLog>,
+) -> Response<ResponseBody> {
+    if let Some(log) = &mut log {
+        log.status = status;
+    }
+    let bytes = if bodiless(method, status) {
+        Bytes::new()
+    } else {
+        Bytes::from(text)
+    };
+    let length = bytes.len();
+    let mut response = Response::new(ResponseBody::fixed(bytes, log));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    if status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    if let Some(server) = &settings.server_header {
+        headers.insert(header::SERVER, server.clone());
+    }
+    response
+}
+
+/// Runs `app` for `environ` and produces the response, following the rules
+/// in the [module docs](self).
+pub(crate) async fn dispatch<A: Application + ?Sized>(
+    app: &A,
+    mut environ: Environ,
+    settings: &Settings,
+) -> Response<ResponseBody> {
+    let start_response = StartResponse::new();
+    let debug = environ.config().debug;
+    let method = environ.method().clone();
+    let log = AccessLog::capture(&environ);
+
+    let called = AssertUnwindSafe(app.call(&mut environ, start_response.clone()))
+        .catch_unwind()
+        .await;
+    // The body is `'static`; the request head and any unread input go now.
+    drop(environ);
+    let mut body = match called {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => return error_response(&error, debug, &method, settings, log),
+        Err(panic) => {
+            return error_response(&Error::from_panic(panic), debug, &method, settings, log)
+        }
+    };
+
+    // Nothing goes out before the first non-empty item (PEP 3333).
+    let first = match start_response.take_written() {
+        Some(written) => Some(written),
+        None => loop {
+            match poll_fn(|cx| poll_body(&mut body, cx)).await {
+                Some(Ok(bytes)) if bytes.is_empty() => continue,
+                Some(Ok(bytes)) => break Some(bytes),
+                Some(Err(StreamError::Body(error))) => {
+                    return error_response(&error, debug, &method, settings, log)
+                }
+                Some(Err(error)) => {
+                    return error_response(&Error::new(error), debug, &method, settings, log)
+                }
+                None => break start_response.take_written(),
+            }
+        },
+    };
+
+    let head = match start_response.take_head() {
+        Ok(Some(head)) => head,
+        Ok(None) => {
+            let error = Error::msg("the application returned without calling start_response");
+            return error_response(&error, debug, &method, settings, log);
+        }
+        Err(refused) => return error_response(&Error::new(refused), debug, &method, settings, log),
+    };
+    respond(
+        head,
+        first,
+        body,
+        start_response,
+        &method,
+        debug,
+        settings,
+        log,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn respond(
+    head: Head,
+    first: Option<Bytes>,
+    mut body: Body,
+    start_response: StartResponse,
+    method: &Method,
+    debug: bool,
+    settings: &Settings,
+    mut log: Option<AccessLog>,
+) -> Response<ResponseBody> {
+    let Head {
+        status,
+        mut headers,
+        content_length,
+    } = head;
+    let ended = body.is_end() && !start_response.has_written();
+    let first_len = first.as_ref().map_or(0, |b| b.len() as u64);
+
+    // Length errors that are already known become clean 500s.
+    if let Some(declared) = content_length {
+        if first_len > declared || (ended && first_len < declared) {
+            let error = if first_len > declared {
+                StreamError::TooLong { declared }
+            } else {
+                StreamError::TooShort {
+                    declared,
+                    sent: first_len,
+                }
+            };
+            return error_response(&Error::new(error), debug, method, settings, log);
+        }
+    }
+    if let Some(log) = &mut log {
+        log.status = status.code();
+    }
+
+    if ended {
+        body.close(Outcome::Completed);
+    }
+    let mut declared = content_length;
+    let no_content = status.code() == StatusCode::NO_CONTENT;
+    if declared.is_none() && ended && !no_content && status.code() != StatusCode::NOT_MODIFIED {
+        declared = Some(first_len);
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(first_len));
+    }
+    if no_content {
+        headers.remove(header::CONTENT_LENGTH);
+    }
+    if !headers.contains_key(header::SERVER) {
+        if let Some(server) = &settings.server_header {
+            headers.insert(header::SERVER, server.clone());
+        }
+    }
+
+    let response_body = if bodiless(method, status.code()) {
+        drop(body); // closes it: `Outcome::Aborted` unless it had ended
+        ResponseBody {
+            first: None,
+            body: None,
+            start_response: None,
+            declared: Some(0),
+            sent: 0,
+            log,
+            failed: false,
+        }
+    } else {
+        ResponseBody {
+            first,
+            body: (!ended).then_some(body),
+            start_response: (!ended).then_some(start_response),
+            declared,
+            sent: 0,
+            log,
+            failed: false,
+        }
+    };
+
+    let mut response = Response::new(response_body);
+    *response.status_mut() = status.code();
+    if let Some(reason) = status.custom_reason() {
+        if let Ok(reason) = hyper::ext::ReasonPhrase::try_from(reason.clone()) {
+            response.extensions_mut().insert(reason);
+        }
+    }
+    *response.headers_mut() = headers;
+    response
+}

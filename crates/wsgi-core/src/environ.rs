@@ -1,0 +1,717 @@
+//! `environ`: the request as PEP 3333 variables.
+//!
+//! An [`Environ`] holds the parsed request head, the body ([`Input`]), the
+//! serving [`Connection`] and the server [`Config`], and derives every WSGI
+//! variable from them *when it is read*: no string is built per header or
+//! per variable unless an application asks for it.
+//!
+//! Each variable is reachable by its PEP 3333 name through [`Environ::get`]
+//! and through a typed accessor:
+//!
+//! | name | accessor |
+//! |---|---|
+//! | `REQUEST_METHOD` | [`method`](Environ::method) |
+//! | `SCRIPT_NAME` | [`script_name`](Environ::script_name) |
+//! | `PATH_INFO` | [`path_info`](Environ::path_info), [`path_info_bytes`](Environ::path_info_bytes) |
+//! | `QUERY_STRING` | [`query_string`](Environ::query_string) |
+//! | `RAW_URI` | [`raw_uri`](Environ::raw_uri) |
+//! | `CONTENT_TYPE`, `CONTENT_LENGTH` | [`content_type`](Environ::content_type), [`content_length`](Environ::content_length) |
+//! | `SERVER_NAME`, `SERVER_PORT`, `SERVER_PROTOCOL`, `SERVER_SOFTWARE` | [`server_name`](Environ::server_name), [`server_port`](Environ::server_port), [`server_protocol`](Environ::server_protocol), [`server_software`](Environ::server_software) |
+//! | `REMOTE_ADDR`, `REMOTE_PORT` | [`remote_addr`](Environ::remote_addr), [`remote_port`](Environ::remote_port) |
+//! | `HTTPS`, `wsgi.url_scheme` | [`is_https`](Environ::is_https), [`url_scheme`](Environ::url_scheme) |
+//! | `HTTP_<NAME>` | [`header`](Environ::header), [`headers`](Environ::headers) |
+//! | `wsgi.version`, `wsgi.multithread`, `wsgi.multiprocess`, `wsgi.run_once` | [`wsgi_version`](Environ::wsgi_version), ... |
+//! | `wsgi.input` | [`input`](Environ::input), [`take_input`](Environ::take_input) |
+//! | `wsgi.errors` | [`errors`](Environ::errors) |
+//! | `wsgi.file_wrapper` | [`Body::from_reader`](crate::Body::from_reader) |
+//! | `pulsar.connection` | [`connection`](Environ::connection) |
+//! | `pulsar.cfg` | [`config`](Environ::config) |
+//!
+//! [`get`](Environ::get) answers the string-valued variables; the others
+//! (`wsgi.version`, `wsgi.input`, `pulsar.*`, ...) are typed values reached
+//! through their accessors. Middleware adds its own string keys with
+//! [`set`](Environ::set) and typed values with
+//! [`extensions_mut`](Environ::extensions_mut).
+//!
+//! # Rules worth knowing
+//! - `HTTP_*`: one per request header, name upper-cased with `-` turned into
+//!   `_`; `Content-Type` and `Content-Length` appear only as `CONTENT_TYPE`
+//!   and `CONTENT_LENGTH`. Repeated headers are joined with `,` (cookies with
+//!   `; `). Headers whose *name* contains `_` are left out of `HTTP_*`
+//!   (they would be indistinguishable from `-` and let a client spoof a
+//!   header a proxy sets); they stay readable through
+//!   [`headers`](Environ::headers).
+//! - `PATH_INFO` is percent-decoded, with `SCRIPT_NAME` removed from its
+//!   front. The decoded bytes are always available, exactly, from
+//!   [`path_info_bytes`](Environ::path_info_bytes). As a string, valid UTF-8
+//!   is returned as such; bytes that are not UTF-8 are mapped one byte to
+//!   one character (latin-1), PEP 3333's rule for native strings, so
+//!   nothing panics and no byte is lost or replaced.
+//! - Header values that are not ASCII are likewise decoded as latin-1.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Extensions, Method, Uri, Version};
+
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::input::Input;
+
+/// The request's variables (`environ`), built lazily from the request head.
+///
+/// ```
+/// use wsgi_core::Environ;
+///
+/// let request = http::Request::get("/caf%C3%A9/x?y=1")
+///     .header("Host", "example.com:8080")
+///     .header("X-Tag", "a")
+///     .header("X-Tag", "b")
+///     .body(())
+///     .unwrap();
+/// let environ = Environ::from_request(request);
+/// assert_eq!(environ.get("REQUEST_METHOD").as_deref(), Some("GET"));
+/// assert_eq!(environ.path_info(), "/café/x");
+/// assert_eq!(environ.get("QUERY_STRING").as_deref(), Some("y=1"));
+/// assert_eq!(environ.get("SERVER_NAME").as_deref(), Some("example.com"));
+/// assert_eq!(environ.server_port(), 8080);
+/// assert_eq!(environ.get("HTTP_X_TAG").as_deref(), Some("a,b"));
+/// assert_eq!(environ.get("CONTENT_LENGTH"), None);
+/// ```
+pub struct Environ {
+    head: http::request::Parts,
+    input: Option<Input>,
+    connection: Option<Connection>,
+    config: Arc<Config>,
+    https: bool,
+    script_name: Cow<'static, str>,
+    /// Set when middleware rewrites `PATH_INFO`; otherwise it is derived
+    /// from the URI on each read.
+    path_info: Option<Vec<u8>>,
+    vars: Vec<(String, String)>,
+}
+
+/// The CGI names, in PEP 3333's order, that [`Environ::vars`] lists.
+const CGI_NAMES: [&str; 16] = [
+    "REQUEST_METHOD",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "RAW_URI",
+    "CONTENT_TYPE",
+    "CONTENT_LENGTH",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SERVER_PROTOCOL",
+    "SERVER_SOFTWARE",
+    "REMOTE_ADDR",
+    "REMOTE_PORT",
+    "HTTPS",
+    "wsgi.url_scheme",
+    "GATEWAY_INTERFACE",
+];
+
+/// Why [`Environ::set`] refused a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EnvironError {
+    /// The name is a variable the server derives from the request (a CGI
+    /// name, `HTTP_*`, `wsgi.*` or `pulsar.*`); change the request itself
+    /// (`headers_mut`, `set_path_info`, `set_script_name`) instead.
+    Reserved(String),
+}
+
+impl fmt::Display for EnvironError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EnvironError::Reserved(name) => write!(
+                f,
+                "`{name}` is derived from the request and cannot be set; use a name of your own, or headers_mut/set_path_info/set_script_name"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for EnvironError {}
+
+fn latin1(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) if s.is_ascii() => Cow::Borrowed(s),
+        _ => Cow::Owned(bytes.iter().map(|&b| b as char).collect()),
+    }
+}
+
+fn utf8_or_latin1(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match bytes {
+        Cow::Borrowed(b) => match std::str::from_utf8(b) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => Cow::Owned(b.iter().map(|&c| c as char).collect()),
+        },
+        Cow::Owned(v) => match String::from_utf8(v) {
+            Ok(s) => Cow::Owned(s),
+            Err(e) => Cow::Owned(e.into_bytes().iter().map(|&c| c as char).collect()),
+        },
+    }
+}
+
+/// Splits a `Host` value into host and optional port (`[::1]:80` too).
+fn split_host(authority: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = authority.strip_prefix('[') {
+        if let Some(end) = rest.find(']') {
+            let port = rest[end + 1..]
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok());
+            return (&authority[..end + 2], port);
+        }
+        return (authority, None);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (host, port.parse().ok())
+        }
+        _ => (authority, None),
+    }
+}
+
+/// Whether header `key` (lower case, as `http` stores it) is the one that
+/// `HTTP_<suffix>` names.
+fn header_matches(key: &str, suffix: &str) -> bool {
+    key.len() == suffix.len()
+        && key.bytes().zip(suffix.bytes()).all(|(k, s)| {
+            if k == b'-' {
+                s == b'_'
+            } else {
+                k.to_ascii_uppercase() == s
+            }
+        })
+}
+
+impl Environ {
+    /// Builds an environ from a request head and body, for the given
+    /// configuration and connection. The server does this for every request.
+    pub fn new(
+        head: http::request::Parts,
+        input: Input,
+        config: Arc<Config>,
+        connection: Option<Connection>,
+    ) -> Self {
+        let https = connection.as_ref().is_some_and(Connection::is_tls)
+            || head.uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let script_name = if config.script_name.is_empty() {
+            Cow::Borrowed("")
+        } else {
+            Cow::Owned(config.script_name.trim_end_matches('/').to_owned())
+        };
+        Environ {
+            head,
+            input: Some(input),
+            connection,
+            config,
+            https,
+            script_name,
+            path_info: None,
+            vars: Vec::new(),
+        }
+    }
+
+    /// An environ for a bodiless request with the default configuration and
+    /// no connection: handy in unit tests.
+    pub fn from_request<T>(request: http::Request<T>) -> Self {
+        let (head, _) = request.into_parts();
+        Environ::new(head, Input::empty(), Arc::new(Config::default()), None)
+    }
+
+    /// Reads a string-valued variable by its PEP 3333 name.
+    ///
+    /// Returns `None` for variables that are absent for this request
+    /// (`CONTENT_TYPE` without the header, `HTTPS` over plain HTTP, ...) and
+    /// for the typed ones (`wsgi.input`, `pulsar.cfg`, ...), which have
+    /// accessors of their own.
+    pub fn get(&self, name: &str) -> Option<Cow<'_, str>> {
+        let value = match name {
+            "REQUEST_METHOD" => Cow::Borrowed(self.head.method.as_str()),
+            "SCRIPT_NAME" => Cow::Borrowed(self.script_name()),
+            "PATH_INFO" => self.path_info(),
+            "QUERY_STRING" => Cow::Borrowed(self.query_string()),
+            "RAW_URI" => self.raw_uri(),
+            "CONTENT_TYPE" => self.content_type()?,
+            "CONTENT_LENGTH" => self.header_str(&header::CONTENT_LENGTH)?,
+            "SERVER_NAME" => self.server_name(),
+            "SERVER_PORT" => Cow::Owned(self.server_port().to_string()),
+            "SERVER_PROTOCOL" => Cow::Borrowed(self.server_protocol()),
+            "SERVER_SOFTWARE" => Cow::Borrowed(self.server_software()),
+            "REMOTE_ADDR" => Cow::Owned(self.remote_addr()?.to_string()),
+            "REMOTE_PORT" => Cow::Owned(self.remote_port()?.to_string()),
+            "HTTPS" => Cow::Borrowed(if self.https { "on" } else { return None }),
+            "GATEWAY_INTERFACE" => Cow::Borrowed("CGI/1.1"),
+            "wsgi.url_scheme" => Cow::Borrowed(self.url_scheme()),
+            _ => {
+                if let Some(suffix) = name.strip_prefix("HTTP_") {
+                    return self.http_var(suffix);
+                }
+                return self
+                    .vars
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| Cow::Borrowed(v.as_str()));
+            }
+        };
+        Some(value)
+    }
+
+    fn http_var(&self, suffix: &str) -> Option<Cow<'_, str>> {
+        if suffix == "CONTENT_TYPE" || suffix == "CONTENT_LENGTH" {
+            return None;
+        }
+        let key = self
+            .head
+            .headers
+            .keys()
+            .find(|k| !k.as_str().contains('_') && header_matches(k.as_str(), suffix))?;
+        let separator: &[u8] = if key == header::COOKIE { b"; " } else { b"," };
+        self.joined(key, separator)
+    }
+
+    fn joined(&self, key: &header::HeaderName, separator: &[u8]) -> Option<Cow<'_, str>> {
+        let mut values = self.head.headers.get_all(key).iter();
+        let first = values.next()?;
+        let Some(second) = values.next() else {
+            return Some(latin1(first.as_bytes()));
+        };
+        let mut all = Vec::with_capacity(first.len() + second.len() + 2);
+        all.extend_from_slice(first.as_bytes());
+        for value in std::iter::once(second).chain(values) {
+            all.extend_from_slice(separator);
+            all.extend_from_slice(value.as_bytes());
+        }
+        Some(Cow::Owned(latin1(&all).into_owned()))
+    }
+
+    fn header_str(&self, name: &header::HeaderName) -> Option<Cow<'_, str>> {
+        self.joined(name, b",")
+    }
+
+    /// Every string-valued variable with its value: the CGI variables that
+    /// are present, one `HTTP_*` per header, and the keys middleware set.
+    /// This allocates; prefer [`get`](Self::get) or the accessors.
+    pub fn vars(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+        let mut out =
+            Vec::with_capacity(CGI_NAMES.len() + self.head.headers.keys_len() + self.vars.len());
+        for name in CGI_NAMES {
+            if let Some(value) = self.get(name) {
+                out.push((Cow::Borrowed(name), value));
+            }
+        }
+        for key in self.head.headers.keys() {
+            if key == header::CONTENT_TYPE
+                || key == header::CONTENT_LENGTH
+                || key.as_str().contains('_')
+            {
+                continue;
+            }
+            let separator: &[u8] = if key == header::COOKIE { b"; " } else { b"," };
+            if let Some(value) = self.joined(key, separator) {
+                let name: String = "HTTP_"
+                    .chars()
+                    .chain(key.as_str().chars().map(|c| {
+                        if c == '-' {
+                            '_'
+                        } else {
+                            c.to_ascii_uppercase()
+                        }
+                    }))
+                    .collect();
+                out.push((Cow::Owned(name), value));
+            }
+        }
+        for (k, v) in &self.vars {
+            out.push((Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())));
+        }
+        out
+    }
+
+    /// Adds (or replaces) a string variable of the application's own.
+    ///
+    /// ```
+    /// # let mut environ = wsgi_core::Environ::from_request(http::Request::new(()));
+    /// environ.set("myapp.user", "ada").unwrap();
+    /// assert_eq!(environ.get("myapp.user").as_deref(), Some("ada"));
+    /// assert!(environ.set("PATH_INFO", "/x").is_err());
+    /// ```
+    pub fn set(
+        &mut self,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Result<(), EnvironError> {
+        let name = name.into();
+        if CGI_NAMES.contains(&name.as_str())
+            || name.starts_with("HTTP_")
+            || name.starts_with("wsgi.")
+            || name.starts_with("pulsar.")
+        {
+            return Err(EnvironError::Reserved(name));
+        }
+        let value = value.into();
+        match self.vars.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.vars.push((name, value)),
+        }
+        Ok(())
+    }
+
+    /// `REQUEST_METHOD`.
+    pub fn method(&self) -> &Method {
+        &self.head.method
+    }
+
+    /// The request URI as parsed.
+    pub fn uri(&self) -> &Uri {
+        &self.head.uri
+    }
+
+    /// The HTTP version.
+    pub fn version(&self) -> Version {
+        self.head.version
+    }
+
+    /// The request headers.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.head.headers
+    }
+
+    /// The request headers, for middleware that rewrites them.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.head.headers
+    }
+
+    /// The first value of a request header.
+    pub fn header(&self, name: impl header::AsHeaderName) -> Option<&HeaderValue> {
+        self.head.headers.get(name)
+    }
+
+    /// `SCRIPT_NAME`: where the application is mounted (no trailing `/`).
+    pub fn script_name(&self) -> &str {
+        &self.script_name
+    }
+
+    /// Moves the mount point, as routers do when they consume a prefix.
+    pub fn set_script_name(&mut self, script_name: impl Into<String>) {
+        self.script_name = Cow::Owned(script_name.into());
+    }
+
+    /// `PATH_INFO` as exact bytes: percent-decoded, `SCRIPT_NAME` removed.
+    pub fn path_info_bytes(&self) -> Cow<'_, [u8]> {
+        if let Some(path) = &self.path_info {
+            return Cow::Borrowed(path);
+        }
+        let decoded: Cow<'_, [u8]> =
+            percent_encoding::percent_decode_str(self.head.uri.path()).into();
+        let prefix = self.script_name.as_bytes();
+        if prefix.is_empty() || !decoded.starts_with(prefix) {
+            return decoded;
+        }
+        let rest_is_segment = decoded.len() == prefix.len() || decoded[prefix.len()] == b'/';
+        if !rest_is_segment {
+            return decoded;
+        }
+        match decoded {
+            Cow::Borrowed(b) => Cow::Borrowed(&b[prefix.len()..]),
+            Cow::Owned(mut v) => {
+                v.drain(..prefix.len());
+                Cow::Owned(v)
+            }
+        }
+    }
+
+    /// `PATH_INFO` as a string: UTF-8 when the decoded bytes are UTF-8,
+    /// latin-1 otherwise (see the [module docs](self)).
+    pub fn path_info(&self) -> Cow<'_, str> {
+        utf8_or_latin1(self.path_info_bytes())
+    }
+
+    /// Replaces `PATH_INFO` (decoded bytes), as routers do.
+    pub fn set_path_info(&mut self, path: impl Into<Vec<u8>>) {
+        self.path_info = Some(path.into());
+    }
+
+    /// `QUERY_STRING`, raw (not decoded); empty when absent.
+    pub fn query_string(&self) -> &str {
+        self.head.uri.query().unwrap_or("")
+    }
+
+    /// `RAW_URI`: the request target as the client sent it (for HTTP/2, the
+    /// `:path`).
+    pub fn raw_uri(&self) -> Cow<'_, str> {
+        let uri = &self.head.uri;
+        if uri.scheme().is_some() && self.head.version < Version::HTTP_2 {
+            return Cow::Owned(uri.to_string());
+        }
+        match uri.path_and_query() {
+            Some(pq) => Cow::Borrowed(pq.as_str()),
+            None => Cow::Borrowed("*"),
+        }
+    }
+
+    /// `CONTENT_TYPE`, absent when the header is.
+    pub fn content_type(&self) -> Option<Cow<'_, str>> {
+        self.header_str(&header::CONTENT_TYPE)
+    }
+
+    /// `CONTENT_LENGTH` as a number, absent when the header is (or invalid).
+    pub fn content_length(&self) -> Option<u64> {
+        self.head
+            .headers
+            .get(header::CONTENT_LENGTH)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    fn authority(&self) -> Option<&str> {
+        if let Some(authority) = self.head.uri.authority() {
+            return Some(authority.as_str());
+        }
+        self.head
+            .headers
+            .get(header::HOST)?
+            .to_str()
+            .ok()
+            .filter(|h| !h.is_empty())
+    }
+
+    /// `SERVER_NAME`: the host the client asked for (absolute-form target,
+    /// else `Host`), else the local address.
+    pub fn server_name(&self) -> Cow<'_, str> {
+        if let Some(authority) = self.authority() {
+            let authority = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            return Cow::Borrowed(split_host(authority).0);
+        }
+        match self.connection.as_ref().and_then(Connection::local_addr) {
+            Some(addr) => Cow::Owned(addr.ip().to_string()),
+            None => Cow::Borrowed("localhost"),
+        }
+    }
+
+    /// `SERVER_PORT`: the port in the requested host, else the scheme's
+    /// default when a host was given, else the local port.
+    pub fn server_port(&self) -> u16 {
+        let default = if self.https { 443 } else { 80 };
+        if let Some(authority) = self.authority() {
+            let authority = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            return split_host(authority).1.unwrap_or(default);
+        }
+        self.connection
+            .as_ref()
+            .and_then(Connection::local_addr)
+            .map_or(default, |a| a.port())
+    }
+
+    /// `SERVER_PROTOCOL`: `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`, ...
+    pub fn server_protocol(&self) -> &'static str {
+        match self.head.version {
+            Version::HTTP_09 => "HTTP/0.9",
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_2 => "HTTP/2",
+            Version::HTTP_3 => "HTTP/3",
+            _ => "HTTP/1.1",
+        }
+    }
+
+    /// `SERVER_SOFTWARE`.
+    pub fn server_software(&self) -> &str {
+        &self.config.server_software
+    }
+
+    /// `REMOTE_ADDR`, when the connection is known.
+    pub fn remote_addr(&self) -> Option<IpAddr> {
+        self.connection.as_ref()?.peer_addr().map(|a| a.ip())
+    }
+
+    /// `REMOTE_PORT`, when the connection is known.
+    pub fn remote_port(&self) -> Option<u16> {
+        self.connection.as_ref()?.peer_addr().map(|a| a.port())
+    }
+
+    /// `HTTPS == "on"`: the request came over TLS.
+    pub fn is_https(&self) -> bool {
+        self.https
+    }
+
+    /// `wsgi.url_scheme`: `http` or `https`.
+    pub fn url_scheme(&self) -> &'static str {
+        if self.https {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// `wsgi.version`: `(1, 0)`.
+    pub fn wsgi_version(&self) -> (u8, u8) {
+        (1, 0)
+    }
+
+    /// `wsgi.multithread`: requests may run on several threads at once
+    /// (true when the server runs on a multi-threaded runtime).
+    pub fn wsgi_multithread(&self) -> bool {
+        match &self.connection {
+            Some(conn) => {
+                conn.handle().runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread
+            }
+            None => true,
+        }
+    }
+
+    /// `wsgi.multiprocess`: always false; workers are threads of one process.
+    pub fn wsgi_multiprocess(&self) -> bool {
+        false
+    }
+
+    /// `wsgi.run_once`: always false.
+    pub fn wsgi_run_once(&self) -> bool {
+        false
+    }
+
+    /// `wsgi.input`: the request body. After [`take_input`](Self::take_input)
+    /// this is an empty input.
+    pub fn input(&mut self) -> &mut Input {
+        self.input.get_or_insert_with(Input::empty)
+    }
+
+    /// Takes `wsgi.input` out, to read the body inside a streamed response.
+    pub fn take_input(&mut self) -> Input {
+        self.input.take().unwrap_or_else(Input::empty)
+    }
+
+    /// `wsgi.errors`: an error stream that writes to `tracing`.
+    pub fn errors(&self) -> Errors {
+        Errors { _priv: () }
+    }
+
+    /// `pulsar.connection`: the connection serving this request (absent when
+    /// the application runs outside the server, e.g. in a unit test).
+    pub fn connection(&self) -> Option<&Connection> {
+        self.connection.as_ref()
+    }
+
+    /// `pulsar.cfg`: the server configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Typed values added by the server and by middleware.
+    pub fn extensions(&self) -> &Extensions {
+        &self.head.extensions
+    }
+
+    /// Typed values, for middleware to add its own (an auth result, say).
+    ///
+    /// ```
+    /// # let mut environ = wsgi_core::Environ::from_request(http::Request::new(()));
+    /// #[derive(Clone)]
+    /// struct User(String);
+    /// environ.extensions_mut().insert(User("ada".into()));
+    /// assert_eq!(environ.extensions().get::<User>().map(|u| u.0.as_str()), Some("ada"));
+    /// ```
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.head.extensions
+    }
+}
+
+impl fmt::Debug for Environ {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Environ")
+            .field("method", &self.head.method)
+            .field("uri", &self.head.uri)
+            .field("version", &self.head.version)
+            .field("connection", &self.connection)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `wsgi.errors`: text written here is logged through `tracing` at error
+/// level, target `wsgi.errors`.
+#[derive(Debug, Clone, Copy)]
+pub struct Errors {
+    _priv: (),
+}
+
+impl Errors {
+    /// Logs one message.
+    pub fn write(&self, message: &str) {
+        let message = message.trim_end_matches('\n');
+        if !message.is_empty() {
+            tracing::error!(target: "wsgi.errors", "{message}");
+        }
+    }
+}
+
+impl fmt::Write for Errors {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        Errors::write(self, s);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environ(req: http::Request<()>, script_name: &str) -> Environ {
+        let (head, _) = req.into_parts();
+        let config = Config {
+            script_name: script_name.into(),
+            ..Config::default()
+        };
+        Environ::new(head, Input::empty(), Arc::new(config), None)
+    }
+
+    #[test]
+    fn non_utf8_paths_keep_their_bytes() {
+        let e = environ(http::Request::get("/a%FFb%20c").body(()).unwrap(), "");
+        assert_eq!(&*e.path_info_bytes(), b"/a\xffb c");
+        assert_eq!(e.path_info(), "/a\u{ff}b c");
+    }
+
+    #[test]
+    fn script_name_is_removed_on_a_segment_boundary() {
+        let e = environ(http::Request::get("/app/x").body(()).unwrap(), "/app/");
+        assert_eq!(e.script_name(), "/app");
+        assert_eq!(e.path_info(), "/x");
+        let e = environ(http::Request::get("/apple").body(()).unwrap(), "/app");
+        assert_eq!(e.path_info(), "/apple");
+    }
+
+    #[test]
+    fn hosts_are_split() {
+        assert_eq!(split_host("[::1]:8080"), ("[::1]", Some(8080)));
+        assert_eq!(split_host("[::1]"), ("[::1]", None));
+        assert_eq!(split_host("example.com"), ("example.com", None));
+        assert_eq!(split_host("example.com:"), ("example.com:", None));
+    }
+
+    #[test]
+    fn underscore_headers_are_not_http_vars() {
+        let e = environ(
+            http::Request::get("/")
+                .header("x_user", "evil")
+                .header("Cookie", "a=1")
+                .header("Cookie", "b=2")
+                .body(())
+                .unwrap(),
+            "",
+        );
+        assert_eq!(e.get("HTTP_X_USER"), None);
+        assert_eq!(e.get("HTTP_COOKIE").as_deref(), Some("a=1; b=2"));
+        assert!(e.vars().iter().all(|(k, _)| k != "HTTP_X_USER"));
+    }
+}

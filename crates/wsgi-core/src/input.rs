@@ -1,0 +1,261 @@
+//! `wsgi.input`: the request body as an asynchronous reader.
+//!
+//! The application may start before the body has arrived; [`Input`] reads it
+//! as it comes: [`read_all`](Input::read_all), [`read`](Input::read) up to
+//! `n` bytes, [`read_line`](Input::read_line), or chunk by chunk
+//! ([`chunk`](Input::chunk), or as a `futures::Stream`). Reading more than
+//! the configured limit (`stream_buffer`) fails with
+//! [`InputError::TooLarge`]. For HTTP/1.1 `Expect: 100-continue` requests,
+//! the `100 Continue` goes out when the application first reads.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::Stream;
+use http_body::Body as HttpBody;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::BodyExt;
+use sync_wrapper::SyncWrapper;
+
+use crate::error::BoxError;
+
+/// Why reading `wsgi.input` failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InputError {
+    /// The body is larger than the server accepts (`stream_buffer`).
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The body could not be read: the client went away, stopped sending or
+    /// broke the framing.
+    Read(BoxError),
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InputError::TooLarge { limit } => write!(
+                f,
+                "request body is larger than the {limit}-byte limit (raise `stream_buffer` to accept it)"
+            ),
+            InputError::Read(e) => write!(f, "reading the request body failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for InputError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            InputError::Read(e) => Some(&**e),
+            InputError::TooLarge { .. } => None,
+        }
+    }
+}
+
+/// The request body (`environ["wsgi.input"]`).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), wsgi_core::InputError> {
+/// use wsgi_core::Input;
+///
+/// let mut input = Input::from_bytes("first line\nrest");
+/// assert_eq!(input.read_line().await?, "first line\n");
+/// assert_eq!(input.read(2).await?, "re");
+/// assert_eq!(input.read_all().await?, "st");
+/// assert!(input.read_all().await?.is_empty());
+/// # Ok(())
+/// # }
+/// ```
+pub struct Input {
+    // `SyncWrapper` makes `Input` (and so `Environ`) `Sync` over a body that
+    // is only `Send`: every access goes through `&mut self`.
+    body: SyncWrapper<UnsyncBoxBody<Bytes, BoxError>>,
+    buffered: Bytes,
+    received: u64,
+    limit: u64,
+    done: bool,
+}
+
+impl Input {
+    /// Wraps any `http_body::Body` with the given size limit.
+    pub fn new<B>(body: B, limit: u64) -> Self
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let done = body.is_end_stream();
+        Input {
+            body: SyncWrapper::new(body.map_err(Into::into).boxed_unsync()),
+            buffered: Bytes::new(),
+            received: 0,
+            limit,
+            done,
+        }
+    }
+
+    /// An input holding `bytes` (for tests and in-process calls).
+    pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        let limit = bytes.len() as u64;
+        Input::new(http_body_util::Full::new(bytes), limit)
+    }
+
+    /// An input with no body.
+    pub fn empty() -> Self {
+        Input::new(http_body_util::Empty::<Bytes>::new(), 0)
+    }
+
+    /// Bytes received from the client so far.
+    pub fn bytes_received(&self) -> u64 {
+        self.received
+    }
+
+    /// The size limit in bytes.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, InputError>>> {
+        if !self.buffered.is_empty() {
+            return Poll::Ready(Some(Ok(std::mem::take(&mut self.buffered))));
+        }
+        while !self.done {
+            let body = Pin::new(self.body.get_mut());
+            match body.poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => self.done = true,
+                Poll::Ready(Some(Err(e))) => {
+                    self.done = true;
+                    return Poll::Ready(Some(Err(InputError::Read(e))));
+                }
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers carry no body bytes
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    self.received += data.len() as u64;
+                    if self.received > self.limit {
+                        self.done = true;
+                        return Poll::Ready(Some(Err(InputError::TooLarge { limit: self.limit })));
+                    }
+                    return Poll::Ready(Some(Ok(data)));
+                }
+            }
+        }
+        Poll::Ready(None)
+    }
+
+    /// The next chunk as it arrived, or `None` at the end.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, InputError> {
+        std::future::poll_fn(|cx| self.poll_chunk(cx))
+            .await
+            .transpose()
+    }
+
+    /// Up to `n` bytes; empty only at the end of the body.
+    pub async fn read(&mut self, n: usize) -> Result<Bytes, InputError> {
+        if n == 0 {
+            return Ok(Bytes::new());
+        }
+        let Some(mut chunk) = self.chunk().await? else {
+            return Ok(Bytes::new());
+        };
+        if chunk.len() > n {
+            self.buffered = chunk.split_off(n);
+        }
+        Ok(chunk)
+    }
+
+    /// The rest of the body.
+    pub async fn read_all(&mut self) -> Result<Bytes, InputError> {
+        let Some(first) = self.chunk().await? else {
+            return Ok(Bytes::new());
+        };
+        let Some(second) = self.chunk().await? else {
+            return Ok(first); // one chunk: no copy
+        };
+        let mut all = BytesMut::with_capacity(first.len() + second.len());
+        all.extend_from_slice(&first);
+        all.extend_from_slice(&second);
+        while let Some(chunk) = self.chunk().await? {
+            all.extend_from_slice(&chunk);
+        }
+        Ok(all.freeze())
+    }
+
+    /// One line, up to and including `\n` (the last line may lack it);
+    /// empty only at the end of the body.
+    pub async fn read_line(&mut self) -> Result<Bytes, InputError> {
+        let mut line = BytesMut::new();
+        while let Some(mut chunk) = self.chunk().await? {
+            if let Some(pos) = chunk.iter().position(|&b| b == b'\n') {
+                self.buffered = chunk.split_off(pos + 1);
+                if line.is_empty() {
+                    return Ok(chunk);
+                }
+                line.extend_from_slice(&chunk);
+                return Ok(line.freeze());
+            }
+            line.extend_from_slice(chunk.chunk());
+            chunk.clear();
+        }
+        Ok(line.freeze())
+    }
+}
+
+impl Stream for Input {
+    type Item = Result<Bytes, InputError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_chunk(cx)
+    }
+}
+
+impl fmt::Debug for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Input")
+            .field("received", &self.received)
+            .field("limit", &self.limit)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::stream;
+    use http_body::Frame;
+    use http_body_util::StreamBody;
+
+    fn chunked(parts: &[&'static str], limit: u64) -> Input {
+        let frames = parts
+            .iter()
+            .map(|p| Ok::<_, std::io::Error>(Frame::data(Bytes::from_static(p.as_bytes()))))
+            .collect::<Vec<_>>();
+        Input::new(StreamBody::new(stream::iter(frames)), limit)
+    }
+
+    #[tokio::test]
+    async fn lines_span_chunks() {
+        let mut input = chunked(&["ab", "c\nde", "f\n", "g"], 100);
+        assert_eq!(input.read_line().await.unwrap(), "abc\n");
+        assert_eq!(input.read_line().await.unwrap(), "def\n");
+        assert_eq!(input.read_line().await.unwrap(), "g");
+        assert_eq!(input.read_line().await.unwrap(), "");
+    }
+
+    #[tokio::test]
+    async fn limit_is_enforced() {
+        let mut input = chunked(&["12345", "67890"], 8);
+        let err = input.read_all().await.unwrap_err();
+        assert!(matches!(err, InputError::TooLarge { limit: 8 }), "{err}");
+    }
+}

@@ -1,0 +1,89 @@
+//! # wsgi-core: asynchronous WSGI for Rust
+//!
+//! WSGI (PEP 3333) is the contract between a web server and an application:
+//! the server calls `app(environ, start_response)`; `environ` holds the CGI
+//! request variables plus `wsgi.*` keys; `start_response(status, headers)`
+//! sets the response head; the application returns an iterable of bytes.
+//! Python's pulsar extended it to *asynchronous* WSGI: the application may be
+//! asynchronous, and its body may be an asynchronous iterable whose items are
+//! bytes or futures resolving to bytes. This crate is that model, natively
+//! in Rust, served by hyper and tokio.
+//!
+//! | WSGI | here |
+//! |---|---|
+//! | `app(environ, start_response)` | [`Application::call`] (async), [`app_fn`] (sync) |
+//! | `environ` | [`Environ`]: [`Environ::get`]`("PATH_INFO")` or [`Environ::path_info`] |
+//! | `environ['wsgi.input']` | [`Input`]: `read_all`, `read(n)`, `read_line`, chunks |
+//! | `start_response(status, headers, exc_info)` | [`StartResponse::start`], [`StartResponse::start_exc_info`] |
+//! | `write(data)` | [`Writer`] |
+//! | the returned iterable | [`Body`] of [`Chunk`]s: bytes or futures of bytes |
+//! | `iterable.close()` | [`Body::on_close`] hooks, run exactly once |
+//! | `environ['pulsar.connection']` | [`Connection`] (with the event loop's `Handle`) |
+//! | `environ['pulsar.cfg']` | [`Config`] |
+//! | the server | [`server::Server`]; any app is also a tower [`WsgiService`] |
+//!
+//! ```no_run
+//! use wsgi_core::{async_trait, Application, Body, Chunk, Environ, Error, StartResponse};
+//! use wsgi_core::server::Server;
+//!
+//! #[derive(Clone)]
+//! struct Greeter;
+//!
+//! #[async_trait]
+//! impl Application for Greeter {
+//!     async fn call(&self, environ: &mut Environ, start_response: StartResponse) -> Result<Body, Error> {
+//!         let who = environ.path_info().trim_start_matches('/').to_owned();
+//!         start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+//!         // An asynchronous iterable: bytes, a future of bytes, bytes.
+//!         Ok(Body::from_chunks([
+//!             Chunk::from("Hello, "),
+//!             Chunk::future(async move { Ok::<_, Error>(who) }),
+//!             Chunk::from("!\n"),
+//!         ]))
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), wsgi_core::server::ServerError> {
+//!     // --bind, --workers, --http-keep-alive, ... from the command line.
+//!     Server::new(Greeter).config(wsgi_core::Config::from_args()).run()
+//! }
+//! ```
+//!
+//! ## The rules the server keeps
+//! - Nothing is sent before the body's first non-empty item is ready, so an
+//!   error until then still becomes a clean `500` (or the `exc_info` head).
+//! - After the head is out, a failing body aborts the connection: a response
+//!   is never finished as if it were complete.
+//! - A declared `Content-Length` is exact: never more bytes, and fewer is an
+//!   error. Without one, HTTP/1.1 uses chunked encoding and HTTP/1.0 closes.
+//! - Bodies are polled only when the connection can take more bytes.
+//! - Invalid statuses and headers (line breaks, control characters, bad
+//!   names, hop-by-hop headers) are refused to the application.
+//! - A panic in an application or a body is caught: `500`, or an aborted
+//!   stream; the worker keeps serving.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod application;
+mod body;
+mod config;
+mod connection;
+mod dispatch;
+mod environ;
+mod error;
+mod input;
+pub mod server;
+mod service;
+mod start_response;
+
+pub use application::{app_fn, AppFn, Application};
+pub use async_trait::async_trait;
+pub use body::{Body, Chunk, Outcome};
+pub use config::{Config, ConfigError};
+pub use connection::Connection;
+pub use dispatch::{ResponseBody, StreamError};
+pub use environ::{Environ, EnvironError, Errors};
+pub use error::{BoxError, Error};
+pub use input::{Input, InputError};
+pub use service::{ResponseFuture, WsgiService};
+pub use start_response::{IntoStatus, StartResponse, StartResponseError, Status, Writer};

@@ -1,0 +1,183 @@
+//! Applications as tower services.
+//!
+//! [`WsgiService`] turns any [`Application`] into a
+//! `tower::Service<http::Request<B>>` for any request body `B`, so a WSGI
+//! application runs under hyper, inside an axum `Router`, or wrapped by
+//! tower-http layers:
+//!
+//! ```
+//! use wsgi_core::{app_fn, Environ, Error, StartResponse, WsgiService};
+//!
+//! let app = app_fn(|_: &mut Environ, start_response: StartResponse| {
+//!     start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+//!     Ok::<_, Error>("Hello from WSGI")
+//! });
+//! let service = WsgiService::new(app);
+//! // axum: Router::new().fallback_service(service)
+//! # fn is_service<S: tower_service::Service<http::Request<String>>>(_: S) {}
+//! # is_service(service);
+//! ```
+//!
+//! When the request carries a [`Connection`] in its extensions (the server
+//! adds one), it becomes `pulsar.connection` and gives `REMOTE_ADDR`.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, Version};
+
+use crate::application::Application;
+use crate::config::Config;
+use crate::connection::Connection;
+use crate::dispatch::{dispatch, plain_response, ResponseBody, Settings};
+use crate::environ::Environ;
+use crate::error::BoxError;
+use crate::input::Input;
+
+/// An [`Application`] as a `tower::Service`. Cheap to clone.
+pub struct WsgiService<A: ?Sized> {
+    app: Arc<A>,
+    config: Arc<Config>,
+    settings: Arc<Settings>,
+}
+
+impl<A: Application> WsgiService<A> {
+    /// Serves `app` with the default configuration.
+    pub fn new(app: A) -> Self {
+        WsgiService::with_config(app, Config::default())
+    }
+
+    /// Serves `app` with `config` (readable as `pulsar.cfg`).
+    pub fn with_config(app: A, config: Config) -> Self {
+        WsgiService::from_shared(Arc::new(app), Arc::new(config))
+    }
+}
+
+impl<A: Application + ?Sized> WsgiService<A> {
+    /// Serves an already shared application and configuration.
+    pub fn from_shared(app: Arc<A>, config: Arc<Config>) -> Self {
+        let settings = Arc::new(Settings::new(&config));
+        WsgiService {
+            app,
+            config,
+            settings,
+        }
+    }
+
+    /// The application.
+    pub fn app(&self) -> &Arc<A> {
+        &self.app
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// Handles one request.
+    pub fn call_request<B>(
+        &self,
+        request: Request<B>,
+    ) -> impl Future<Output = Response<ResponseBody>> + Send + 'static
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (mut head, body) = request.into_parts();
+        let connection = head.extensions.remove::<Connection>();
+        if let Some(connection) = &connection {
+            connection.request_started();
+        }
+        let limit = self.config.stream_buffer;
+        let declared = head
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let too_large = declared.is_some_and(|len| len > limit);
+        let method = head.method.clone();
+        let version = head.version;
+        // One `Arc` clone of each per request: the future must be `'static`.
+        let app = Arc::clone(&self.app);
+        let settings = Arc::clone(&self.settings);
+        let environ = (!too_large).then(|| {
+            Environ::new(
+                head,
+                Input::new(body, limit),
+                Arc::clone(&self.config),
+                connection,
+            )
+        });
+        async move {
+            match environ {
+                Some(environ) => dispatch(&*app, environ, &settings).await,
+                None => {
+                    let text = format!("Request body is larger than the {limit}-byte limit.\n");
+                    let mut response = plain_response(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        text,
+                        &method,
+                        &settings,
+                        None,
+                    );
+                    if version < Version::HTTP_2 {
+                        // The unread body would be taken as the next request.
+                        response.headers_mut().insert(
+                            http::header::CONNECTION,
+                            http::HeaderValue::from_static("close"),
+                        );
+                    }
+                    response
+                }
+            }
+        }
+    }
+}
+
+impl<A: ?Sized> Clone for WsgiService<A> {
+    fn clone(&self) -> Self {
+        WsgiService {
+            app: Arc::clone(&self.app),
+            config: Arc::clone(&self.config),
+            settings: Arc::clone(&self.settings),
+        }
+    }
+}
+
+impl<A: ?Sized> fmt::Debug for WsgiService<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsgiService")
+            .field("app", &std::any::type_name::<A>())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// The future returned by [`WsgiService`].
+pub type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send + 'static>>;
+
+impl<A, B> tower_service::Service<Request<B>> for WsgiService<A>
+where
+    A: Application + ?Sized,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let response = self.call_request(request);
+        Box::pin(async move { Ok(response.await) })
+    }
+}
