@@ -142,6 +142,8 @@ pub struct ResponseBody {
     sent: u64,
     log: Option<AccessLog>,
     failed: bool,
+    /// An abort waiting for hyper to flush what was produced before it.
+    abort: Option<StreamError>,
 }
 
 impl ResponseBody {
@@ -154,12 +156,20 @@ impl ResponseBody {
             sent: 0,
             log,
             failed: false,
+            abort: None,
         }
     }
 
-    fn fail(&mut self, error: StreamError) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    /// Aborts the stream. The error is returned on the next poll: answering
+    /// `Pending` first (with an immediate wake-up) lets hyper flush the bytes
+    /// produced so far, so the client sees the partial body before the
+    /// connection closes, never a completed message.
+    fn fail(
+        &mut self,
+        cx: &mut Context<'_>,
+        error: StreamError,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         tracing::error!(error = %error, "aborting the response stream");
-        self.failed = true;
         if let Some(mut body) = self.body.take() {
             let outcome = match error {
                 StreamError::TooShort { .. } => Outcome::Completed,
@@ -167,7 +177,10 @@ impl ResponseBody {
             };
             body.close(outcome);
         }
-        Poll::Ready(Some(Err(Box::new(error))))
+        self.start_response = None;
+        self.abort = Some(error);
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     fn data(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
@@ -199,6 +212,10 @@ impl http_body::Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
+        if let Some(error) = this.abort.take() {
+            this.failed = true;
+            return Poll::Ready(Some(Err(Box::new(error))));
+        }
         if this.failed {
             return Poll::Ready(None);
         }
@@ -214,7 +231,7 @@ impl http_body::Body for ResponseBody {
             {
                 if let Some(declared) = this.declared {
                     if this.sent + written.len() as u64 > declared {
-                        return this.fail(StreamError::TooLong { declared });
+                        return this.fail(cx, StreamError::TooLong { declared });
                     }
                 }
                 return this.data(written);
@@ -228,12 +245,12 @@ impl http_body::Body for ResponseBody {
                 Poll::Ready(Some(Ok(bytes))) => {
                     if let Some(declared) = this.declared {
                         if this.sent + bytes.len() as u64 > declared {
-                            return this.fail(StreamError::TooLong { declared });
+                            return this.fail(cx, StreamError::TooLong { declared });
                         }
                     }
                     return this.data(bytes);
                 }
-                Poll::Ready(Some(Err(e))) => return this.fail(e),
+                Poll::Ready(Some(Err(e))) => return this.fail(cx, e),
                 Poll::Ready(None) => {
                     if this
                         .start_response
@@ -246,7 +263,7 @@ impl http_body::Body for ResponseBody {
                     if let Some(declared) = this.declared {
                         if this.sent < declared {
                             let sent = this.sent;
-                            return this.fail(StreamError::TooShort { declared, sent });
+                            return this.fail(cx, StreamError::TooShort { declared, sent });
                         }
                     }
                     return Poll::Ready(None);
@@ -268,9 +285,17 @@ impl http_body::Body for ResponseBody {
     }
 }
 
+/// An empty body, for layers (like tower-http's timeout) that answer on
+/// their own.
+impl Default for ResponseBody {
+    fn default() -> Self {
+        ResponseBody::fixed(Bytes::new(), None)
+    }
+}
+
 impl Drop for ResponseBody {
     fn drop(&mut self) {
-        let outcome = if self.failed {
+        let outcome = if self.failed || self.abort.is_some() {
             Outcome::Failed
         } else if self.body.is_some() || self.first.is_some() {
             Outcome::Aborted
@@ -486,6 +511,7 @@ fn respond(
             sent: 0,
             log,
             failed: false,
+            abort: None,
         }
     } else {
         ResponseBody {
@@ -496,6 +522,7 @@ fn respond(
             sent: 0,
             log,
             failed: false,
+            abort: None,
         }
     };
 

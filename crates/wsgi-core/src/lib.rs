@@ -64,17 +64,17 @@
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
-mod application;
-mod body;
-mod config;
-mod connection;
-mod dispatch;
-mod environ;
-mod error;
-mod input;
+pub mod application;
+pub mod body;
+pub mod config;
+pub mod connection;
+pub mod dispatch;
+pub mod environ;
+pub mod error;
+pub mod input;
 pub mod server;
-mod service;
-mod start_response;
+pub mod service;
+pub mod start_response;
 
 pub use application::{app_fn, AppFn, Application};
 pub use async_trait::async_trait;

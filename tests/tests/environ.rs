@@ -1,0 +1,254 @@
+//! The environ an application sees, for requests sent over real sockets.
+
+use serde_json::{Map, Value};
+use wsgi_core::{app_fn, async_trait, Application, Body, Environ, Error, StartResponse};
+use wsgi_tests::{raw_request, serve, serve_with, test_config};
+
+/// Answers with every string variable as JSON, plus a few typed ones.
+#[derive(Clone)]
+struct Echo;
+
+#[async_trait]
+impl Application for Echo {
+    async fn call(
+        &self,
+        environ: &mut Environ,
+        start_response: StartResponse,
+    ) -> Result<Body, Error> {
+        let body = environ.input().read_all().await?;
+        let mut vars: Map<String, Value> = environ
+            .vars()
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        vars.insert("body".into(), String::from_utf8_lossy(&body).into());
+        vars.insert(
+            "path_bytes".into(),
+            environ
+                .path_info_bytes()
+                .iter()
+                .map(|&b| Value::from(b))
+                .collect(),
+        );
+        let conn = environ
+            .connection()
+            .expect("the server provides pulsar.connection");
+        vars.insert("requests_served".into(), conn.requests_served().into());
+        vars.insert("connection_id".into(), conn.id().into());
+        vars.insert("cfg.bind".into(), environ.config().get("bind").into());
+        vars.insert(
+            "wsgi.version".into(),
+            format!("{:?}", environ.wsgi_version()).into(),
+        );
+        start_response.start("200 OK", [("Content-Type", "application/json")])?;
+        Ok(serde_json::to_vec(&vars)?.into())
+    }
+}
+
+async fn environ_for(request: &str) -> Map<String, Value> {
+    let server = serve(Echo);
+    let response = raw_request(server.local_addr(), request).await;
+    assert_eq!(
+        response.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&response.raw)
+    );
+    serde_json::from_slice(&response.body).expect("JSON environ")
+}
+
+fn s<'a>(env: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    env.get(key).and_then(Value::as_str)
+}
+
+#[tokio::test]
+async fn cgi_variables_for_a_plain_get() {
+    let env = environ_for(
+        "GET /a/b?x=1&y=%20 HTTP/1.1\r\nHost: example.com:8080\r\nUser-Agent: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(s(&env, "REQUEST_METHOD"), Some("GET"));
+    assert_eq!(s(&env, "SCRIPT_NAME"), Some(""));
+    assert_eq!(s(&env, "PATH_INFO"), Some("/a/b"));
+    assert_eq!(s(&env, "QUERY_STRING"), Some("x=1&y=%20"));
+    assert_eq!(s(&env, "RAW_URI"), Some("/a/b?x=1&y=%20"));
+    assert_eq!(s(&env, "SERVER_NAME"), Some("example.com"));
+    assert_eq!(s(&env, "SERVER_PORT"), Some("8080"));
+    assert_eq!(s(&env, "SERVER_PROTOCOL"), Some("HTTP/1.1"));
+    assert_eq!(s(&env, "REMOTE_ADDR"), Some("127.0.0.1"));
+    assert!(s(&env, "REMOTE_PORT").is_some_and(|p| p.parse::<u16>().is_ok()));
+    assert_eq!(s(&env, "HTTP_USER_AGENT"), Some("t"));
+    assert_eq!(s(&env, "HTTP_HOST"), Some("example.com:8080"));
+    assert_eq!(s(&env, "wsgi.url_scheme"), Some("http"));
+    assert_eq!(s(&env, "wsgi.version"), Some("(1, 0)"));
+    assert!(s(&env, "SERVER_SOFTWARE").is_some_and(|v| v.starts_with("wsgi-rs/")));
+    assert_eq!(
+        env.get("CONTENT_LENGTH"),
+        None,
+        "absent header, absent variable"
+    );
+    assert_eq!(env.get("CONTENT_TYPE"), None);
+    assert_eq!(env.get("HTTPS"), None);
+    assert_eq!(s(&env, "cfg.bind"), Some("127.0.0.1:0"));
+}
+
+#[tokio::test]
+async fn percent_encoded_path_is_decoded_and_raw_uri_is_not() {
+    let env = environ_for(
+        "GET /caf%C3%A9/a%2Fb%20c?q=%C3%A9 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(s(&env, "PATH_INFO"), Some("/café/a/b c"));
+    assert_eq!(s(&env, "RAW_URI"), Some("/caf%C3%A9/a%2Fb%20c?q=%C3%A9"));
+    assert_eq!(s(&env, "QUERY_STRING"), Some("q=%C3%A9"));
+}
+
+#[tokio::test]
+async fn non_utf8_path_keeps_every_byte() {
+    let env = environ_for("GET /x%FF%FEy HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").await;
+    let bytes: Vec<u64> = env["path_bytes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert_eq!(bytes, [b'/', b'x', 0xFF, 0xFE, b'y'].map(u64::from));
+    // As a string: latin-1, one character per byte (PEP 3333's rule).
+    assert_eq!(s(&env, "PATH_INFO"), Some("/x\u{ff}\u{fe}y"));
+}
+
+#[tokio::test]
+async fn absolute_form_target_sets_server_name_and_raw_uri() {
+    let env = environ_for(
+        "GET http://proxy.example:9000/p?q=1 HTTP/1.1\r\nHost: ignored.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(s(&env, "SERVER_NAME"), Some("proxy.example"));
+    assert_eq!(s(&env, "SERVER_PORT"), Some("9000"));
+    assert_eq!(s(&env, "PATH_INFO"), Some("/p"));
+    assert_eq!(s(&env, "QUERY_STRING"), Some("q=1"));
+    assert_eq!(s(&env, "RAW_URI"), Some("http://proxy.example:9000/p?q=1"));
+}
+
+#[tokio::test]
+async fn http_1_0_request_without_host() {
+    let env = environ_for("GET /old HTTP/1.0\r\n\r\n").await;
+    assert_eq!(s(&env, "SERVER_PROTOCOL"), Some("HTTP/1.0"));
+    assert_eq!(
+        s(&env, "SERVER_NAME"),
+        Some("127.0.0.1"),
+        "falls back to the local address"
+    );
+    assert!(s(&env, "SERVER_PORT").is_some_and(|p| p != "80"));
+    assert_eq!(env.get("HTTP_HOST"), None);
+}
+
+#[tokio::test]
+async fn repeated_headers_are_joined_and_cookies_use_semicolons() {
+    let env = environ_for(
+        "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2\r\nCookie: a=1\r\nCookie: b=2\r\nX_Spoof: yes\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(s(&env, "HTTP_X_FORWARDED_FOR"), Some("1.1.1.1,2.2.2.2"));
+    assert_eq!(s(&env, "HTTP_COOKIE"), Some("a=1; b=2"));
+    assert_eq!(
+        env.get("HTTP_X_SPOOF"),
+        None,
+        "underscored header names are not HTTP_ variables"
+    );
+}
+
+#[tokio::test]
+async fn content_headers_become_cgi_variables_and_body_is_readable() {
+    let env = environ_for(
+        "POST /submit HTTP/1.1\r\nHost: h\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world",
+    )
+    .await;
+    assert_eq!(s(&env, "CONTENT_TYPE"), Some("text/plain"));
+    assert_eq!(s(&env, "CONTENT_LENGTH"), Some("11"));
+    assert_eq!(env.get("HTTP_CONTENT_TYPE"), None);
+    assert_eq!(env.get("HTTP_CONTENT_LENGTH"), None);
+    assert_eq!(s(&env, "body"), Some("hello world"));
+}
+
+#[tokio::test]
+async fn chunked_request_body_is_readable() {
+    let env = environ_for(
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(s(&env, "body"), Some("hello world"));
+    assert_eq!(env.get("CONTENT_LENGTH"), None);
+}
+
+#[tokio::test]
+async fn script_name_from_config_is_removed_from_path_info() {
+    let mut config = test_config();
+    config.script_name = "/app".into();
+    let server = serve_with(Echo, config);
+    let response = raw_request(
+        server.local_addr(),
+        "GET /app/items/1 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let env: Map<String, Value> = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(s(&env, "SCRIPT_NAME"), Some("/app"));
+    assert_eq!(s(&env, "PATH_INFO"), Some("/items/1"));
+}
+
+#[tokio::test]
+async fn requests_served_counts_per_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = serve(Echo);
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(wsgi_tests::IO_TIMEOUT, stream.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("\"requests_served\":1"), "{text}");
+    assert!(text.contains("\"requests_served\":2"), "{text}");
+}
+
+#[tokio::test]
+async fn the_application_starts_before_the_body_arrives() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Answers with the first line of the body as soon as it has it.
+    let app = app_fn(|environ: &mut Environ, start_response: StartResponse| {
+        let mut input = environ.take_input();
+        start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok::<_, Error>(Body::from_chunks([wsgi_core::Chunk::future(async move {
+            Ok::<_, Error>(input.read_line().await?)
+        })]))
+    });
+    let server = serve(app);
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nfirst line\n")
+        .await
+        .unwrap();
+    // The rest of the body (89 bytes) is never sent, yet the answer comes.
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    while !String::from_utf8_lossy(&got).contains("first line\n") {
+        let n = tokio::time::timeout(wsgi_tests::IO_TIMEOUT, stream.read(&mut buf))
+            .await
+            .expect("the app answered before the whole body arrived")
+            .unwrap();
+        assert!(
+            n > 0,
+            "connection closed: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+}

@@ -1,0 +1,337 @@
+//! The hyper server: faults, protocols, limits and lifecycle.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wsgi_core::{app_fn, async_trait, Application, Body, Chunk, Environ, Error, StartResponse};
+use wsgi_tests::{get, raw_request, serve, serve_with, test_config, IO_TIMEOUT};
+
+fn hello(_: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
+    sr.start("200 OK", [("Content-Type", "text/plain")])?;
+    Ok("Hello, World!".into())
+}
+
+#[derive(Clone)]
+struct Panicky;
+
+#[async_trait]
+impl Application for Panicky {
+    async fn call(&self, environ: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
+        if environ.path_info() == "/panic" {
+            panic!("handler bug");
+        }
+        hello(environ, sr)
+    }
+}
+
+#[tokio::test]
+async fn handler_panic_gives_500_and_the_server_keeps_serving() {
+    let server = serve(Panicky);
+    let response = get(server.local_addr(), "/panic").await;
+    assert_eq!(response.status, 500);
+    assert!(response.complete);
+    assert!(
+        !response.text().contains("handler bug"),
+        "panic message is internal"
+    );
+    let next = get(server.local_addr(), "/").await;
+    assert_eq!(next.status, 200);
+    assert_eq!(next.text(), "Hello, World!");
+}
+
+#[tokio::test]
+async fn keep_alive_serves_several_requests_on_one_connection() {
+    let server = serve(app_fn(hello));
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 1024];
+        let mut got = Vec::new();
+        while !got.ends_with(b"Hello, World!") {
+            let n = tokio::time::timeout(IO_TIMEOUT, stream.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(n > 0, "connection closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn h2c_prior_knowledge_request_works() {
+    let server = serve(app_fn(|environ: &mut Environ, sr: StartResponse| {
+        sr.start("200 OK", [("Content-Type", "text/plain")])?;
+        let protocol = environ.server_protocol();
+        Ok::<_, Error>(Body::from_chunks([
+            Chunk::from(protocol),
+            Chunk::from(" streamed"),
+        ]))
+    }));
+    let stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(conn);
+    let request = http::Request::get(format!("http://{}/", server.local_addr()))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.expect("h2 response");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), http::Version::HTTP_2);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(&body[..], b"HTTP/2 streamed");
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_an_in_flight_slow_response_finish() {
+    let started = Arc::new(tokio::sync::Notify::new());
+    let notify = started.clone();
+    let server = serve(app_fn(move |_: &mut Environ, sr: StartResponse| {
+        sr.start("200 OK", [("Content-Type", "text/plain")])?;
+        notify.notify_one();
+        Ok::<_, Error>(Body::from_chunks([
+            Chunk::from("slow "),
+            Chunk::future(async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok::<_, Error>("but complete")
+            }),
+        ]))
+    }));
+    let addr = server.local_addr();
+    let client = tokio::spawn(async move { get(addr, "/").await });
+    started.notified().await;
+    let shutdown_started = Instant::now();
+    server.shutdown().await;
+    let response = client.await.unwrap();
+    assert_eq!(response.status, 200);
+    assert!(
+        response.complete,
+        "the in-flight response was cut: {:?}",
+        response.text()
+    );
+    assert_eq!(response.text(), "slow but complete");
+    assert!(
+        shutdown_started.elapsed() < Duration::from_secs(5),
+        "drained, not timed out"
+    );
+    // And the listener is gone.
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+#[tokio::test]
+async fn shutdown_timeout_bounds_draining() {
+    let mut config = test_config();
+    config.shutdown_timeout = Duration::from_millis(200);
+    let server = serve_with(
+        app_fn(|_: &mut Environ, sr: StartResponse| {
+            sr.start("200 OK", [("Content-Type", "text/plain")])?;
+            let endless = futures_util::stream::repeat_with(|| {
+                Chunk::future(async {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    Ok::<_, Error>("x")
+                })
+            });
+            Ok::<_, Error>(Body::from_chunk_stream(endless))
+        }),
+        config,
+    );
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(stream.read(&mut buf).await.unwrap() > 0);
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), server.shutdown())
+        .await
+        .expect("shutdown finished despite an endless response");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+}
+
+#[tokio::test]
+async fn silent_connection_is_closed_after_the_header_read_timeout() {
+    let mut config = test_config();
+    config.header_read_timeout = Duration::from_millis(300);
+    let server = serve_with(app_fn(hello), config);
+    for partial in [&b""[..], b"GET / HTTP/1.1\r\nHost: h\r\n"] {
+        let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+            .await
+            .unwrap();
+        stream.write_all(partial).await.unwrap();
+        let started = Instant::now();
+        let mut buf = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut buf))
+            .await
+            .expect("the server closed the slow connection")
+            .ok();
+        assert!(started.elapsed() >= Duration::from_millis(250));
+    }
+    assert_eq!(get(server.local_addr(), "/").await.status, 200);
+}
+
+#[tokio::test]
+async fn oversized_headers_get_431_and_the_server_keeps_serving() {
+    let mut config = test_config();
+    config.max_header_size = 8 * 1024;
+    let server = serve_with(app_fn(hello), config);
+    let big = "a".repeat(16 * 1024);
+    let response = raw_request(
+        server.local_addr(),
+        &format!("GET / HTTP/1.1\r\nHost: h\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(response.status, 431);
+    let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let response = raw_request(
+        server.local_addr(),
+        &format!("GET / HTTP/1.1\r\nHost: h\r\n{many}Connection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(response.status, 431, "more than max_headers");
+    assert_eq!(get(server.local_addr(), "/").await.status, 200);
+}
+
+#[tokio::test]
+async fn body_larger_than_stream_buffer_gets_413() {
+    let mut config = test_config();
+    config.stream_buffer = 1024;
+    let called = Arc::new(AtomicUsize::new(0));
+    let count = called.clone();
+    let server = serve_with(
+        app_fn(move |environ: &mut Environ, sr: StartResponse| {
+            count.fetch_add(1, Ordering::SeqCst);
+            let _ = environ;
+            hello(environ, sr)
+        }),
+        config,
+    );
+    let response = raw_request(
+        server.local_addr(),
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5000\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.status, 413);
+    assert!(response.text().contains("1024"));
+    assert_eq!(
+        called.load(Ordering::SeqCst),
+        0,
+        "the application is not called"
+    );
+}
+
+#[tokio::test]
+async fn chunked_body_over_the_limit_fails_the_read() {
+    let mut config = test_config();
+    config.stream_buffer = 10;
+    let server = serve_with(
+        app_fn(|environ: &mut Environ, sr: StartResponse| {
+            let mut input = environ.take_input();
+            sr.start("200 OK", [("Content-Type", "text/plain")])?;
+            Ok::<_, Error>(Body::from_chunks([Chunk::future(async move {
+                Ok::<_, Error>(match input.read_all().await {
+                    Ok(_) => "read everything".to_owned(),
+                    Err(e) => format!("refused: {e}"),
+                })
+            })]))
+        }),
+        config,
+    );
+    let response = raw_request(
+        server.local_addr(),
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(
+        response
+            .text()
+            .starts_with("refused: request body is larger than the 10-byte limit"),
+        "{}",
+        response.text()
+    );
+}
+
+#[tokio::test]
+async fn malformed_request_gets_400_and_the_server_keeps_serving() {
+    let server = serve(app_fn(hello));
+    for junk in [
+        "GARBAGE\r\n\r\n",
+        "GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+        "GET / HTTP/9.9\r\n\r\n",
+    ] {
+        let raw = wsgi_tests::raw_exchange(server.local_addr(), junk.as_bytes()).await;
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            text.starts_with("HTTP/1.1 4") || text.starts_with("HTTP/1.1 505"),
+            "{junk:?} -> {text:?}"
+        );
+    }
+    assert_eq!(get(server.local_addr(), "/").await.status, 200);
+}
+
+#[derive(Clone)]
+struct ThreadName;
+
+#[async_trait]
+impl Application for ThreadName {
+    async fn call(&self, environ: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
+        let thread = std::thread::current().name().unwrap_or("?").to_owned();
+        let _ = environ;
+        sr.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok(thread.into())
+    }
+}
+
+#[tokio::test]
+async fn workers_run_on_their_own_threads() {
+    let mut config = test_config();
+    config.workers = 2;
+    let server = serve_with(ThreadName, config);
+    let mut threads = std::collections::HashSet::new();
+    for _ in 0..40 {
+        let response = get(server.local_addr(), "/").await;
+        assert_eq!(response.status, 200);
+        threads.insert(response.text());
+    }
+    assert!(
+        threads.iter().all(|t| t.starts_with("wsgi-worker-")),
+        "{threads:?}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connection_handle_reaches_the_event_loop() {
+    let server = serve(app_fn(|environ: &mut Environ, sr: StartResponse| {
+        let handle = environ
+            .connection()
+            .expect("pulsar.connection")
+            .handle()
+            .clone();
+        sr.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok::<_, Error>(Body::from_chunks([Chunk::future(async move {
+            let joined = handle
+                .spawn(async { "spawned on the connection's loop" })
+                .await;
+            Ok::<_, Error>(joined?)
+        })]))
+    }));
+    let response = get(server.local_addr(), "/").await;
+    assert_eq!(response.text(), "spawned on the connection's loop");
+}
