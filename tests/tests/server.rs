@@ -186,6 +186,107 @@ async fn silent_connection_is_closed_after_the_header_read_timeout() {
     assert_eq!(get(server.local_addr(), "/").await.status, 200);
 }
 
+/// Reads one response off a keep-alive connection, up to the bytes that end
+/// it, failing the test on close or timeout.
+async fn read_hello(stream: &mut tokio::net::TcpStream, end: &[u8]) {
+    let mut buf = vec![0u8; 1024];
+    let mut got = Vec::new();
+    while !got.ends_with(end) {
+        let n = tokio::time::timeout(IO_TIMEOUT, stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            n > 0,
+            "connection closed early: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+/// Waits for the server to close `stream`; returns how long it took.
+async fn time_to_close(stream: &mut tokio::net::TcpStream) -> Duration {
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
+        .await
+        .expect("the server closed the connection")
+        .ok();
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connection_closes_after_http_keep_alive() {
+    let mut config = test_config();
+    config.http_keep_alive = Duration::from_millis(300);
+    config.header_read_timeout = Duration::from_secs(30);
+    let server = serve_with(app_fn(hello), config);
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .await
+        .unwrap();
+    read_hello(&mut stream, b"Hello, World!").await;
+    let idle = time_to_close(&mut stream).await;
+    assert!(
+        idle >= Duration::from_millis(250) && idle < Duration::from_secs(3),
+        "closed after {idle:?}"
+    );
+}
+
+#[tokio::test]
+async fn keep_alive_timeout_does_not_cut_a_slow_response() {
+    let mut config = test_config();
+    config.http_keep_alive = Duration::from_millis(100);
+    let server = serve_with(
+        app_fn(|_: &mut Environ, sr: StartResponse| {
+            sr.start("200 OK", [("Content-Type", "text/plain")])?;
+            Ok::<_, Error>(Body::from_chunks([Chunk::future(async {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                Ok::<_, Error>("slow")
+            })]))
+        }),
+        config,
+    );
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await
+            .unwrap();
+        read_hello(&mut stream, b"slow\r\n0\r\n\r\n").await;
+    }
+}
+
+#[tokio::test]
+async fn slow_head_on_a_kept_alive_connection_hits_the_header_timeout() {
+    let mut config = test_config();
+    config.http_keep_alive = Duration::from_secs(30);
+    config.header_read_timeout = Duration::from_millis(300);
+    let server = serve_with(app_fn(hello), config);
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        .await
+        .unwrap();
+    read_hello(&mut stream, b"Hello, World!").await;
+    // Idle for longer than the header timeout: still open (keep-alive is 30 s).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    let took = time_to_close(&mut stream).await;
+    assert!(
+        took < Duration::from_secs(3),
+        "partial head held the connection for {took:?}"
+    );
+}
+
 #[tokio::test]
 async fn oversized_headers_get_431_and_the_server_keeps_serving() {
     let mut config = test_config();

@@ -144,6 +144,9 @@ pub struct ResponseBody {
     failed: bool,
     /// An abort waiting for hyper to flush what was produced before it.
     abort: Option<StreamError>,
+    /// Values that live as long as the response (the server's in-flight
+    /// marker); boxed so this type does not depend on the server.
+    attached: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl ResponseBody {
@@ -157,6 +160,7 @@ impl ResponseBody {
             log,
             failed: false,
             abort: None,
+            attached: None,
         }
     }
 
@@ -181,6 +185,11 @@ impl ResponseBody {
         self.abort = Some(error);
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+
+    /// Keeps `value` alive until this body is dropped.
+    pub(crate) fn attach(&mut self, value: Box<dyn std::any::Any + Send>) {
+        self.attached = Some(value);
     }
 
     fn data(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
@@ -512,6 +521,7 @@ fn respond(
             log,
             failed: false,
             abort: None,
+            attached: None,
         }
     } else {
         ResponseBody {
@@ -523,6 +533,7 @@ fn respond(
             log,
             failed: false,
             abort: None,
+            attached: None,
         }
     };
 

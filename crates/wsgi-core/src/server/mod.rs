@@ -7,8 +7,10 @@
 //! HTTP/2 over cleartext (h2c, prior knowledge), detected from its first
 //! bytes.
 //!
-//! - Limits: a client must send its request head within
-//!   `header_read_timeout`; a head larger than `max_header_size` or with more
+//! - Limits: a client must send each request head within
+//!   `header_read_timeout` of its first byte (of connecting, for the first
+//!   request); an idle keep-alive connection closes after `http_keep_alive`
+//!   (see `timeouts.rs`); a head larger than `max_header_size` or with more
 //!   than `max_headers` headers gets 431; a body declared larger than
 //!   `stream_buffer` gets 413.
 //! - Headers: `Server` (from `server_software`) and `Date` on every response.
@@ -47,10 +49,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 
 use crate::application::Application;
+mod timeouts;
+
 pub use crate::config::{Config, ConfigError};
 pub use crate::connection::Connection;
 use crate::dispatch::ResponseBody;
 use crate::service::{ResponseFuture, WsgiService};
+use timeouts::{Activity, TimedIo};
 
 /// Why the server could not start or run.
 #[derive(Debug)]
@@ -274,10 +279,12 @@ async fn shutdown_signal() {
     }
 }
 
-/// The per-connection hyper service: adds `pulsar.connection`.
+/// The per-connection hyper service: adds `pulsar.connection` and reports
+/// requests in flight to the connection's timeouts.
 struct ConnService<A: ?Sized> {
     service: WsgiService<A>,
     connection: Connection,
+    activity: Arc<Activity>,
 }
 
 impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for ConnService<A> {
@@ -287,8 +294,14 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(self.connection.clone());
+        let in_flight = self.activity.start();
         let response = self.service.call_request(request);
-        Box::pin(async move { Ok(response.await) })
+        Box::pin(async move {
+            let mut response = response.await;
+            // The request stays in flight until its body is done.
+            response.body_mut().attach(Box::new(in_flight));
+            Ok(response)
+        })
     }
 }
 
@@ -297,7 +310,8 @@ fn connection_builder(config: &Config) -> auto::Builder<TokioExecutor> {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
+        // `TimedIo` keeps the head and idle deadlines (see `timeouts`).
+        .header_read_timeout(None)
         .keep_alive(!config.http_keep_alive.is_zero())
         .max_buf_size(config.max_header_size.max(8192))
         .max_headers(config.max_headers);
@@ -340,23 +354,22 @@ async fn worker<A: Application>(
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok();
         let connection = Connection::build(runtime.clone(), Some(peer), local, false);
+        let activity = Arc::new(Activity::default());
+        let io = TimedIo::new(
+            stream,
+            Arc::clone(&activity),
+            config.http_keep_alive,
+            config.header_read_timeout,
+        );
         let service = ConnService {
             service: service.clone(),
             connection,
+            activity,
         };
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();
-        let first_byte_timeout = config.header_read_timeout;
         tokio::spawn(async move {
-            // hyper-util's protocol detection reads the first bytes before
-            // hyper's header timer starts: bound that wait here so a silent
-            // connection cannot be held open forever.
-            let mut probe = [0u8; 1];
-            match tokio::time::timeout(first_byte_timeout, stream.peek(&mut probe)).await {
-                Ok(Ok(n)) if n > 0 => {}
-                _ => return,
-            }
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let conn = builder.serve_connection(TokioIo::new(io), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
             }

@@ -1,0 +1,187 @@
+//! Connection timeouts: idle keep-alive and request-head deadlines.
+//!
+//! hyper's own header timer starts as soon as it waits for a head, so on a
+//! keep-alive connection it cannot tell "idle between requests" from "slowly
+//! sending a head", and hyper-util's protocol detection waits for the first
+//! bytes with no timer at all. [`TimedIo`] wraps the socket and keeps both
+//! deadlines itself:
+//!
+//! - a new connection must deliver a complete request head within
+//!   `header_read_timeout`;
+//! - after a response, the connection may stay idle for `http_keep_alive`;
+//!   once the first byte of the next request arrives, the head must be
+//!   complete within `header_read_timeout`;
+//! - while a request is in flight (from its head until its response body
+//!   ends) no deadline applies.
+//!
+//! A deadline that passes fails the pending read with `TimedOut`, which
+//! makes hyper close the connection.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_util::task::AtomicWaker;
+use pin_project_lite::pin_project;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// What the connection's requests report to its socket wrapper.
+#[derive(Debug, Default)]
+pub(crate) struct Activity {
+    in_flight: AtomicUsize,
+    started: AtomicU64,
+    /// The connection task, woken when its last request ends so the idle
+    /// deadline starts even if no byte arrives.
+    connection: AtomicWaker,
+}
+
+impl Activity {
+    /// Marks a request head as received; the returned guard marks the
+    /// request finished when dropped (with its response body).
+    pub(crate) fn start(self: &Arc<Self>) -> InFlight {
+        self.started.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(Arc::clone(self))
+    }
+}
+
+/// A request in flight; dropping it ends the request.
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.connection.wake();
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for, or reading, a request head: `header_read_timeout`.
+    Head,
+    /// Between requests: `http_keep_alive`.
+    Idle,
+    /// A request is in flight: no deadline.
+    Busy,
+}
+
+pin_project! {
+    /// A socket with the connection deadlines described in the module docs.
+    #[derive(Debug)]
+    pub(crate) struct TimedIo<T> {
+        #[pin]
+        io: T,
+        // Boxed so the wrapper stays `Unpin`, as hyper's IO must be; one
+        // allocation per connection.
+        deadline: Pin<Box<Sleep>>,
+        activity: Arc<Activity>,
+        phase: Phase,
+        seen: u64,
+        keep_alive: Duration,
+        header_timeout: Duration,
+    }
+}
+
+impl<T> TimedIo<T> {
+    pub(crate) fn new(
+        io: T,
+        activity: Arc<Activity>,
+        keep_alive: Duration,
+        header_timeout: Duration,
+    ) -> Self {
+        TimedIo {
+            io,
+            deadline: Box::pin(tokio::time::sleep(header_timeout)),
+            activity,
+            phase: Phase::Head,
+            seen: 0,
+            keep_alive,
+            header_timeout,
+        }
+    }
+}
+
+impl<T: AsyncRead> AsyncRead for TimedIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        // Register before reading the count, so a request ending in between
+        // still wakes this task.
+        this.activity.connection.register(cx.waker());
+        let busy = this.activity.in_flight.load(Ordering::Acquire) > 0;
+        let started = this.activity.started.load(Ordering::Relaxed);
+        if busy {
+            *this.phase = Phase::Busy;
+            *this.seen = started;
+        } else if *this.phase == Phase::Busy || started != *this.seen {
+            // A request finished since the last read: idle until the next.
+            *this.seen = started;
+            *this.phase = Phase::Idle;
+            this.deadline
+                .as_mut()
+                .reset(Instant::now() + *this.keep_alive);
+        }
+
+        let before = buf.filled().len();
+        let result = this.io.poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &result {
+            if *this.phase == Phase::Idle && buf.filled().len() > before {
+                *this.phase = Phase::Head;
+                this.deadline
+                    .as_mut()
+                    .reset(Instant::now() + *this.header_timeout);
+            }
+        }
+        if result.is_pending()
+            && *this.phase != Phase::Busy
+            && this.deadline.as_mut().poll(cx).is_ready()
+        {
+            let what = match this.phase {
+                Phase::Idle => "keep-alive connection idle for too long",
+                _ => "request head not received in time",
+            };
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, what)));
+        }
+        result
+    }
+}
+
+impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.project().io.poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.project().io.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
+    }
+}
