@@ -79,11 +79,14 @@ impl<A: Application + ?Sized> WsgiService<A> {
         &self.config
     }
 
-    /// Handles one request.
-    pub fn call_request<B>(
+    /// Handles one request. `attached` lives as long as the response body
+    /// (the server's in-flight marker). The whole request runs in one boxed
+    /// future, so the environ is not moved between boxes.
+    pub(crate) fn respond<B>(
         &self,
         request: Request<B>,
-    ) -> impl Future<Output = Response<ResponseBody>> + Send + 'static
+        attached: Option<Box<dyn std::any::Any + Send>>,
+    ) -> ResponseFuture
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -94,48 +97,51 @@ impl<A: Application + ?Sized> WsgiService<A> {
             connection.request_started();
         }
         let limit = self.config.stream_buffer;
-        let declared = head
+        let too_large = head
             .headers
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let too_large = declared.is_some_and(|len| len > limit);
-        let method = head.method.clone();
-        let version = head.version;
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|len| len > limit);
         // One `Arc` clone of each per request: the future must be `'static`.
         let app = Arc::clone(&self.app);
         let settings = Arc::clone(&self.settings);
-        let environ = (!too_large).then(|| {
-            Environ::new(
-                head,
-                Input::new(body, limit),
-                Arc::clone(&self.config),
-                connection,
-            )
-        });
-        async move {
-            match environ {
-                Some(environ) => dispatch(&*app, environ, &settings).await,
-                None => {
-                    let text = format!("Request body is larger than the {limit}-byte limit.\n");
-                    let mut response = plain_response(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        text,
-                        &method,
-                        &settings,
-                        None,
+        if too_large {
+            return Box::pin(async move {
+                let text = format!("Request body is larger than the {limit}-byte limit.\n");
+                let mut response = plain_response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    text,
+                    &head.method,
+                    &settings,
+                    None,
+                );
+                if head.version < Version::HTTP_2 {
+                    // The unread body would be taken as the next request.
+                    response.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
                     );
-                    if version < Version::HTTP_2 {
-                        // The unread body would be taken as the next request.
-                        response.headers_mut().insert(
-                            http::header::CONNECTION,
-                            http::HeaderValue::from_static("close"),
-                        );
-                    }
-                    response
                 }
-            }
+                if let Some(attached) = attached {
+                    response.body_mut().attach(attached);
+                }
+                Ok(response)
+            });
         }
+        let environ = Environ::new(
+            head,
+            Input::new(body, limit),
+            Arc::clone(&self.config),
+            connection,
+        );
+        Box::pin(async move {
+            let mut response = dispatch(&*app, environ, &settings).await;
+            if let Some(attached) = attached {
+                response.body_mut().attach(attached);
+            }
+            Ok(response)
+        })
     }
 }
 
@@ -177,7 +183,6 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let response = self.call_request(request);
-        Box::pin(async move { Ok(response.await) })
+        self.respond(request, None)
     }
 }

@@ -294,14 +294,9 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(self.connection.clone());
+        // The request stays in flight until its body is done.
         let in_flight = self.activity.start();
-        let response = self.service.call_request(request);
-        Box::pin(async move {
-            let mut response = response.await;
-            // The request stays in flight until its body is done.
-            response.body_mut().attach(Box::new(in_flight));
-            Ok(response)
-        })
+        self.service.respond(request, Some(Box::new(in_flight)))
     }
 }
 
