@@ -87,3 +87,8 @@ pub use error::{BoxError, Error};
 pub use input::{Input, InputError};
 pub use service::{ResponseFuture, WsgiService};
 pub use start_response::{IntoStatus, StartResponse, StartResponseError, Status, Writer};
+
+/// The README's code, compiled as a doctest so the tour stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
