@@ -608,6 +608,11 @@ impl Environ {
         &self.config
     }
 
+    /// The request head, for adapters that rebuild an `http::Request`.
+    pub(crate) fn head(&self) -> &http::request::Parts {
+        &self.head
+    }
+
     /// Typed values added by the server and by middleware.
     pub fn extensions(&self) -> &Extensions {
         &self.head.extensions

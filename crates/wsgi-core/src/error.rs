@@ -8,7 +8,8 @@
 
 use std::fmt;
 
-use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, StatusCode};
 
 /// A boxed, thread-safe error: the currency of `http-body` and `tower`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -38,12 +39,14 @@ pub struct Error {
 }
 
 impl Error {
-    /// Wraps any error; the server answers 500 for it.
+    /// Wraps any error; the server answers 500 for it, or the status of
+    /// an [`HttpError`] found inside.
     pub fn new(error: impl Into<BoxError>) -> Self {
-        Error {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            inner: error.into(),
-        }
+        let inner = error.into();
+        let status = inner
+            .downcast_ref::<HttpError>()
+            .map_or(StatusCode::INTERNAL_SERVER_ERROR, HttpError::status);
+        Error { status, inner }
     }
 
     /// An error with a plain message; the server answers 500 for it.
@@ -77,6 +80,12 @@ impl Error {
     /// Converts into a boxed `std::error::Error` (the status is dropped).
     pub fn into_boxed(self) -> BoxError {
         self.inner
+    }
+
+    /// Headers the error response must carry (`Allow` for 405, `Location`
+    /// for redirects), from an [`HttpError`] inside.
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.downcast_ref::<HttpError>().map(HttpError::headers)
     }
 
     /// The message followed by each `source()` in turn, joined by `": "`.
@@ -127,6 +136,130 @@ impl fmt::Display for Error {
         fmt::Display::fmt(&self.inner, f)
     }
 }
+
+/// An error that *is* an HTTP answer: a status, an optional message for the
+/// client, and headers such as `Allow` or `Location`.
+///
+/// Return it from handlers and middleware (`?` converts it into [`Error`]
+/// with its status kept); the handler renders it as text, HTML or JSON by
+/// the request's `Accept`.
+///
+/// ```
+/// use wsgi_core::{Error, HttpError};
+/// use http::{Method, StatusCode};
+///
+/// let e: Error = HttpError::not_found().into();
+/// assert_eq!(e.status(), StatusCode::NOT_FOUND);
+///
+/// let e: Error = HttpError::method_not_allowed(&[Method::GET, Method::HEAD]).into();
+/// assert_eq!(e.headers().unwrap()["allow"], "GET, HEAD");
+///
+/// let e: Error = HttpError::redirect("/login?next=%2F").into();
+/// assert_eq!(e.status(), StatusCode::FOUND);
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpError {
+    status: StatusCode,
+    message: Option<String>,
+    headers: HeaderMap,
+}
+
+impl HttpError {
+    /// An error answered with `status` and its canonical reason.
+    pub fn new(status: StatusCode) -> Self {
+        HttpError {
+            status,
+            message: None,
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// 404 Not Found (pulsar's `Http404`).
+    pub fn not_found() -> Self {
+        HttpError::new(StatusCode::NOT_FOUND)
+    }
+
+    /// 400 Bad Request with a message for the client.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        HttpError::new(StatusCode::BAD_REQUEST).with_message(message)
+    }
+
+    /// 405 Method Not Allowed with the `Allow` header listing `allowed`.
+    pub fn method_not_allowed(allowed: &[Method]) -> Self {
+        let allow = allowed
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut error = HttpError::new(StatusCode::METHOD_NOT_ALLOWED);
+        if let Ok(value) = HeaderValue::from_str(&allow) {
+            error.headers.insert(header::ALLOW, value);
+        }
+        error
+    }
+
+    /// 302 Found to `location`.
+    pub fn redirect(location: &str) -> Self {
+        HttpError::redirect_with(StatusCode::FOUND, location)
+    }
+
+    /// 301 Moved Permanently to `location`.
+    pub fn permanent_redirect(location: &str) -> Self {
+        HttpError::redirect_with(StatusCode::MOVED_PERMANENTLY, location)
+    }
+
+    /// A redirect with any 3xx `status`. A `location` that is not a valid
+    /// header value (a line break, say) is percent-encoded, never sent raw.
+    pub fn redirect_with(status: StatusCode, location: &str) -> Self {
+        let mut error = HttpError::new(status);
+        let value = HeaderValue::from_str(location).unwrap_or_else(|_| {
+            let encoded =
+                percent_encoding::utf8_percent_encode(location, percent_encoding::CONTROLS)
+                    .to_string();
+            HeaderValue::from_str(&encoded).unwrap_or_else(|_| HeaderValue::from_static("/"))
+        });
+        error.headers.insert(header::LOCATION, value);
+        error
+    }
+
+    /// Sets the message shown to the client.
+    pub fn with_message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+
+    /// Adds a header to the error response.
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.append(name, value);
+        self
+    }
+
+    /// The status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The client message, if one was set.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    /// Headers for the error response.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.message {
+            Some(message) => f.write_str(message),
+            None => f.write_str(self.status.canonical_reason().unwrap_or("HTTP error")),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {}
 
 /// The application panicked; the message is the panic's.
 #[derive(Debug)]

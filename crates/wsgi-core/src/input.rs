@@ -218,6 +218,26 @@ impl Stream for Input {
     }
 }
 
+/// `wsgi.input` is itself an `http_body::Body`, so a request can be rebuilt
+/// from an environ for a tower service.
+impl HttpBody for Input {
+    type Data = Bytes;
+    type Error = InputError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, InputError>>> {
+        self.get_mut()
+            .poll_chunk(cx)
+            .map(|chunk| chunk.map(|result| result.map(http_body::Frame::data)))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done && self.buffered.is_empty()
+    }
+}
+
 impl fmt::Debug for Input {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Input")

@@ -79,9 +79,7 @@ impl<A: Application + ?Sized> WsgiService<A> {
         &self.config
     }
 
-    /// Handles one request. `attached` lives as long as the response body
-    /// (the server's in-flight marker). The whole request runs in one boxed
-    /// future, so the environ is not moved between boxes.
+    /// Handles one request; see [`respond_with`].
     pub(crate) fn respond<B>(
         &self,
         request: Request<B>,
@@ -91,58 +89,81 @@ impl<A: Application + ?Sized> WsgiService<A> {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let (mut head, body) = request.into_parts();
-        let connection = head.extensions.remove::<Connection>();
-        if let Some(connection) = &connection {
-            connection.request_started();
-        }
-        let limit = self.config.stream_buffer;
-        let too_large = head
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|len| len > limit);
-        // One `Arc` clone of each per request: the future must be `'static`.
-        let app = Arc::clone(&self.app);
-        let settings = Arc::clone(&self.settings);
-        if too_large {
-            return Box::pin(async move {
-                let text = format!("Request body is larger than the {limit}-byte limit.\n");
-                let mut response = plain_response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    text,
-                    &head.method,
-                    &settings,
-                    None,
+        respond_with(
+            Arc::clone(&self.app),
+            &self.config,
+            &self.settings,
+            request,
+            attached,
+        )
+    }
+}
+
+/// Handles one request with `app`. `attached` lives as long as the response
+/// body (the server's in-flight marker). The whole request runs in one
+/// boxed future, so the environ is not moved between boxes.
+pub(crate) fn respond_with<A, B>(
+    app: Arc<A>,
+    config: &Arc<Config>,
+    settings: &Arc<Settings>,
+    request: Request<B>,
+    attached: Option<Box<dyn std::any::Any + Send>>,
+) -> ResponseFuture
+where
+    A: Application + ?Sized,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (mut head, body) = request.into_parts();
+    let connection = head.extensions.remove::<Connection>();
+    if let Some(connection) = &connection {
+        connection.request_started();
+    }
+    let limit = config.stream_buffer;
+    let too_large = head
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|len| len > limit);
+    // One `Arc` clone per request: the future must be `'static`.
+    let settings = Arc::clone(settings);
+    if too_large {
+        return Box::pin(async move {
+            let text = format!("Request body is larger than the {limit}-byte limit.\n");
+            let mut response = plain_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                text,
+                &head.method,
+                &settings,
+                None,
+            );
+            if head.version < Version::HTTP_2 {
+                // The unread body would be taken as the next request.
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
                 );
-                if head.version < Version::HTTP_2 {
-                    // The unread body would be taken as the next request.
-                    response.headers_mut().insert(
-                        http::header::CONNECTION,
-                        http::HeaderValue::from_static("close"),
-                    );
-                }
-                if let Some(attached) = attached {
-                    response.body_mut().attach(attached);
-                }
-                Ok(response)
-            });
-        }
-        let environ = Environ::new(
-            head,
-            Input::new(body, limit),
-            Arc::clone(&self.config),
-            connection,
-        );
-        Box::pin(async move {
-            let mut response = dispatch(&*app, environ, &settings).await;
+            }
             if let Some(attached) = attached {
                 response.body_mut().attach(attached);
             }
             Ok(response)
-        })
+        });
     }
+    let environ = Environ::new(
+        head,
+        Input::new(body, limit),
+        Arc::clone(config),
+        connection,
+    );
+    Box::pin(async move {
+        let mut response = dispatch(&*app, environ, &settings).await;
+        if let Some(attached) = attached {
+            response.body_mut().attach(attached);
+        }
+        Ok(response)
+    })
 }
 
 impl<A: ?Sized> Clone for WsgiService<A> {

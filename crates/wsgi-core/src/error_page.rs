@@ -1,0 +1,169 @@
+//! Error pages: an [`Error`] rendered as a response the client can read.
+//!
+//! The default renderer answers with the error's status (500 unless it
+//! carries another, e.g. an [`HttpError`](crate::HttpError)) and its headers
+//! (`Allow`, `Location`), in the format the request's `Accept` prefers:
+//! `text/plain` (the default), HTML (`<title>` is the status line) or JSON
+//! (`{"status": 404, "message": "..."}`). For 5xx statuses the message is
+//! the reason phrase only, unless `debug` is on: then it is the error
+//! chain. Redirects, 204 and 304 get no body.
+
+use http::header::{self, HeaderValue};
+use http::StatusCode;
+
+use crate::environ::Environ;
+use crate::error::Error;
+use crate::response::WsgiResponse;
+
+/// Turns an error into a response. Any `Fn(&Environ, &Error) ->
+/// WsgiResponse` is one.
+///
+/// ```
+/// use wsgi_core::{Environ, Error, WsgiResponse, WsgiHandler};
+///
+/// let handler = WsgiHandler::default().error_renderer(|_: &Environ, e: &Error| {
+///     WsgiResponse::text(format!("oops: {}", e.status())).with_status(e.status())
+/// });
+/// # let _ = handler;
+/// ```
+pub trait ErrorRenderer: Send + Sync + 'static {
+    /// The response for `error` raised while answering `environ`.
+    fn render(&self, environ: &Environ, error: &Error) -> WsgiResponse;
+}
+
+impl<F> ErrorRenderer for F
+where
+    F: Fn(&Environ, &Error) -> WsgiResponse + Send + Sync + 'static,
+{
+    fn render(&self, environ: &Environ, error: &Error) -> WsgiResponse {
+        self(environ, error)
+    }
+}
+
+/// The formats an error page can take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Text,
+    Html,
+    Json,
+}
+
+/// Picks the format with the highest `q` in `Accept` (earliest on ties).
+fn negotiate(accept: Option<&HeaderValue>) -> Format {
+    let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+        return Format::Text;
+    };
+    let mut best = (Format::Text, 0.0_f32);
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        let format = match media.as_str() {
+            "text/html" | "application/xhtml+xml" => Format::Html,
+            "application/json" => Format::Json,
+            "text/plain" | "text/*" | "*/*" => Format::Text,
+            _ => continue,
+        };
+        if q > best.1 {
+            best = (format, q);
+        }
+    }
+    best.0
+}
+
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The default error page (see the [module docs](self)).
+pub fn render_error(environ: &Environ, error: &Error) -> WsgiResponse {
+    let status = error.status();
+    let mut response = WsgiResponse::new(status);
+    if let Some(headers) = error.headers() {
+        for (name, value) in headers {
+            response.headers_mut().append(name, value.clone());
+        }
+    }
+    if status.is_server_error() {
+        tracing::error!(error = %error.chain(), status = status.as_u16(), "request failed");
+    }
+    if status.is_redirection() || status == StatusCode::NO_CONTENT {
+        return response;
+    }
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let message = if status.is_server_error() {
+        if environ.config().debug {
+            error.chain()
+        } else {
+            reason.to_owned()
+        }
+    } else {
+        error.to_string()
+    };
+    let title = format!("{} {reason}", status.as_u16());
+    match negotiate(environ.header(header::ACCEPT)) {
+        Format::Text => {
+            let mut text = WsgiResponse::text(format!("{message}\n"));
+            text.set_status(status);
+            text.headers_mut().extend(response.headers_mut().drain());
+            text
+        }
+        Format::Html => {
+            let page = format!(
+                "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body><h1>{title}</h1><p>{}</p></body></html>\n",
+                escape_html(&message)
+            );
+            let mut html = WsgiResponse::html(page);
+            html.set_status(status);
+            html.headers_mut().extend(response.headers_mut().drain());
+            html
+        }
+        Format::Json => {
+            let json = serde_json::json!({ "status": status.as_u16(), "message": message });
+            let mut out = WsgiResponse::json(json.to_string());
+            out.set_status(status);
+            out.headers_mut().extend(response.headers_mut().drain());
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_negotiation() {
+        let v = |s: &'static str| Some(HeaderValue::from_static(s));
+        assert_eq!(negotiate(None), Format::Text);
+        assert_eq!(
+            negotiate(v("text/html,application/xhtml+xml,*/*;q=0.8").as_ref()),
+            Format::Html
+        );
+        assert_eq!(negotiate(v("application/json").as_ref()), Format::Json);
+        assert_eq!(
+            negotiate(v("text/html;q=0.5, application/json;q=0.9").as_ref()),
+            Format::Json
+        );
+        assert_eq!(negotiate(v("image/png").as_ref()), Format::Text);
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(escape_html("<b>&\"'"), "&lt;b&gt;&amp;&quot;&#39;");
+    }
+}

@@ -1,0 +1,235 @@
+//! `WsgiHandler`: a list of middleware, then response middleware.
+//!
+//! pulsar's `WsgiHandler(middleware, response_middleware)`: each middleware
+//! is called in order with the environ; the first that answers wins; if none
+//! does, the answer is 404. The response middleware then transform the
+//! winning [`WsgiResponse`] in order. An error anywhere (a panic included)
+//! becomes an error page rendered by the [`ErrorRenderer`] (see
+//! [`error_page`](crate::error_page)).
+//!
+//! A `WsgiHandler` is an [`Application`] (serve it, or wrap it as a tower
+//! service), a [`Middleware`] (nest it in another handler: it passes when
+//! none of its middleware answers) and a tower `Service`.
+//!
+//! ```
+//! use wsgi_core::middleware::middleware_fn;
+//! use wsgi_core::{app_fn, Environ, Error, StartResponse, WsgiHandler, WsgiResponse};
+//!
+//! let handler = WsgiHandler::default()
+//!     .middleware(middleware_fn(|environ: &mut Environ| {
+//!         Ok::<_, Error>((environ.path_info() == "/health").then(|| WsgiResponse::text("ok")))
+//!     }))
+//!     .app(app_fn(|_: &mut Environ, start_response: StartResponse| {
+//!         start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+//!         Ok::<_, Error>("the application")
+//!     }));
+//! # let _ = handler;
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::Request;
+
+use crate::application::Application;
+use crate::body::Body;
+use crate::config::Config;
+use crate::dispatch::{ResponseBody, Settings};
+use crate::environ::Environ;
+use crate::error::{BoxError, Error, HttpError};
+use crate::error_page::{render_error, ErrorRenderer};
+use crate::middleware::{AppMiddleware, Middleware, ResponseMiddleware};
+use crate::response::WsgiResponse;
+use crate::service::{respond_with, ResponseFuture};
+use crate::start_response::StartResponse;
+
+struct Inner {
+    middleware: Vec<Arc<dyn Middleware>>,
+    response_middleware: Vec<Arc<dyn ResponseMiddleware>>,
+    renderer: Arc<dyn ErrorRenderer>,
+    // For the tower `Service` impl, made once.
+    config: Arc<Config>,
+    settings: Arc<Settings>,
+}
+
+/// Middleware, then response middleware. See the [module docs](self).
+#[derive(Clone)]
+pub struct WsgiHandler {
+    inner: Arc<Inner>,
+}
+
+impl Default for WsgiHandler {
+    fn default() -> Self {
+        WsgiHandler::new(Vec::new(), Vec::new())
+    }
+}
+
+impl WsgiHandler {
+    /// A handler from its middleware and response middleware, in order.
+    pub fn new(
+        middleware: Vec<Arc<dyn Middleware>>,
+        response_middleware: Vec<Arc<dyn ResponseMiddleware>>,
+    ) -> Self {
+        let config = Arc::new(Config::default());
+        let settings = Arc::new(Settings::new(&config));
+        WsgiHandler {
+            inner: Arc::new(Inner {
+                middleware,
+                response_middleware,
+                renderer: Arc::new(render_error),
+                config,
+                settings,
+            }),
+        }
+    }
+
+    fn edit(self, f: impl FnOnce(&mut Inner)) -> Self {
+        let mut inner = match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner,
+            Err(shared) => Inner {
+                middleware: shared.middleware.clone(),
+                response_middleware: shared.response_middleware.clone(),
+                renderer: Arc::clone(&shared.renderer),
+                config: Arc::clone(&shared.config),
+                settings: Arc::clone(&shared.settings),
+            },
+        };
+        f(&mut inner);
+        WsgiHandler {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Appends a middleware.
+    pub fn middleware(self, middleware: impl Middleware) -> Self {
+        self.edit(|inner| inner.middleware.push(Arc::new(middleware)))
+    }
+
+    /// Appends a plain application as a middleware that always answers.
+    pub fn app(self, app: impl Application) -> Self {
+        self.middleware(AppMiddleware::new(app))
+    }
+
+    /// Appends a response middleware.
+    pub fn response_middleware(self, middleware: impl ResponseMiddleware) -> Self {
+        self.edit(|inner| inner.response_middleware.push(Arc::new(middleware)))
+    }
+
+    /// Replaces the error renderer.
+    pub fn error_renderer(self, renderer: impl ErrorRenderer) -> Self {
+        self.edit(|inner| inner.renderer = Arc::new(renderer))
+    }
+
+    /// The configuration used when the handler serves as a tower `Service`
+    /// directly (the server passes its own).
+    pub fn service_config(self, config: Config) -> Self {
+        self.edit(|inner| {
+            inner.settings = Arc::new(Settings::new(&config));
+            inner.config = Arc::new(config);
+        })
+    }
+
+    async fn first_answer(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
+        for middleware in &self.inner.middleware {
+            let answer = AssertUnwindSafe(middleware.call(environ))
+                .catch_unwind()
+                .await
+                .map_err(Error::from_panic)??;
+            if answer.is_some() {
+                return Ok(answer);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn apply_response_middleware(
+        &self,
+        environ: &mut Environ,
+        mut response: WsgiResponse,
+    ) -> Result<WsgiResponse, Error> {
+        for middleware in &self.inner.response_middleware {
+            response = AssertUnwindSafe(middleware.call(environ, response))
+                .catch_unwind()
+                .await
+                .map_err(Error::from_panic)??;
+        }
+        Ok(response)
+    }
+
+    /// Runs the chain and returns the final response; errors become error
+    /// pages (response middleware applies to those too, unless it is what
+    /// failed).
+    pub async fn respond(&self, environ: &mut Environ) -> WsgiResponse {
+        let response = match self.first_answer(environ).await {
+            Ok(Some(response)) => response,
+            Ok(None) => self
+                .inner
+                .renderer
+                .render(environ, &HttpError::not_found().into()),
+            Err(error) => self.inner.renderer.render(environ, &error),
+        };
+        match self.apply_response_middleware(environ, response).await {
+            Ok(response) => response,
+            Err(error) => self.inner.renderer.render(environ, &error),
+        }
+    }
+}
+
+#[async_trait]
+impl Application for WsgiHandler {
+    async fn call(
+        &self,
+        environ: &mut Environ,
+        start_response: StartResponse,
+    ) -> Result<Body, Error> {
+        let response = self.respond(environ).await;
+        response.start(environ, &start_response)
+    }
+}
+
+#[async_trait]
+impl Middleware for WsgiHandler {
+    async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
+        match self.first_answer(environ).await? {
+            Some(response) => Ok(Some(
+                self.apply_response_middleware(environ, response).await?,
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
+impl<B> tower_service::Service<Request<B>> for WsgiHandler
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = http::Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let config = Arc::clone(&self.inner.config);
+        let settings = Arc::clone(&self.inner.settings);
+        respond_with(Arc::new(self.clone()), &config, &settings, request, None)
+    }
+}
+
+impl fmt::Debug for WsgiHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsgiHandler")
+            .field("middleware", &self.inner.middleware.len())
+            .field("response_middleware", &self.inner.response_middleware.len())
+            .finish()
+    }
+}

@@ -1,0 +1,333 @@
+//! Middleware and response middleware, the building blocks of a
+//! [`WsgiHandler`](crate::WsgiHandler).
+//!
+//! - A [`Middleware`] looks at the request and either answers it with a
+//!   [`WsgiResponse`] or passes (`None`) to the next one. Any
+//!   [`Application`] becomes one that always answers ([`AppMiddleware`]),
+//!   and so does any tower `Service` ([`ServiceMiddleware`]).
+//! - A [`ResponseMiddleware`] is `(environ, response) -> response`, applied
+//!   in order to the winning response before it starts.
+//!
+//! Plain functions become either with [`middleware_fn`] and
+//! [`response_middleware_fn`].
+//!
+//! ```
+//! use wsgi_core::middleware::{middleware_fn, response_middleware_fn};
+//! use wsgi_core::{Environ, Error, WsgiHandler, WsgiResponse};
+//!
+//! let ping = middleware_fn(|environ: &mut Environ| {
+//!     Ok::<_, Error>((environ.path_info() == "/ping").then(|| WsgiResponse::text("pong")))
+//! });
+//! let stamp = response_middleware_fn(|_: &mut Environ, mut response: WsgiResponse| {
+//!     response.headers_mut().insert("x-served-by", "wsgi-rs".parse().unwrap());
+//!     Ok::<_, Error>(response)
+//! });
+//! let handler = WsgiHandler::default().middleware(ping).response_middleware(stamp);
+//! # let _ = handler;
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::header::{self, HeaderName};
+
+use crate::application::Application;
+use crate::body::{Body, Chunk};
+use crate::environ::Environ;
+use crate::error::{BoxError, Error};
+use crate::input::Input;
+use crate::response::{Content, WsgiResponse};
+use crate::start_response::StartResponse;
+
+/// A step of a [`WsgiHandler`](crate::WsgiHandler): answers (`Some`) or
+/// passes (`None`).
+#[async_trait]
+pub trait Middleware: Send + Sync + 'static {
+    /// Looks at the request; may change the environ for later middleware.
+    async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error>;
+}
+
+/// `(environ, response) -> response`, applied to the winning response.
+#[async_trait]
+pub trait ResponseMiddleware: Send + Sync + 'static {
+    /// Transforms the response.
+    async fn call(
+        &self,
+        environ: &mut Environ,
+        response: WsgiResponse,
+    ) -> Result<WsgiResponse, Error>;
+}
+
+#[async_trait]
+impl<M: Middleware + ?Sized> Middleware for Arc<M> {
+    async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
+        (**self).call(environ).await
+    }
+}
+
+#[async_trait]
+impl<M: Middleware + ?Sized> Middleware for Box<M> {
+    async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
+        (**self).call(environ).await
+    }
+}
+
+#[async_trait]
+impl<M: ResponseMiddleware + ?Sized> ResponseMiddleware for Arc<M> {
+    async fn call(
+        &self,
+        environ: &mut Environ,
+        response: WsgiResponse,
+    ) -> Result<WsgiResponse, Error> {
+        (**self).call(environ, response).await
+    }
+}
+
+#[async_trait]
+impl<M: ResponseMiddleware + ?Sized> ResponseMiddleware for Box<M> {
+    async fn call(
+        &self,
+        environ: &mut Environ,
+        response: WsgiResponse,
+    ) -> Result<WsgiResponse, Error> {
+        (**self).call(environ, response).await
+    }
+}
+
+/// A synchronous function as a [`Middleware`]; made by [`middleware_fn`].
+#[derive(Clone, Copy)]
+pub struct MiddlewareFn<F> {
+    f: F,
+}
+
+/// Wraps `Fn(&mut Environ) -> Result<Option<WsgiResponse>, E>`.
+pub fn middleware_fn<F, E>(f: F) -> MiddlewareFn<F>
+where
+    F: Fn(&mut Environ) -> Result<Option<WsgiResponse>, E> + Send + Sync + 'static,
+    E: Into<Error>,
+{
+    MiddlewareFn { f }
+}
+
+#[async_trait]
+impl<F, E> Middleware for MiddlewareFn<F>
+where
+    F: Fn(&mut Environ) -> Result<Option<WsgiResponse>, E> + Send + Sync + 'static,
+    E: Into<Error>,
+{
+    async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
+        (self.f)(environ).map_err(Into::into)
+    }
+}
+
+impl<F> fmt::Debug for MiddlewareFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(std::any::type_name::<F>())
+    }
+}
+
+/// A synchronous function as a [`ResponseMiddleware`]; made by
+/// [`response_middleware_fn`].
+#[derive(Clone, Copy)]
+pub struct ResponseMiddlewareFn<F> {
+    f: F,
+}
+
+/// Wraps `Fn(&mut Environ, WsgiResponse) -> Result<WsgiResponse, E>`.
+pub fn response_middleware_fn<F, E>(f: F) -> ResponseMiddlewareFn<F>
+where
+    F: Fn(&mut Environ, WsgiResponse) -> Result<WsgiResponse, E> + Send + Sync + 'static,
+    E: Into<Error>,
+{
+    ResponseMiddlewareFn { f }
+}
+
+#[async_trait]
+impl<F, E> ResponseMiddleware for ResponseMiddlewareFn<F>
+where
+    F: Fn(&mut Environ, WsgiResponse) -> Result<WsgiResponse, E> + Send + Sync + 'static,
+    E: Into<Error>,
+{
+    async fn call(
+        &self,
+        environ: &mut Environ,
+        response: WsgiResponse,
+    ) -> Result<WsgiResponse, Error> {
+        (self.f)(environ, response).map_err(Into::into)
+    }
+}
+
+impl<F> fmt::Debug for ResponseMiddlewareFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(std::any::type_name::<F>())
+    }
+}
+
+/// Runs a plain WSGI application and captures what it answers (the head
+/// given to `start_response`, legacy `write` bytes and the body) as a
+/// [`WsgiResponse`], so response middleware applies to it too.
+///
+/// The body is polled up to its first non-empty item, as the server would,
+/// so an application that calls `start_response` from its body works. A
+/// body that ends right there becomes non-streamed content (with its
+/// declared `Content-Length` checked); otherwise the rest streams.
+pub async fn capture<A: Application + ?Sized>(
+    app: &A,
+    environ: &mut Environ,
+) -> Result<WsgiResponse, Error> {
+    let start_response = StartResponse::new();
+    let mut body = app.call(environ, start_response.clone()).await?;
+    let first = loop {
+        if let Some(written) = start_response.take_written() {
+            break Some(written);
+        }
+        match body.next().await {
+            Some(Ok(bytes)) if bytes.is_empty() => continue,
+            Some(Ok(bytes)) => break Some(bytes),
+            Some(Err(error)) => return Err(error),
+            None => break None,
+        }
+    };
+    let head = start_response
+        .take_head()?
+        .ok_or_else(|| Error::msg("the application returned without calling start_response"))?;
+    let mut response = WsgiResponse::new(head.status.code());
+    if head.status.custom_reason().is_some() {
+        response.set_reason(head.status.reason());
+    }
+    *response.headers_mut() = head.headers;
+    if body.is_end() && !start_response.has_written() {
+        let bytes = first.unwrap_or_default();
+        if let Some(declared) = head.content_length {
+            if declared != bytes.len() as u64 {
+                return Err(Error::new(crate::dispatch::StreamError::TooShort {
+                    declared,
+                    sent: bytes.len() as u64,
+                }));
+            }
+        }
+        response.set_content(Content::Bytes(bytes));
+        return Ok(response);
+    }
+    // Keep draining `write()` bytes between the body's items.
+    let rest = futures_util::stream::unfold(
+        (first, body, start_response),
+        |(mut first, mut body, start_response)| async move {
+            if let Some(bytes) = first.take() {
+                return Some((Ok(bytes), (None, body, start_response)));
+            }
+            if let Some(written) = start_response.take_written() {
+                return Some((Ok(written), (None, body, start_response)));
+            }
+            let item = body.next().await?;
+            Some((item, (None, body, start_response)))
+        },
+    );
+    response.set_content(Content::Stream(Body::from_stream(rest)));
+    Ok(response)
+}
+
+/// An [`Application`] as a [`Middleware`] that always answers.
+#[derive(Clone, Debug)]
+pub struct AppMiddleware<A> {
+    app: A,
+}
+
+impl<A: Application> AppMiddleware<A> {
+    /// Wraps `app`.
+    pub fn new(app: A) -> Self {
+        AppMiddleware { app }
+    }
+}
+
+#[async_trait]
+impl<A: Application> Middleware for AppMiddleware<A> {
+    async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
+        capture(&self.app, environ).await.map(Some)
+    }
+}
+
+/// Any tower `Service` as a [`Middleware`] that always answers: the request
+/// is rebuilt from the environ (method, URI, version, headers, extensions
+/// and `wsgi.input` as the body) and the service's response becomes a
+/// streamed [`WsgiResponse`].
+///
+/// ```
+/// use wsgi_core::middleware::ServiceMiddleware;
+/// use wsgi_core::{Input, WsgiHandler};
+///
+/// let svc = tower::service_fn(|_req: http::Request<Input>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("from tower")))
+/// });
+/// let handler = WsgiHandler::default().middleware(ServiceMiddleware::new(svc));
+/// # let _ = handler;
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServiceMiddleware<S> {
+    service: S,
+}
+
+impl<S> ServiceMiddleware<S> {
+    /// Wraps `service`.
+    pub fn new(service: S) -> Self {
+        ServiceMiddleware { service }
+    }
+}
+
+#[async_trait]
+impl<S, B> Middleware for ServiceMiddleware<S>
+where
+    S: tower_service::Service<http::Request<Input>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Into<Bytes>,
+    B::Error: Into<BoxError>,
+{
+    async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
+        let head = environ.head().clone();
+        let request = http::Request::from_parts(head, environ.take_input());
+        let mut service = self.service.clone();
+        std::future::poll_fn(|cx| service.poll_ready(cx))
+            .await
+            .map_err(|e| Error::new(e.into()))?;
+        let response = service
+            .call(request)
+            .await
+            .map_err(|e| Error::new(e.into()))?;
+        let (parts, body) = response.into_parts();
+        let mut out = WsgiResponse::new(parts.status);
+        for (name, value) in &parts.headers {
+            if !is_framing(name) {
+                out.headers_mut().append(name, value.clone());
+            }
+        }
+        if !http_body::Body::is_end_stream(&body) {
+            let stream = http_body_util::BodyDataStream::new(body)
+                .map(|item| item.map(Into::into).map_err(|e| Error::new(e.into())));
+            out.set_content(Content::Stream(Body::from_chunk_stream(stream.map(
+                |item| match item {
+                    Ok(bytes) => Chunk::Ready(bytes),
+                    Err(error) => Chunk::Future(Box::pin(async move { Err(error) })),
+                },
+            ))));
+        }
+        Ok(Some(out))
+    }
+}
+
+/// Headers that describe the framing of the service's own response, which
+/// the server redoes.
+fn is_framing(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::CONTENT_LENGTH
+        || name.as_str() == "keep-alive"
+}

@@ -1,0 +1,406 @@
+//! `WsgiResponse`: a response object in pulsar's shape.
+//!
+//! Handlers and middleware build a [`WsgiResponse`]; response middleware
+//! transforms it; [`WsgiResponse::start`] finally emits it through
+//! `start_response` and returns the body. Its rules:
+//!
+//! - content is bytes, text with an [`encoding`](WsgiResponse::encoding)
+//!   (the charset is appended to the content type, `text/plain` when none
+//!   is set), or a streamed asynchronous iterable ([`Body`]);
+//! - non-streamed content gets a `Content-Length`;
+//! - responses to `HEAD` and `1xx`/`204`/`304` responses carry no body;
+//! - cookies are sent only with non-error statuses (below 400).
+//!
+//! ```
+//! use wsgi_core::WsgiResponse;
+//! use wsgi_core::cookie::Cookie;
+//!
+//! let mut response = WsgiResponse::text("Hello, World!");
+//! response.set_cookie(Cookie::build(("session", "abc")).path("/").http_only(true).build());
+//! assert_eq!(response.status().as_u16(), 200);
+//! assert_eq!(response.content_type().as_deref(), Some("text/plain; charset=utf-8"));
+//! assert_eq!(response.length(), Some(13));
+//! assert!(!response.is_streamed());
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+use cookie::Cookie;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+
+use crate::body::Body;
+use crate::environ::Environ;
+use crate::error::Error;
+use crate::start_response::{StartResponse, Status};
+
+/// What a [`WsgiResponse`] carries.
+#[derive(Debug)]
+pub enum Content {
+    /// Bytes known in full (a `Content-Length` is sent).
+    Bytes(Bytes),
+    /// A streamed asynchronous iterable.
+    Stream(Body),
+}
+
+/// A response: status, headers, content, cookies. See the
+/// [module docs](self).
+pub struct WsgiResponse {
+    status: StatusCode,
+    reason: Option<String>,
+    headers: HeaderMap,
+    content: Content,
+    content_type: Option<String>,
+    encoding: Option<String>,
+    cookies: Vec<Cookie<'static>>,
+}
+
+impl WsgiResponse {
+    /// An empty response with `status`.
+    pub fn new(status: StatusCode) -> Self {
+        WsgiResponse {
+            status,
+            reason: None,
+            headers: HeaderMap::new(),
+            content: Content::Bytes(Bytes::new()),
+            content_type: None,
+            encoding: None,
+            cookies: Vec::new(),
+        }
+    }
+
+    /// `200 OK` with `text` encoded as UTF-8 (`text/plain; charset=utf-8`).
+    pub fn text(text: impl Into<String>) -> Self {
+        let mut response = WsgiResponse::new(StatusCode::OK);
+        response.content = Content::Bytes(Bytes::from(text.into()));
+        response.encoding = Some("utf-8".to_owned());
+        response
+    }
+
+    /// `200 OK` with an HTML document (`text/html; charset=utf-8`).
+    pub fn html(html: impl Into<String>) -> Self {
+        let mut response = WsgiResponse::text(html);
+        response.content_type = Some("text/html".to_owned());
+        response
+    }
+
+    /// `200 OK` with a JSON document (`application/json`).
+    pub fn json(json: impl Into<Bytes>) -> Self {
+        let mut response = WsgiResponse::bytes(json);
+        response.content_type = Some("application/json".to_owned());
+        response
+    }
+
+    /// `200 OK` with bytes and no content type.
+    pub fn bytes(bytes: impl Into<Bytes>) -> Self {
+        let mut response = WsgiResponse::new(StatusCode::OK);
+        response.content = Content::Bytes(bytes.into());
+        response
+    }
+
+    /// `200 OK` streaming an asynchronous iterable.
+    pub fn stream(body: impl Into<Body>) -> Self {
+        let mut response = WsgiResponse::new(StatusCode::OK);
+        response.content = Content::Stream(body.into());
+        response
+    }
+
+    /// Sets the status (builder style).
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// Sets the status code (and forgets a custom reason).
+    pub fn set_status(&mut self, status: StatusCode) {
+        self.status = status;
+        self.reason = None;
+    }
+
+    /// The reason phrase: custom if set, else the canonical one.
+    pub fn reason(&self) -> &str {
+        self.reason
+            .as_deref()
+            .or(self.status.canonical_reason())
+            .unwrap_or("")
+    }
+
+    /// Sets a custom reason phrase (validated when the response starts).
+    pub fn set_reason(&mut self, reason: impl Into<String>) {
+        self.reason = Some(reason.into());
+    }
+
+    /// The headers (case-insensitive, multi-valued).
+    pub fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The headers, to add or change some.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.headers
+    }
+
+    /// The `Content-Type` that will be sent: the one set (or `text/plain`
+    /// when only an encoding is set), with `; charset=<encoding>` appended
+    /// when an encoding is set and no charset is given.
+    pub fn content_type(&self) -> Option<Cow<'_, str>> {
+        let base = match (&self.content_type, &self.encoding) {
+            (Some(ct), _) => ct.as_str(),
+            (None, Some(_)) => "text/plain",
+            (None, None) => {
+                // A captured application's response keeps its header.
+                let header = self.headers.get(header::CONTENT_TYPE)?;
+                return Some(String::from_utf8_lossy(header.as_bytes()));
+            }
+        };
+        match &self.encoding {
+            Some(charset) if !base.to_ascii_lowercase().contains("charset=") => {
+                Some(Cow::Owned(format!("{base}; charset={charset}")))
+            }
+            _ => Some(Cow::Borrowed(base)),
+        }
+    }
+
+    /// Sets the content type (without charset; see [`set_encoding`](Self::set_encoding)).
+    pub fn set_content_type(&mut self, content_type: impl Into<String>) {
+        self.headers.remove(header::CONTENT_TYPE);
+        self.content_type = Some(content_type.into());
+    }
+
+    /// The text encoding (charset), if the content is text.
+    pub fn encoding(&self) -> Option<&str> {
+        self.encoding.as_deref()
+    }
+
+    /// Sets the charset appended to the content type.
+    pub fn set_encoding(&mut self, encoding: impl Into<String>) {
+        self.encoding = Some(encoding.into());
+    }
+
+    /// The content.
+    pub fn content(&self) -> &Content {
+        &self.content
+    }
+
+    /// Replaces the content.
+    pub fn set_content(&mut self, content: Content) {
+        self.content = content;
+    }
+
+    /// Takes the content out, leaving it empty.
+    pub fn take_content(&mut self) -> Content {
+        std::mem::replace(&mut self.content, Content::Bytes(Bytes::new()))
+    }
+
+    /// Whether the content is a streamed iterable (length unknown).
+    pub fn is_streamed(&self) -> bool {
+        matches!(self.content, Content::Stream(_))
+    }
+
+    /// The content length when known without streaming.
+    pub fn length(&self) -> Option<u64> {
+        match &self.content {
+            Content::Bytes(bytes) => Some(bytes.len() as u64),
+            Content::Stream(body) => body.exact_length(),
+        }
+    }
+
+    /// Adds a cookie (`Set-Cookie`), built with the [`cookie`] crate:
+    /// max-age, expires, path, domain, secure, http-only, same-site.
+    pub fn set_cookie(&mut self, cookie: Cookie<'static>) {
+        self.cookies.push(cookie);
+    }
+
+    /// Asks the client to delete cookie `name` (on `path` and `domain`, which
+    /// must match those it was set with).
+    pub fn delete_cookie(
+        &mut self,
+        name: impl Into<String>,
+        path: Option<&str>,
+        domain: Option<&str>,
+    ) {
+        let mut cookie = Cookie::new(name.into(), "");
+        if let Some(path) = path {
+            cookie.set_path(path.to_owned());
+        }
+        if let Some(domain) = domain {
+            cookie.set_domain(domain.to_owned());
+        }
+        cookie.make_removal();
+        self.cookies.push(cookie);
+    }
+
+    /// The cookies that will be set.
+    pub fn cookies(&self) -> &[Cookie<'static>] {
+        &self.cookies
+    }
+
+    /// Closes the response's content now (its close hooks run); it is left
+    /// empty.
+    pub fn close(&mut self) {
+        if let Content::Stream(mut body) = self.take_content() {
+            body.close(crate::body::Outcome::Aborted);
+        }
+    }
+
+    /// Emits the response: calls `start_response` with the status and the
+    /// final headers and returns the body, following the rules in the
+    /// [module docs](self).
+    pub fn start(self, environ: &Environ, start_response: &StartResponse) -> Result<Body, Error> {
+        let bodiless = environ.method() == Method::HEAD
+            || self.status.is_informational()
+            || self.status == StatusCode::NO_CONTENT
+            || self.status == StatusCode::NOT_MODIFIED;
+        let content_type = self.content_type().map(Cow::into_owned);
+        let WsgiResponse {
+            status,
+            reason,
+            mut headers,
+            content,
+            cookies,
+            ..
+        } = self;
+        let status_line = match &reason {
+            Some(reason) => format!("{} {}", status.as_str(), reason),
+            None => status.as_str().to_owned(),
+        };
+        let status: Status = status_line.parse()?;
+
+        if let Some(content_type) = content_type {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_str(&content_type).map_err(Error::new)?,
+            );
+        }
+        if status.code().as_u16() < 400 {
+            for cookie in &cookies {
+                let value =
+                    HeaderValue::from_str(&cookie.encoded().to_string()).map_err(Error::new)?;
+                headers.append(header::SET_COOKIE, value);
+            }
+        }
+        let no_length =
+            status.code() == StatusCode::NO_CONTENT || status.code() == StatusCode::NOT_MODIFIED;
+        let body = match content {
+            Content::Bytes(bytes) => {
+                if !no_length {
+                    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                }
+                Body::from(bytes)
+            }
+            Content::Stream(body) => body,
+        };
+        start_response.start(status, headers.iter().map(|(k, v)| (k as &HeaderName, v)))?;
+        Ok(if bodiless { Body::empty() } else { body })
+    }
+}
+
+impl fmt::Debug for WsgiResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsgiResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("content", &self.content)
+            .field("content_type", &self.content_type())
+            .field("cookies", &self.cookies.len())
+            .finish()
+    }
+}
+
+impl Default for WsgiResponse {
+    fn default() -> Self {
+        WsgiResponse::new(StatusCode::OK)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environ(method: &str) -> Environ {
+        Environ::from_request(
+            http::Request::builder()
+                .method(method)
+                .uri("/")
+                .body(())
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn text_gets_length_and_charset() {
+        let sr = StartResponse::new();
+        let body = WsgiResponse::text("héllo")
+            .start(&environ("GET"), &sr)
+            .unwrap();
+        let head = sr.take_head().unwrap().unwrap();
+        assert_eq!(head.headers["content-length"], "6");
+        assert_eq!(head.headers["content-type"], "text/plain; charset=utf-8");
+        assert_eq!(body.exact_length(), Some(6));
+    }
+
+    #[test]
+    fn head_keeps_length_but_drops_body() {
+        let sr = StartResponse::new();
+        let body = WsgiResponse::text("hello")
+            .start(&environ("HEAD"), &sr)
+            .unwrap();
+        let head = sr.take_head().unwrap().unwrap();
+        assert_eq!(head.headers["content-length"], "5");
+        assert!(body.is_end());
+    }
+
+    #[test]
+    fn cookies_only_on_success() {
+        let mut ok = WsgiResponse::text("x");
+        ok.set_cookie(
+            Cookie::build(("a", "1"))
+                .path("/")
+                .secure(true)
+                .http_only(true)
+                .build(),
+        );
+        ok.delete_cookie("b", Some("/"), None);
+        let sr = StartResponse::new();
+        ok.start(&environ("GET"), &sr).unwrap();
+        let head = sr.take_head().unwrap().unwrap();
+        let cookies: Vec<_> = head.headers.get_all("set-cookie").iter().collect();
+        assert_eq!(cookies.len(), 2);
+        assert!(cookies[0].to_str().unwrap().contains("HttpOnly"));
+        assert!(cookies[1].to_str().unwrap().contains("Max-Age=0"));
+
+        let mut failed = WsgiResponse::text("x").with_status(StatusCode::BAD_REQUEST);
+        failed.set_cookie(Cookie::new("a", "1"));
+        let sr = StartResponse::new();
+        failed.start(&environ("GET"), &sr).unwrap();
+        assert!(sr
+            .take_head()
+            .unwrap()
+            .unwrap()
+            .headers
+            .get("set-cookie")
+            .is_none());
+    }
+
+    #[test]
+    fn no_content_has_no_length() {
+        let sr = StartResponse::new();
+        WsgiResponse::new(StatusCode::NO_CONTENT)
+            .start(&environ("GET"), &sr)
+            .unwrap();
+        assert!(sr
+            .take_head()
+            .unwrap()
+            .unwrap()
+            .headers
+            .get("content-length")
+            .is_none());
+    }
+}
