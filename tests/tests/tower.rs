@@ -78,3 +78,75 @@ async fn service_can_be_called_directly_without_a_socket() {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(&body[..], b"wsgi saw /direct");
 }
+
+fn compressible_handler() -> wsgi_core::WsgiHandler {
+    use wsgi_core::middleware::middleware_fn;
+    use wsgi_core::{WsgiHandler, WsgiResponse};
+    WsgiHandler::default().middleware(middleware_fn(|_: &mut Environ| {
+        Ok::<_, Error>(Some(WsgiResponse::text("compress me ".repeat(200))))
+    }))
+}
+
+#[tokio::test]
+async fn wsgi_handler_runs_under_compression_layer() {
+    use std::io::Read;
+    let service = ServiceBuilder::new()
+        .layer(tower_http::compression::CompressionLayer::new())
+        .service(compressible_handler());
+    let addr = serve_axum(Router::new().fallback_service(service)).await;
+    let response = wsgi_tests::raw_request(
+        addr,
+        "GET / HTTP/1.1\r\nHost: h\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.header("content-encoding"), Some("gzip"));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&response.body[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, "compress me ".repeat(200));
+}
+
+#[tokio::test]
+async fn wsgi_handler_runs_under_trace_and_timeout_layers() {
+    use std::sync::{Arc, Mutex};
+    use wsgi_core::middleware::middleware_fn;
+    use wsgi_core::{WsgiHandler, WsgiResponse};
+
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    let seen = statuses.clone();
+    let handler = WsgiHandler::default().middleware(middleware_fn(|environ: &mut Environ| {
+        Ok::<_, Error>((environ.path_info() == "/fast").then(|| WsgiResponse::text("fast")))
+    }));
+    // A slow asynchronous middleware, so the timeout fires on the future.
+    let slow =
+        WsgiHandler::default().middleware(wsgi_core::middleware::AppMiddleware::new(SlowApp));
+    let handler = handler.middleware(slow);
+    let service = ServiceBuilder::new()
+        .layer(tower_http::trace::TraceLayer::new_for_http().on_response(
+            move |response: &http::Response<_>, _latency: Duration, _span: &tracing::Span| {
+                seen.lock().unwrap().push(response.status().as_u16());
+            },
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_millis(200),
+        ))
+        .service(handler);
+    let addr = serve_axum(Router::new().fallback_service(service)).await;
+    assert_eq!(get(addr, "/fast").await.text(), "fast");
+    assert_eq!(get(addr, "/slow").await.status, 408);
+    assert_eq!(*statuses.lock().unwrap(), vec![200, 408]);
+}
+
+#[derive(Clone)]
+struct SlowApp;
+
+#[wsgi_core::async_trait]
+impl wsgi_core::Application for SlowApp {
+    async fn call(&self, _: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        sr.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok("too late".into())
+    }
+}

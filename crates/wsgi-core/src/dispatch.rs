@@ -474,8 +474,11 @@ fn respond(
     let ended = body.is_end() && !start_response.has_written();
     let first_len = first.as_ref().map_or(0, |b| b.len() as u64);
 
-    // Length errors that are already known become clean 500s.
-    if let Some(declared) = content_length {
+    // Length errors that are already known become clean 500s. A bodiless
+    // answer (HEAD, 204, 304) keeps the length of the body it would have
+    // had, whatever the application produced for it.
+    let no_body = bodiless(method, status.code());
+    if let Some(declared) = content_length.filter(|_| !no_body) {
         if first_len > declared || (ended && first_len < declared) {
             let error = if first_len > declared {
                 StreamError::TooLong { declared }
@@ -510,7 +513,7 @@ fn respond(
         }
     }
 
-    let response_body = if bodiless(method, status.code()) {
+    let response_body = if no_body {
         drop(body); // closes it: `Outcome::Aborted` unless it had ended
         ResponseBody {
             first: None,

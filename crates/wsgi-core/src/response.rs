@@ -8,7 +8,8 @@
 //!   (the charset is appended to the content type, `text/plain` when none
 //!   is set), or a streamed asynchronous iterable ([`Body`]);
 //! - non-streamed content gets a `Content-Length`;
-//! - responses to `HEAD` and `1xx`/`204`/`304` responses carry no body;
+//! - responses to `HEAD` and `1xx`/`204`/`304` responses carry no body
+//!   (a `HEAD` keeps the `Content-Length` the `GET` would have);
 //! - cookies are sent only with non-error statuses (below 400).
 //!
 //! ```
@@ -293,12 +294,19 @@ impl WsgiResponse {
                 if !no_length {
                     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
                 }
-                Body::from(bytes)
+                if bodiless {
+                    Body::empty()
+                } else {
+                    Body::from(bytes)
+                }
             }
+            // A stream is handed over as it is: the server reads no more of
+            // it than it needs for the head and then closes it, so a HEAD
+            // answer's headers match the GET answer's (no invented length).
             Content::Stream(body) => body,
         };
         start_response.start(status, headers.iter().map(|(k, v)| (k as &HeaderName, v)))?;
-        Ok(if bodiless { Body::empty() } else { body })
+        Ok(body)
     }
 }
 
