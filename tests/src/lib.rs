@@ -166,3 +166,30 @@ pub fn dechunk(mut data: &[u8]) -> (Vec<u8>, bool) {
         data = &data[size + 2..];
     }
 }
+
+/// Opens a connection and sends `request` on it, leaving it open.
+pub async fn send(addr: SocketAddr, request: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(request).await.expect("write request");
+    stream
+}
+
+/// Reads from `stream` until what was received contains `end`; fails the
+/// test if the connection closes first or `IO_TIMEOUT` passes.
+pub async fn read_until(stream: &mut TcpStream, end: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; 4096];
+    let mut got = Vec::new();
+    while find(&got, end).is_none() {
+        let n = tokio::time::timeout(IO_TIMEOUT, stream.read(&mut buf))
+            .await
+            .expect("the response arrived in time")
+            .expect("read");
+        assert!(
+            n > 0,
+            "connection closed early after {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use wsgi_core::{app_fn, Body, Chunk, Environ, Error, Outcome, StartResponse};
 use wsgi_tests::{get, raw_request, serve, IO_TIMEOUT};
 
@@ -226,13 +226,8 @@ async fn slow_reader_does_not_make_the_server_buffer_the_body() {
             Chunk::from(Bytes::from(vec![b'x'; CHUNK]))
         })))
     }));
-    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream =
+        wsgi_tests::send(server.local_addr(), b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
     // Read a little, then stop reading while the server keeps trying.
     let mut buf = vec![0u8; 1024];
     stream.read_exact(&mut buf).await.unwrap();
@@ -282,13 +277,8 @@ async fn client_disconnecting_mid_stream_runs_the_close_hook() {
         }))
     }));
     for _ in 0..5 {
-        let mut stream = tokio::net::TcpStream::connect(server.local_addr())
-            .await
-            .unwrap();
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-            .await
-            .unwrap();
+        let mut stream =
+            wsgi_tests::send(server.local_addr(), b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
         let mut buf = [0u8; 256];
         let n = stream.read(&mut buf).await.unwrap();
         assert!(n > 0);

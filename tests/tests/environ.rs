@@ -198,15 +198,9 @@ async fn script_name_from_config_is_removed_from_path_info() {
 
 #[tokio::test]
 async fn requests_served_counts_per_connection() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let server = serve(Echo);
-    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = wsgi_tests::send(server.local_addr(), b"GET /1 HTTP/1.1\r\nHost: h\r\n\r\nGET /2 HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").await;
     let mut raw = Vec::new();
     tokio::time::timeout(wsgi_tests::IO_TIMEOUT, stream.read_to_end(&mut raw))
         .await
@@ -219,7 +213,6 @@ async fn requests_served_counts_per_connection() {
 
 #[tokio::test]
 async fn the_application_starts_before_the_body_arrives() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Answers with the first line of the body as soon as it has it.
     let app = app_fn(|environ: &mut Environ, start_response: StartResponse| {
         let mut input = environ.take_input();
@@ -229,26 +222,11 @@ async fn the_application_starts_before_the_body_arrives() {
         })]))
     });
     let server = serve(app);
-    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    stream
-        .write_all(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nfirst line\n")
-        .await
-        .unwrap();
+    let mut stream = wsgi_tests::send(
+        server.local_addr(),
+        b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\n\r\nfirst line\n",
+    )
+    .await;
     // The rest of the body (89 bytes) is never sent, yet the answer comes.
-    let mut buf = vec![0u8; 4096];
-    let mut got = Vec::new();
-    while !String::from_utf8_lossy(&got).contains("first line\n") {
-        let n = tokio::time::timeout(wsgi_tests::IO_TIMEOUT, stream.read(&mut buf))
-            .await
-            .expect("the app answered before the whole body arrived")
-            .unwrap();
-        assert!(
-            n > 0,
-            "connection closed: {}",
-            String::from_utf8_lossy(&got)
-        );
-        got.extend_from_slice(&buf[..n]);
-    }
+    wsgi_tests::read_until(&mut stream, b"first line\n\r\n").await;
 }

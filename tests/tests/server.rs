@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wsgi_core::{app_fn, async_trait, Application, Body, Chunk, Environ, Error, StartResponse};
-use wsgi_tests::{get, raw_request, serve, serve_with, test_config, IO_TIMEOUT};
+use wsgi_tests::{get, raw_request, read_until, send, serve, serve_with, test_config};
 
 fn hello(_: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
     sr.start("200 OK", [("Content-Type", "text/plain")])?;
@@ -55,16 +55,7 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
             .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
             .await
             .unwrap();
-        let mut buf = vec![0u8; 1024];
-        let mut got = Vec::new();
-        while !got.ends_with(b"Hello, World!") {
-            let n = tokio::time::timeout(IO_TIMEOUT, stream.read(&mut buf))
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(n > 0, "connection closed early");
-            got.extend_from_slice(&buf[..n]);
-        }
+        read_until(&mut stream, b"Hello, World!").await;
     }
 }
 
@@ -149,13 +140,7 @@ async fn shutdown_timeout_bounds_draining() {
         }),
         config,
     );
-    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = send(server.local_addr(), b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
     let mut buf = [0u8; 64];
     assert!(stream.read(&mut buf).await.unwrap() > 0);
     let started = Instant::now();
@@ -186,25 +171,6 @@ async fn silent_connection_is_closed_after_the_header_read_timeout() {
     assert_eq!(get(server.local_addr(), "/").await.status, 200);
 }
 
-/// Reads one response off a keep-alive connection, up to the bytes that end
-/// it, failing the test on close or timeout.
-async fn read_hello(stream: &mut tokio::net::TcpStream, end: &[u8]) {
-    let mut buf = vec![0u8; 1024];
-    let mut got = Vec::new();
-    while !got.ends_with(end) {
-        let n = tokio::time::timeout(IO_TIMEOUT, stream.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(
-            n > 0,
-            "connection closed early: {}",
-            String::from_utf8_lossy(&got)
-        );
-        got.extend_from_slice(&buf[..n]);
-    }
-}
-
 /// Waits for the server to close `stream`; returns how long it took.
 async fn time_to_close(stream: &mut tokio::net::TcpStream) -> Duration {
     let started = Instant::now();
@@ -222,14 +188,8 @@ async fn idle_keep_alive_connection_closes_after_http_keep_alive() {
     config.http_keep_alive = Duration::from_millis(300);
     config.header_read_timeout = Duration::from_secs(30);
     let server = serve_with(app_fn(hello), config);
-    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-        .await
-        .unwrap();
-    read_hello(&mut stream, b"Hello, World!").await;
+    let mut stream = send(server.local_addr(), b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    read_until(&mut stream, b"Hello, World!").await;
     let idle = time_to_close(&mut stream).await;
     assert!(
         idle >= Duration::from_millis(250) && idle < Duration::from_secs(3),
@@ -259,7 +219,7 @@ async fn keep_alive_timeout_does_not_cut_a_slow_response() {
             .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
             .await
             .unwrap();
-        read_hello(&mut stream, b"slow\r\n0\r\n\r\n").await;
+        read_until(&mut stream, b"slow\r\n0\r\n\r\n").await;
     }
 }
 
@@ -269,14 +229,8 @@ async fn slow_head_on_a_kept_alive_connection_hits_the_header_timeout() {
     config.http_keep_alive = Duration::from_secs(30);
     config.header_read_timeout = Duration::from_millis(300);
     let server = serve_with(app_fn(hello), config);
-    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-        .await
-        .unwrap();
-    read_hello(&mut stream, b"Hello, World!").await;
+    let mut stream = send(server.local_addr(), b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    read_until(&mut stream, b"Hello, World!").await;
     // Idle for longer than the header timeout: still open (keep-alive is 30 s).
     tokio::time::sleep(Duration::from_millis(500)).await;
     stream.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
