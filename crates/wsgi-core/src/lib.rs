@@ -63,6 +63,7 @@
 //!   stream; the worker keeps serving.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![doc(test(attr(deny(warnings))))]
 
 pub mod application;
 pub mod body;
