@@ -63,7 +63,11 @@ async fn keep_alive_serves_several_requests_on_one_connection() {
 async fn h2c_prior_knowledge_request_works() {
     let server = serve(app_fn(|environ: &mut Environ, sr: StartResponse| {
         sr.start("200 OK", [("Content-Type", "text/plain")])?;
-        let protocol = environ.server_protocol();
+        let protocol = format!(
+            "{} {}",
+            environ.server_protocol(),
+            environ.get("HTTP_HOST").unwrap_or_default()
+        );
         Ok::<_, Error>(Body::from_chunks([
             Chunk::from(protocol),
             Chunk::from(" streamed"),
@@ -84,7 +88,8 @@ async fn h2c_prior_knowledge_request_works() {
     assert_eq!(response.status(), 200);
     assert_eq!(response.version(), http::Version::HTTP_2);
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(&body[..], b"HTTP/2 streamed");
+    let expected = format!("HTTP/2 {} streamed", server.local_addr());
+    assert_eq!(body, expected.as_bytes());
 }
 
 #[tokio::test]

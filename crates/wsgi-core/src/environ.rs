@@ -266,6 +266,10 @@ impl Environ {
         if suffix == "CONTENT_TYPE" || suffix == "CONTENT_LENGTH" {
             return None;
         }
+        if suffix == "HOST" && !self.head.headers.contains_key(header::HOST) {
+            // HTTP/2 carries the host in `:authority`, not a Host header.
+            return self.head.uri.authority().map(|a| Cow::Borrowed(a.as_str()));
+        }
         let key = self
             .head
             .headers
@@ -303,6 +307,11 @@ impl Environ {
         for name in CGI_NAMES {
             if let Some(value) = self.get(name) {
                 out.push((Cow::Borrowed(name), value));
+            }
+        }
+        if !self.head.headers.contains_key(header::HOST) {
+            if let Some(host) = self.http_var("HOST") {
+                out.push((Cow::Borrowed("HTTP_HOST"), host));
             }
         }
         for key in self.head.headers.keys() {

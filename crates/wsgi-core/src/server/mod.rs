@@ -169,6 +169,11 @@ impl<A: Application + Clone> Server<A> {
         let workers = config.workers;
 
         if workers == 0 {
+            if tokio::runtime::Handle::try_current().is_err() {
+                return Err(ServerError::Runtime(io::Error::other(
+                    "workers = 0 serves on the caller's tokio runtime: call spawn() from inside one, or set workers >= 1",
+                )));
+            }
             let listener = TcpListener::from_std(listener).map_err(ServerError::Runtime)?;
             let (tx, rx) = oneshot::channel();
             done.push(rx);
