@@ -21,7 +21,7 @@
 //! | `HTTPS`, `wsgi.url_scheme` | [`is_https`](Environ::is_https), [`url_scheme`](Environ::url_scheme) |
 //! | `HTTP_<NAME>` | [`header`](Environ::header), [`headers`](Environ::headers) |
 //! | `wsgi.version`, `wsgi.multithread`, `wsgi.multiprocess`, `wsgi.run_once` | [`wsgi_version`](Environ::wsgi_version), ... |
-//! | `wsgi.input` | [`input`](Environ::input), [`take_input`](Environ::take_input) |
+//! | `wsgi.input` | [`input`](Environ::input), [`take_input`](Environ::take_input), [`set_input`](Environ::set_input) |
 //! | `wsgi.errors` | [`errors`](Environ::errors) |
 //! | `wsgi.file_wrapper` | [`Body::from_reader`](crate::Body::from_reader) |
 //! | `pulsar.connection` | [`connection`](Environ::connection) |
@@ -599,6 +599,42 @@ impl Environ {
     /// Takes `wsgi.input` out, to read the body inside a streamed response.
     pub fn take_input(&mut self) -> Input {
         self.input.take().unwrap_or_else(Input::empty)
+    }
+
+    /// Replaces `wsgi.input`, as pulsar's `wait_for_body_middleware` does
+    /// with `environ['wsgi.input'] = BytesIO(body)`: middleware that has read
+    /// (or transformed) the body puts an input back for those after it.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), wsgi_core::InputError> {
+    /// use wsgi_core::{Environ, Input};
+    ///
+    /// let mut environ = Environ::from_request(http::Request::post("/").body(()).unwrap());
+    /// environ.set_input(Input::from_bytes("a=1&b=2"));
+    /// assert_eq!(environ.input().read_all().await?, "a=1&b=2");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_input(&mut self, input: Input) {
+        self.input = Some(input);
+    }
+
+    /// A bodiless `GET /` environ sharing this one's configuration, to stand
+    /// in while the real one is moved elsewhere (to the blocking pool, say).
+    /// Allocates nothing.
+    pub(crate) fn placeholder(&self) -> Environ {
+        let (head, ()) = http::Request::new(()).into_parts();
+        Environ {
+            head,
+            input: None,
+            connection: None,
+            config: Arc::clone(&self.config),
+            https: false,
+            script_name: Cow::Borrowed(""),
+            path_info: None,
+            vars: Vec::new(),
+        }
     }
 
     /// `wsgi.errors`: an error stream that writes to `tracing`.

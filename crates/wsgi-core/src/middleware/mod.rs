@@ -11,6 +11,17 @@
 //! Plain functions become either with [`middleware_fn`] and
 //! [`response_middleware_fn`].
 //!
+//! Shipped, as pulsar ships them (one file each):
+//!
+//! | pulsar | here | kind |
+//! |---|---|---|
+//! | `clean_path_middleware` | [`CleanPath`] | middleware: redirects `//a///b` to `/a/b` |
+//! | `authorization_middleware` | [`Authorization`] | middleware: `Authorization` header → [`Auth`] in the extensions |
+//! | `wait_for_body_middleware` | [`WaitForBody`] | middleware: reads the whole body into memory |
+//! | `in_executor` | [`in_executor`] | middleware: runs a blocking function on the blocking pool |
+//! | `GZipMiddleware` | [`GZip`] | response middleware: gzip for clients that accept it |
+//! | `AccessControl` | [`AccessControl`] | both: CORS headers and preflight answers |
+//!
 //! ```
 //! use wsgi_core::middleware::{middleware_fn, response_middleware_fn};
 //! use wsgi_core::{Environ, Error, WsgiHandler, WsgiResponse};
@@ -26,13 +37,27 @@
 //! # let _ = handler;
 //! ```
 
+mod access_control;
+mod authorization;
+mod clean_path;
+mod gzip;
+mod in_executor;
+mod wait_for_body;
+
+pub use access_control::{AccessControl, AllowOrigin};
+pub use authorization::{Auth, Authorization, DigestAuth};
+pub use clean_path::CleanPath;
+pub use gzip::GZip;
+pub use in_executor::{in_executor, InExecutor};
+pub use wait_for_body::WaitForBody;
+
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::header::{self, HeaderName};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use crate::application::Application;
 use crate::body::{Body, Chunk};
@@ -330,4 +355,43 @@ fn is_framing(name: &HeaderName) -> bool {
         || name == header::TRANSFER_ENCODING
         || name == header::CONTENT_LENGTH
         || name.as_str() == "keep-alive"
+}
+
+/// Adds `token` to the response's `Vary` unless it is already listed (or
+/// `Vary: *` covers it), so middleware that each add theirs never repeat.
+pub(crate) fn add_vary(headers: &mut HeaderMap, token: &'static str) {
+    let listed = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|listed| listed == "*" || listed.eq_ignore_ascii_case(token));
+    if !listed {
+        headers.append(header::VARY, HeaderValue::from_static(token));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn add_vary_never_repeats_a_token() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::VARY,
+            HeaderValue::from_static("Cookie, accept-encoding"),
+        );
+        add_vary(&mut headers, "Accept-Encoding");
+        add_vary(&mut headers, "Origin");
+        add_vary(&mut headers, "Origin");
+        let all: Vec<_> = headers.get_all(header::VARY).iter().collect();
+        assert_eq!(all, ["Cookie, accept-encoding", "Origin"]);
+
+        let mut star = HeaderMap::new();
+        star.insert(header::VARY, HeaderValue::from_static("*"));
+        add_vary(&mut star, "Origin");
+        assert_eq!(star.get_all(header::VARY).iter().count(), 1);
+    }
 }
