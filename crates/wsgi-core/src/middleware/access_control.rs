@@ -56,6 +56,7 @@ use crate::response::WsgiResponse;
 ///     .middleware(cors.clone())
 ///     // ... the application's own middleware ...
 ///     .response_middleware(cors.clone());
+/// # let _ = handler;
 ///
 /// // pulsar style: one `Arc` serves as both.
 /// let cors = Arc::new(cors);

@@ -28,7 +28,7 @@ use crate::response::WsgiResponse;
 /// ```
 /// use futures_util::FutureExt;
 /// use wsgi_core::middleware::{middleware_fn, WaitForBody};
-/// use wsgi_core::{Environ, Error, HttpError, WsgiHandler, WsgiResponse};
+/// use wsgi_core::{Environ, Error, WsgiHandler, WsgiResponse};
 ///
 /// let handler = WsgiHandler::default()
 ///     .middleware(WaitForBody)
