@@ -81,6 +81,7 @@ pub mod response;
 pub mod server;
 pub mod service;
 pub mod start_response;
+pub mod test_client;
 
 pub use application::{app_fn, AppFn, Application};
 pub use async_trait::async_trait;
