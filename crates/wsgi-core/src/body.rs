@@ -33,6 +33,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
@@ -250,10 +251,19 @@ impl Body {
 
     /// Closes the body now with the given outcome: hooks run, the underlying
     /// iterable is dropped, and later polls yield `None`.
+    ///
+    /// A hook that panics is logged and the remaining hooks still run:
+    /// closing happens while the server answers, and must not take the
+    /// response down with it.
     pub fn close(&mut self, outcome: Outcome) {
-        self.kind = Kind::Empty;
-        for hook in self.on_close.drain(..) {
-            hook(outcome);
+        let iterable = std::mem::replace(&mut self.kind, Kind::Empty);
+        if std::panic::catch_unwind(AssertUnwindSafe(move || drop(iterable))).is_err() {
+            tracing::error!("dropping a response body panicked");
+        }
+        for hook in std::mem::take(&mut self.on_close) {
+            if std::panic::catch_unwind(AssertUnwindSafe(move || hook(outcome))).is_err() {
+                tracing::error!(?outcome, "a body close hook panicked");
+            }
         }
     }
 

@@ -9,9 +9,10 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use futures_util::task::AtomicWaker;
 use tokio::runtime::Handle;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -22,6 +23,10 @@ struct Inner {
     local: Option<SocketAddr>,
     tls: bool,
     served: AtomicU64,
+    in_flight: AtomicUsize,
+    /// The connection's task, woken when its last request ends (the idle
+    /// timer in `server/timeouts.rs` starts then).
+    idle_waker: AtomicWaker,
     handle: Handle,
 }
 
@@ -68,6 +73,8 @@ impl Connection {
                 local,
                 tls,
                 served: AtomicU64::new(0),
+                in_flight: AtomicUsize::new(0),
+                idle_waker: AtomicWaker::new(),
                 handle,
             }),
         }
@@ -104,9 +111,35 @@ impl Connection {
         &self.inner.handle
     }
 
-    /// Counts a new request on this connection.
-    pub(crate) fn request_started(&self) {
+    /// Counts a new request on this connection; it stays in flight until
+    /// the returned guard (kept with its response body) is dropped.
+    pub(crate) fn start_request(&self) -> InFlight {
         self.inner.served.fetch_add(1, Ordering::Relaxed);
+        self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+
+    /// Requests started and not yet finished.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.inner.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Registers the task to wake when the last request in flight ends.
+    pub(crate) fn wake_when_idle(&self, waker: &std::task::Waker) {
+        self.inner.idle_waker.register(waker);
+    }
+}
+
+/// A request in flight on a connection; dropping it (with the response
+/// body, or with the unfinished response future) ends the request.
+#[derive(Debug)]
+pub(crate) struct InFlight(Connection);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.0.inner.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.inner.idle_waker.wake();
+        }
     }
 }
 

@@ -27,6 +27,7 @@ use http_body::{Frame, SizeHint};
 
 use crate::application::Application;
 use crate::body::{Body, Outcome};
+use crate::connection::InFlight;
 use crate::environ::Environ;
 use crate::error::{BoxError, Error};
 use crate::start_response::{Head, StartResponse};
@@ -135,7 +136,10 @@ impl AccessLog {
 /// with the WSGI framing rules applied. It is an [`http_body::Body`], so it
 /// works with hyper, axum and tower-http.
 pub struct ResponseBody {
+    /// The chunk read before the head was sent.
     first: Option<Bytes>,
+    /// A body item waiting behind `write()` bytes queued while it was made.
+    held: Option<Bytes>,
     body: Option<Body>,
     start_response: Option<StartResponse>,
     declared: Option<u64>,
@@ -144,24 +148,31 @@ pub struct ResponseBody {
     failed: bool,
     /// An abort waiting for hyper to flush what was produced before it.
     abort: Option<StreamError>,
-    /// Values that live as long as the response (the server's in-flight
-    /// marker); boxed so this type does not depend on the server.
-    attached: Option<Box<dyn std::any::Any + Send>>,
+    /// Marks the request in flight on its connection until the body is done.
+    in_flight: Option<InFlight>,
 }
 
 impl ResponseBody {
-    fn fixed(bytes: Bytes, log: Option<AccessLog>) -> Self {
+    fn new(log: Option<AccessLog>) -> Self {
         ResponseBody {
-            declared: Some(bytes.len() as u64),
-            first: (!bytes.is_empty()).then_some(bytes),
+            first: None,
+            held: None,
             body: None,
             start_response: None,
+            declared: Some(0),
             sent: 0,
             log,
             failed: false,
             abort: None,
-            attached: None,
+            in_flight: None,
         }
+    }
+
+    fn fixed(bytes: Bytes, log: Option<AccessLog>) -> Self {
+        let mut body = ResponseBody::new(log);
+        body.declared = Some(bytes.len() as u64);
+        body.first = (!bytes.is_empty()).then_some(bytes);
+        body
     }
 
     /// Aborts the stream. The error is returned on the next poll: answering
@@ -182,18 +193,44 @@ impl ResponseBody {
             body.close(outcome);
         }
         self.start_response = None;
+        self.held = None;
         self.abort = Some(error);
         cx.waker().wake_by_ref();
         Poll::Pending
     }
 
-    /// Keeps `value` alive until this body is dropped.
-    pub(crate) fn attach(&mut self, value: Box<dyn std::any::Any + Send>) {
-        self.attached = Some(value);
+    /// Keeps the request in flight on its connection until this body is
+    /// dropped.
+    pub(crate) fn track(&mut self, in_flight: InFlight) {
+        self.in_flight = Some(in_flight);
     }
 
-    fn data(&mut self, bytes: Bytes) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.sent += bytes.len() as u64;
+    /// Sends `bytes`, enforcing the declared length. Once the declared
+    /// length is reached the body is complete: it is closed as such here,
+    /// because hyper stops polling and would otherwise drop it unfinished.
+    fn data(
+        &mut self,
+        cx: &mut Context<'_>,
+        bytes: Bytes,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let len = bytes.len() as u64;
+        if let Some(declared) = self.declared {
+            if self.sent + len > declared {
+                return self.fail(cx, StreamError::TooLong { declared });
+            }
+            let queued = self.held.is_some()
+                || self
+                    .start_response
+                    .as_ref()
+                    .is_some_and(StartResponse::has_written);
+            if self.sent + len == declared && !queued {
+                if let Some(mut body) = self.body.take() {
+                    body.close(Outcome::Completed);
+                }
+                self.start_response = None;
+            }
+        }
+        self.sent += len;
         Poll::Ready(Some(Ok(Frame::data(bytes))))
     }
 }
@@ -228,22 +265,21 @@ impl http_body::Body for ResponseBody {
         if this.failed {
             return Poll::Ready(None);
         }
-        if let Some(first) = this.first.take() {
-            return this.data(first);
-        }
         loop {
-            // Legacy `write()` bytes go out before the body's next item.
-            if let Some(written) = this
-                .start_response
-                .as_ref()
-                .and_then(StartResponse::take_written)
-            {
-                if let Some(declared) = this.declared {
-                    if this.sent + written.len() as u64 > declared {
-                        return this.fail(cx, StreamError::TooLong { declared });
-                    }
-                }
-                return this.data(written);
+            // The order bytes were produced in: the chunk read before the
+            // head, then legacy `write()` bytes, then the item that was
+            // waiting behind them, then the body's next item.
+            let next = this
+                .first
+                .take()
+                .or_else(|| {
+                    this.start_response
+                        .as_ref()
+                        .and_then(StartResponse::take_written)
+                })
+                .or_else(|| this.held.take());
+            if let Some(bytes) = next {
+                return this.data(cx, bytes);
             }
             let Some(body) = this.body.as_mut() else {
                 return Poll::Ready(None);
@@ -251,14 +287,8 @@ impl http_body::Body for ResponseBody {
             match poll_body(body, cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(bytes))) if bytes.is_empty() => continue,
-                Poll::Ready(Some(Ok(bytes))) => {
-                    if let Some(declared) = this.declared {
-                        if this.sent + bytes.len() as u64 > declared {
-                            return this.fail(cx, StreamError::TooLong { declared });
-                        }
-                    }
-                    return this.data(bytes);
-                }
+                // Goes out after any `write()` bytes queued while it was made.
+                Poll::Ready(Some(Ok(bytes))) => this.held = Some(bytes),
                 Poll::Ready(Some(Err(e))) => return this.fail(cx, e),
                 Poll::Ready(None) => {
                     if this
@@ -269,6 +299,7 @@ impl http_body::Body for ResponseBody {
                         continue;
                     }
                     this.body = None;
+                    this.start_response = None;
                     if let Some(declared) = this.declared {
                         if this.sent < declared {
                             let sent = this.sent;
@@ -283,7 +314,11 @@ impl http_body::Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         self.failed
-            || (self.first.is_none() && self.body.is_none() && self.start_response.is_none())
+            || (self.abort.is_none()
+                && self.first.is_none()
+                && self.held.is_none()
+                && self.body.is_none()
+                && self.start_response.is_none())
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -306,7 +341,7 @@ impl Drop for ResponseBody {
     fn drop(&mut self) {
         let outcome = if self.failed || self.abort.is_some() {
             Outcome::Failed
-        } else if self.body.is_some() || self.first.is_some() {
+        } else if self.body.is_some() || self.first.is_some() || self.held.is_some() {
             Outcome::Aborted
         } else {
             Outcome::Completed
@@ -354,10 +389,21 @@ pub(crate) fn error_response(
         } else {
             format!("{reason}\n")
         }
+    } else if status.is_redirection() {
+        String::new()
     } else {
         format!("{error}\n")
     };
-    plain_response(status, text, method, settings, log)
+    let mut response = plain_response(status, text, method, settings, log);
+    // `Location` for redirects, `Allow` for 405, ... from an `HttpError`.
+    if let Some(headers) = error.headers() {
+        for (name, value) in headers {
+            if !crate::start_response::is_hop_by_hop(name) && name != header::CONTENT_LENGTH {
+                response.headers_mut().append(name, value.clone());
+            }
+        }
+    }
+    response
 }
 
 pub(crate) fn plain_response(
@@ -370,6 +416,7 @@ pub(crate) fn plain_response(
     if let Some(log) = &mut log {
         log.status = status;
     }
+    let text_is_empty = text.is_empty();
     let bytes = if bodiless(method, status) {
         Bytes::new()
     } else {
@@ -380,10 +427,12 @@ pub(crate) fn plain_response(
     *response.status_mut() = status;
     let headers = response.headers_mut();
     if status != StatusCode::NO_CONTENT && status != StatusCode::NOT_MODIFIED {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
+        if !text_is_empty {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+        }
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     }
     if let Some(server) = &settings.server_header {
@@ -417,13 +466,26 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         }
     };
 
-    // Nothing goes out before the first non-empty item (PEP 3333).
-    let first = match start_response.take_written() {
-        Some(written) => Some(written),
-        None => loop {
+    // Nothing goes out before the first non-empty item (PEP 3333). A HEAD
+    // answer needs only the head: once it is set, the body is not waited
+    // for (it may be an endless event stream).
+    let mut held = None;
+    let first = if let Some(written) = start_response.take_written() {
+        Some(written)
+    } else if method == Method::HEAD && start_response.is_started() {
+        None
+    } else {
+        loop {
             match poll_fn(|cx| poll_body(&mut body, cx)).await {
                 Some(Ok(bytes)) if bytes.is_empty() => continue,
-                Some(Ok(bytes)) => break Some(bytes),
+                Some(Ok(bytes)) => match start_response.take_written() {
+                    // `write()` during the item: those bytes go first.
+                    Some(written) => {
+                        held = Some(bytes);
+                        break Some(written);
+                    }
+                    None => break Some(bytes),
+                },
                 Some(Err(StreamError::Body(error))) => {
                     return error_response(&error, debug, &method, settings, log)
                 }
@@ -432,7 +494,7 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
                 }
                 None => break start_response.take_written(),
             }
-        },
+        }
     };
 
     let head = match start_response.take_head() {
@@ -443,9 +505,10 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         }
         Err(refused) => return error_response(&Error::new(refused), debug, &method, settings, log),
     };
+    let prefix = Prefix { first, held };
     respond(
         head,
-        first,
+        prefix,
         body,
         start_response,
         &method,
@@ -455,10 +518,17 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     )
 }
 
+/// What was read before the head: the first chunk, and an item waiting
+/// behind `write()` bytes.
+struct Prefix {
+    first: Option<Bytes>,
+    held: Option<Bytes>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn respond(
     head: Head,
-    first: Option<Bytes>,
+    prefix: Prefix,
     mut body: Body,
     start_response: StartResponse,
     method: &Method,
@@ -471,21 +541,32 @@ fn respond(
         mut headers,
         content_length,
     } = head;
+    let Prefix { first, held } = prefix;
     let ended = body.is_end() && !start_response.has_written();
-    let first_len = first.as_ref().map_or(0, |b| b.len() as u64);
+    let prefix_len =
+        first.as_ref().map_or(0, |b| b.len() as u64) + held.as_ref().map_or(0, |b| b.len() as u64);
+    // The full length when it is known without waiting: everything was read,
+    // or nothing was and the body knows its size.
+    let known_len = if ended {
+        Some(prefix_len)
+    } else if first.is_none() && held.is_none() && !start_response.has_written() {
+        body.exact_length()
+    } else {
+        None
+    };
 
     // Length errors that are already known become clean 500s. A bodiless
     // answer (HEAD, 204, 304) keeps the length of the body it would have
     // had, whatever the application produced for it.
     let no_body = bodiless(method, status.code());
     if let Some(declared) = content_length.filter(|_| !no_body) {
-        if first_len > declared || (ended && first_len < declared) {
-            let error = if first_len > declared {
+        if prefix_len > declared || (ended && prefix_len < declared) {
+            let error = if prefix_len > declared {
                 StreamError::TooLong { declared }
             } else {
                 StreamError::TooShort {
                     declared,
-                    sent: first_len,
+                    sent: prefix_len,
                 }
             };
             return error_response(&Error::new(error), debug, method, settings, log);
@@ -500,9 +581,11 @@ fn respond(
     }
     let mut declared = content_length;
     let no_content = status.code() == StatusCode::NO_CONTENT;
-    if declared.is_none() && ended && !no_content && status.code() != StatusCode::NOT_MODIFIED {
-        declared = Some(first_len);
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(first_len));
+    if declared.is_none() && !no_content && status.code() != StatusCode::NOT_MODIFIED {
+        if let Some(len) = known_len {
+            declared = Some(len);
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
     }
     if no_content {
         headers.remove(header::CONTENT_LENGTH);
@@ -515,29 +598,15 @@ fn respond(
 
     let response_body = if no_body {
         drop(body); // closes it: `Outcome::Aborted` unless it had ended
-        ResponseBody {
-            first: None,
-            body: None,
-            start_response: None,
-            declared: Some(0),
-            sent: 0,
-            log,
-            failed: false,
-            abort: None,
-            attached: None,
-        }
+        ResponseBody::new(log)
     } else {
-        ResponseBody {
-            first,
-            body: (!ended).then_some(body),
-            start_response: (!ended).then_some(start_response),
-            declared,
-            sent: 0,
-            log,
-            failed: false,
-            abort: None,
-            attached: None,
-        }
+        let mut response_body = ResponseBody::new(log);
+        response_body.first = first;
+        response_body.held = held;
+        response_body.body = (!ended).then_some(body);
+        response_body.start_response = (!ended).then_some(start_response);
+        response_body.declared = declared;
+        response_body
     };
 
     let mut response = Response::new(response_body);

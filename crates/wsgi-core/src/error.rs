@@ -11,6 +11,8 @@ use std::fmt;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 
+use crate::input::InputError;
+
 /// A boxed, thread-safe error: the currency of `http-body` and `tower`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -39,13 +41,22 @@ pub struct Error {
 }
 
 impl Error {
-    /// Wraps any error; the server answers 500 for it, or the status of
-    /// an [`HttpError`] found inside.
+    /// Wraps any error; the server answers 500 for it, unless it is an
+    /// error with a status of its own: an [`HttpError`] keeps its status,
+    /// a request body over the limit ([`InputError::TooLarge`]) is 413 and a
+    /// body that could not be read ([`InputError::Read`]) is 400.
     pub fn new(error: impl Into<BoxError>) -> Self {
         let inner = error.into();
-        let status = inner
-            .downcast_ref::<HttpError>()
-            .map_or(StatusCode::INTERNAL_SERVER_ERROR, HttpError::status);
+        let status = if let Some(http) = inner.downcast_ref::<HttpError>() {
+            http.status()
+        } else if let Some(input) = inner.downcast_ref::<InputError>() {
+            match input {
+                InputError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            }
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
         Error { status, inner }
     }
 

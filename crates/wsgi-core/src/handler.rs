@@ -221,7 +221,7 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let config = Arc::clone(&self.inner.config);
         let settings = Arc::clone(&self.inner.settings);
-        respond_with(Arc::new(self.clone()), &config, &settings, request, None)
+        respond_with(Arc::new(self.clone()), &config, &settings, request)
     }
 }
 

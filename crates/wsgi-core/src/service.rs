@@ -80,34 +80,24 @@ impl<A: Application + ?Sized> WsgiService<A> {
     }
 
     /// Handles one request; see [`respond_with`].
-    pub(crate) fn respond<B>(
-        &self,
-        request: Request<B>,
-        attached: Option<Box<dyn std::any::Any + Send>>,
-    ) -> ResponseFuture
+    pub(crate) fn respond<B>(&self, request: Request<B>) -> ResponseFuture
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        respond_with(
-            Arc::clone(&self.app),
-            &self.config,
-            &self.settings,
-            request,
-            attached,
-        )
+        respond_with(Arc::clone(&self.app), &self.config, &self.settings, request)
     }
 }
 
-/// Handles one request with `app`. `attached` lives as long as the response
-/// body (the server's in-flight marker). The whole request runs in one
+/// Handles one request with `app`. A [`Connection`] in the request's
+/// extensions becomes `pulsar.connection`, and the request counts as in
+/// flight on it until its response body is done. The whole request runs in one
 /// boxed future, so the environ is not moved between boxes.
 pub(crate) fn respond_with<A, B>(
     app: Arc<A>,
     config: &Arc<Config>,
     settings: &Arc<Settings>,
     request: Request<B>,
-    attached: Option<Box<dyn std::any::Any + Send>>,
 ) -> ResponseFuture
 where
     A: Application + ?Sized,
@@ -116,9 +106,7 @@ where
 {
     let (mut head, body) = request.into_parts();
     let connection = head.extensions.remove::<Connection>();
-    if let Some(connection) = &connection {
-        connection.request_started();
-    }
+    let in_flight = connection.as_ref().map(Connection::start_request);
     let limit = config.stream_buffer;
     let too_large = head
         .headers
@@ -145,8 +133,8 @@ where
                     http::HeaderValue::from_static("close"),
                 );
             }
-            if let Some(attached) = attached {
-                response.body_mut().attach(attached);
+            if let Some(in_flight) = in_flight {
+                response.body_mut().track(in_flight);
             }
             Ok(response)
         });
@@ -159,8 +147,8 @@ where
     );
     Box::pin(async move {
         let mut response = dispatch(&*app, environ, &settings).await;
-        if let Some(attached) = attached {
-            response.body_mut().attach(attached);
+        if let Some(in_flight) = in_flight {
+            response.body_mut().track(in_flight);
         }
         Ok(response)
     })
@@ -204,6 +192,6 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        self.respond(request, None)
+        self.respond(request)
     }
 }

@@ -23,6 +23,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -220,17 +221,18 @@ pub(crate) struct Head {
     pub(crate) content_length: Option<u64>,
 }
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    // PEP 3333's list (RFC 2616 §13.5.1).
+/// Whether `name` is a hop-by-hop header, which only the server may set:
+/// PEP 3333's list (RFC 2616 §13.5.1) plus every `Proxy-*` header
+/// (`Proxy-Connection` included).
+pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
     name == header::CONNECTION
         || name == header::TRANSFER_ENCODING
         || name == header::UPGRADE
         || name == header::TE
         || name == header::TRAILER
-        || name == header::PROXY_AUTHENTICATE
-        || name == header::PROXY_AUTHORIZATION
         || name.as_str() == "keep-alive"
         || name.as_str() == "trailers"
+        || name.as_str().starts_with("proxy-")
 }
 
 fn build_head<I, K, V>(status: impl IntoStatus, headers: I) -> Result<Head, StartResponseError>
@@ -282,6 +284,8 @@ where
 #[derive(Debug, Default)]
 struct State {
     head: Option<Head>,
+    /// A head was accepted (it may since have been taken for the wire).
+    started: bool,
     head_sent: bool,
     /// The first refused call; makes the response a 500 unless `exc_info`
     /// replaces the head later.
@@ -292,6 +296,9 @@ struct State {
 #[derive(Debug, Default)]
 struct Shared {
     state: Mutex<State>,
+    /// Whether `write()` bytes are queued: lets the server skip the lock on
+    /// every body item when (as usual) nothing was written.
+    has_written: AtomicBool,
 }
 
 impl Shared {
@@ -352,9 +359,11 @@ impl StartResponse {
         let built = build_head(status, headers);
         let mut state = self.shared.lock();
         let result = match built {
-            Ok(_) if state.head.is_some() => Err(StartResponseError::AlreadyStarted),
+            // Also after the head went out: PEP 3333 makes that fatal.
+            Ok(_) if state.started => Err(StartResponseError::AlreadyStarted),
             Ok(head) => {
                 state.head = Some(head);
+                state.started = true;
                 Ok(self.writer())
             }
             Err(e) => Err(e),
@@ -389,14 +398,16 @@ impl StartResponse {
         }
         tracing::debug!(error = %exc_info, "start_response called with exc_info; replacing the head");
         state.head = Some(head);
+        state.started = true;
         state.refused = None;
         state.written.clear();
+        self.shared.has_written.store(false, Ordering::Release);
         Ok(self.writer())
     }
 
     /// Whether a head has been set.
     pub fn is_started(&self) -> bool {
-        self.shared.lock().head.is_some()
+        self.shared.lock().started
     }
 
     /// Whether the head has gone to the client (after which `exc_info` can no
@@ -424,12 +435,20 @@ impl StartResponse {
 
     /// Takes the bytes queued through [`Writer::write`], oldest first.
     pub(crate) fn take_written(&self) -> Option<Bytes> {
-        self.shared.lock().written.pop_front()
+        if !self.has_written() {
+            return None;
+        }
+        let mut state = self.shared.lock();
+        let bytes = state.written.pop_front();
+        if state.written.is_empty() {
+            self.shared.has_written.store(false, Ordering::Release);
+        }
+        bytes
     }
 
-    /// Whether any bytes are queued, without taking them.
+    /// Whether any bytes are queued, without taking them (no lock).
     pub(crate) fn has_written(&self) -> bool {
-        !self.shared.lock().written.is_empty()
+        self.shared.has_written.load(Ordering::Acquire)
     }
 }
 
@@ -449,7 +468,11 @@ impl Writer {
     pub fn write(&self, data: impl Into<Bytes>) {
         let data = data.into();
         if !data.is_empty() {
-            self.shared.lock().written.push_back(data);
+            let mut state = self.shared.lock();
+            state.written.push_back(data);
+            // Set under the lock, so `take_written` never clears it while
+            // bytes are queued.
+            self.shared.has_written.store(true, Ordering::Release);
         }
     }
 }

@@ -55,7 +55,7 @@ pub use crate::config::{Config, ConfigError};
 pub use crate::connection::Connection;
 use crate::dispatch::ResponseBody;
 use crate::service::{ResponseFuture, WsgiService};
-use timeouts::{Activity, TimedIo};
+use timeouts::TimedIo;
 
 /// Why the server could not start or run.
 #[derive(Debug)]
@@ -284,12 +284,11 @@ async fn shutdown_signal() {
     }
 }
 
-/// The per-connection hyper service: adds `pulsar.connection` and reports
-/// requests in flight to the connection's timeouts.
+/// The per-connection hyper service: adds `pulsar.connection`, which also
+/// counts the requests in flight for the connection's timeouts.
 struct ConnService<A: ?Sized> {
     service: WsgiService<A>,
     connection: Connection,
-    activity: Arc<Activity>,
 }
 
 impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for ConnService<A> {
@@ -299,9 +298,7 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(self.connection.clone());
-        // The request stays in flight until its body is done.
-        let in_flight = self.activity.start();
-        self.service.respond(request, Some(Box::new(in_flight)))
+        self.service.respond(request)
     }
 }
 
@@ -335,6 +332,9 @@ async fn worker<A: Application>(
     let builder = Arc::new(connection_builder(&config));
     let graceful = GracefulShutdown::new();
     let runtime = tokio::runtime::Handle::current();
+    // Connection tasks, so those still open when the shutdown timeout ends
+    // can be cancelled (with `workers = 0` the runtime outlives the server).
+    let mut connections = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
             biased;
@@ -354,21 +354,21 @@ async fn worker<A: Application>(
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().ok();
         let connection = Connection::build(runtime.clone(), Some(peer), local, false);
-        let activity = Arc::new(Activity::default());
         let io = TimedIo::new(
             stream,
-            Arc::clone(&activity),
+            connection.clone(),
             config.http_keep_alive,
             config.header_read_timeout,
         );
         let service = ConnService {
             service: service.clone(),
             connection,
-            activity,
         };
         let builder = Arc::clone(&builder);
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        // Reap finished connections so the set does not grow.
+        while connections.try_join_next().is_some() {}
+        connections.spawn(async move {
             let conn = builder.serve_connection(TokioIo::new(io), service);
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
@@ -381,8 +381,10 @@ async fn worker<A: Application>(
         .is_err()
     {
         tracing::warn!(
-            "shutdown timeout of {:?} reached; closing remaining connections",
-            config.shutdown_timeout
+            "shutdown timeout of {:?} reached; closing {} remaining connection(s)",
+            config.shutdown_timeout,
+            connections.len()
         );
     }
+    connections.shutdown().await;
 }

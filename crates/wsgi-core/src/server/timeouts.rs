@@ -20,47 +20,14 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::task::AtomicWaker;
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// What the connection's requests report to its socket wrapper.
-#[derive(Debug, Default)]
-pub(crate) struct Activity {
-    in_flight: AtomicUsize,
-    started: AtomicU64,
-    /// The connection task, woken when its last request ends so the idle
-    /// deadline starts even if no byte arrives.
-    connection: AtomicWaker,
-}
-
-impl Activity {
-    /// Marks a request head as received; the returned guard marks the
-    /// request finished when dropped (with its response body).
-    pub(crate) fn start(self: &Arc<Self>) -> InFlight {
-        self.started.fetch_add(1, Ordering::Relaxed);
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(Arc::clone(self))
-    }
-}
-
-/// A request in flight; dropping it ends the request.
-#[derive(Debug)]
-pub(crate) struct InFlight(Arc<Activity>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.connection.wake();
-        }
-    }
-}
+use crate::connection::Connection;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -81,7 +48,7 @@ pin_project! {
         // Boxed so the wrapper stays `Unpin`, as hyper's IO must be; one
         // allocation per connection.
         deadline: Pin<Box<Sleep>>,
-        activity: Arc<Activity>,
+        connection: Connection,
         phase: Phase,
         seen: u64,
         keep_alive: Duration,
@@ -92,14 +59,14 @@ pin_project! {
 impl<T> TimedIo<T> {
     pub(crate) fn new(
         io: T,
-        activity: Arc<Activity>,
+        connection: Connection,
         keep_alive: Duration,
         header_timeout: Duration,
     ) -> Self {
         TimedIo {
             io,
             deadline: Box::pin(tokio::time::sleep(header_timeout)),
-            activity,
+            connection,
             phase: Phase::Head,
             seen: 0,
             keep_alive,
@@ -117,9 +84,9 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
         let this = self.project();
         // Register before reading the count, so a request ending in between
         // still wakes this task.
-        this.activity.connection.register(cx.waker());
-        let busy = this.activity.in_flight.load(Ordering::Acquire) > 0;
-        let started = this.activity.started.load(Ordering::Relaxed);
+        this.connection.wake_when_idle(cx.waker());
+        let busy = this.connection.in_flight() > 0;
+        let started = this.connection.requests_served();
         if busy {
             *this.phase = Phase::Busy;
             *this.seen = started;
