@@ -12,29 +12,24 @@ use std::process::ExitCode;
 
 use serde_json::{Map, Value};
 use wsgi_core::server::Server;
-use wsgi_core::{async_trait, Application, Body, Config, Environ, Error, StartResponse};
+use wsgi_core::{wsgi_handler, Config, Environ, Error, StartResponse};
 
-#[derive(Clone)]
-struct EnvironEcho;
-
-#[async_trait]
-impl Application for EnvironEcho {
-    async fn call(
-        &self,
-        environ: &mut Environ,
-        start_response: StartResponse,
-    ) -> Result<Body, Error> {
-        let body = environ.input().read_all().await?;
-        let mut vars: Map<String, Value> = environ
-            .vars()
-            .into_iter()
-            .map(|(name, value)| (name.into_owned(), Value::String(value.into_owned())))
-            .collect();
-        vars.insert("wsgi.input.length".into(), Value::from(body.len()));
-        let json = serde_json::to_vec(&vars)?;
-        start_response.start("200 OK", [("Content-Type", "application/json")])?;
-        Ok(json.into())
-    }
+/// Asynchronous, with a mutable environ: reading `wsgi.input` needs one.
+#[wsgi_handler]
+async fn environ_echo(
+    environ: &mut Environ,
+    start_response: StartResponse,
+) -> Result<Vec<u8>, Error> {
+    let body = environ.input().read_all().await?;
+    let mut vars: Map<String, Value> = environ
+        .vars()
+        .into_iter()
+        .map(|(name, value)| (name.into_owned(), Value::String(value.into_owned())))
+        .collect();
+    vars.insert("wsgi.input.length".into(), Value::from(body.len()));
+    let json = serde_json::to_vec(&vars)?;
+    start_response.start("200 OK", [("Content-Type", "application/json")])?;
+    Ok(json)
 }
 
 fn main() -> ExitCode {

@@ -9,15 +9,18 @@
 use std::process::ExitCode;
 
 use wsgi_core::server::Server;
-use wsgi_core::{app_fn, Config, Environ, Error, StartResponse};
+use wsgi_core::{wsgi_handler, Config, Environ, Error, StartResponse};
+
+/// A synchronous handler is plain WSGI 1.0.1; `#[wsgi_handler]` adds the
+/// `Hello` type that the server runs.
+#[wsgi_handler]
+fn hello(_environ: &Environ, start_response: StartResponse) -> Result<&'static str, Error> {
+    start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+    Ok("Hello, World!")
+}
 
 fn main() -> ExitCode {
-    // A synchronous handler is plain WSGI 1.0.1.
-    let hello = app_fn(|_environ: &mut Environ, start_response: StartResponse| {
-        start_response.start("200 OK", [("Content-Type", "text/plain")])?;
-        Ok::<_, Error>("Hello, World!")
-    });
-    match Server::new(hello).config(Config::from_args()).run() {
+    match Server::new(Hello).config(Config::from_args()).run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");

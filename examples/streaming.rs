@@ -13,7 +13,7 @@
 use std::process::ExitCode;
 
 use wsgi_core::server::Server;
-use wsgi_core::{app_fn, Body, Chunk, Config, Environ, Error, StartResponse};
+use wsgi_core::{wsgi_handler, Body, Chunk, Config, Environ, Error, StartResponse};
 
 /// One 16-byte line, `chunk 000042\n` padded, produced asynchronously.
 fn numbered_chunk(i: u32) -> Chunk {
@@ -23,7 +23,10 @@ fn numbered_chunk(i: u32) -> Chunk {
     })
 }
 
-fn streaming(environ: &mut Environ, start_response: StartResponse) -> Result<Body, Error> {
+/// A synchronous handler whose body is asynchronous: the server awaits the
+/// futures among its items in order.
+#[wsgi_handler]
+fn streaming(environ: &Environ, start_response: StartResponse) -> Result<Body, Error> {
     let path = environ.path_info();
     let path = path.trim_start_matches('/');
     if path.is_empty() {
@@ -47,10 +50,7 @@ fn streaming(environ: &mut Environ, start_response: StartResponse) -> Result<Bod
 }
 
 fn main() -> ExitCode {
-    match Server::new(app_fn(streaming))
-        .config(Config::from_args())
-        .run()
-    {
+    match Server::new(Streaming).config(Config::from_args()).run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("{e}");

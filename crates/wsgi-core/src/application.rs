@@ -7,7 +7,9 @@
 //! implemented with `#[async_trait]` (re-exported as
 //! [`wsgi_core::async_trait`](crate::async_trait)).
 //!
-//! A synchronous function is plain WSGI 1.0.1; wrap it with [`app_fn`].
+//! A synchronous function is plain WSGI 1.0.1; wrap it with [`app_fn`], or
+//! put [`#[wsgi_handler]`](crate::wsgi_handler) on it (on an `async fn`
+//! too), which generates a type implementing this trait.
 //!
 //! ```
 //! use wsgi_core::{app_fn, async_trait, Application, Body, Environ, Error, StartResponse};

@@ -12,6 +12,8 @@
 //! | WSGI | here |
 //! |---|---|
 //! | `app(environ, start_response)` | [`Application::call`] (async), [`app_fn`] (sync) |
+//! | a function as the application | [`#[wsgi_handler]`](wsgi_handler): `async fn` or `fn`, `(environ, start_response)` or `(environ)` |
+//! | pulsar's `WsgiHandler(middleware, response_middleware)` | [`WsgiHandler`], [`#[response_middleware]`](response_middleware) |
 //! | `environ` | [`Environ`]: [`Environ::get`]`("PATH_INFO")` or [`Environ::path_info`] |
 //! | `environ['wsgi.input']` | [`Input`]: `read_all`, `read(n)`, `read_line`, chunks |
 //! | `start_response(status, headers, exc_info)` | [`StartResponse::start`], [`StartResponse::start_exc_info`] |
@@ -65,6 +67,10 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![doc(test(attr(deny(warnings))))]
 
+// The macros emit `::wsgi_core::…` paths; this makes them resolve inside
+// this crate too (its own tests and docs use the macros).
+extern crate self as wsgi_core;
+
 pub mod application;
 pub mod body;
 pub mod config;
@@ -76,6 +82,7 @@ pub mod error_page;
 pub mod handler;
 pub mod input;
 pub mod lazy;
+mod macro_support;
 pub mod middleware;
 pub mod response;
 pub mod server;
@@ -100,6 +107,13 @@ pub use lazy::LazyWsgi;
 pub use response::{Content, WsgiResponse};
 pub use service::{ResponseFuture, WsgiService};
 pub use start_response::{IntoStatus, StartResponse, StartResponseError, Status, Writer};
+pub use wsgi_macros::{response_middleware, wsgi_handler};
+
+/// Used by the code the macros generate; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::macro_support::*;
+}
 
 /// The README's code, compiled as a doctest so the tour stays true.
 #[cfg(doctest)]

@@ -58,6 +58,14 @@ impl<A: Application> WsgiService<A> {
     }
 }
 
+/// `app.into()`: any application, a `#[wsgi_handler]` type included, as a
+/// service with the default configuration.
+impl<A: Application> From<A> for WsgiService<A> {
+    fn from(app: A) -> Self {
+        WsgiService::new(app)
+    }
+}
+
 impl<A: Application + ?Sized> WsgiService<A> {
     /// Serves an already shared application and configuration.
     pub fn from_shared(app: Arc<A>, config: Arc<Config>) -> Self {

@@ -9,7 +9,9 @@
 //!   in order to the winning response before it starts.
 //!
 //! Plain functions become either with [`middleware_fn`] and
-//! [`response_middleware_fn`].
+//! [`response_middleware_fn`], or with the attributes
+//! [`#[wsgi_handler]`](crate::wsgi_handler) (returning `Option` to pass)
+//! and [`#[response_middleware]`](crate::response_middleware).
 //!
 //! Shipped, as pulsar ships them (one file each):
 //!
@@ -204,7 +206,16 @@ pub async fn capture<A: Application + ?Sized>(
     environ: &mut Environ,
 ) -> Result<WsgiResponse, Error> {
     let start_response = StartResponse::new();
-    let mut body = app.call(environ, start_response.clone()).await?;
+    let body = app.call(environ, start_response.clone()).await?;
+    capture_body(start_response, body).await
+}
+
+/// [`capture`] once the application has returned: the head given to
+/// `start_response`, its `write` bytes and `body` become a response.
+pub(crate) async fn capture_body(
+    start_response: StartResponse,
+    mut body: Body,
+) -> Result<WsgiResponse, Error> {
     let first = loop {
         if let Some(written) = start_response.take_written() {
             break Some(written);

@@ -1,0 +1,26 @@
+use wsgi_core::{wsgi_handler, Environ, Error, StartResponse, WsgiResponse};
+
+#[wsgi_handler]
+fn no_return_type(_environ: &Environ, _start_response: StartResponse) {}
+
+#[wsgi_handler]
+fn request_form_body(_environ: &Environ) -> String {
+    String::new()
+}
+
+#[wsgi_handler]
+fn option_of_result(_environ: &Environ) -> Option<Result<WsgiResponse, Error>> {
+    None
+}
+
+#[wsgi_handler]
+fn nested_results(_environ: &Environ) -> Result<Result<WsgiResponse, Error>, Error> {
+    Err(Error::msg("?"))
+}
+
+#[wsgi_handler]
+fn bare_result(_environ: &Environ, _start_response: StartResponse) -> std::fmt::Result {
+    Ok(())
+}
+
+fn main() {}
