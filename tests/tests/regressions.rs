@@ -10,7 +10,7 @@ use wsgi_core::{
 };
 use wsgi_tests::{get, raw_request, send, serve, serve_with, test_config};
 
-// F1: start() after the head went out is silently accepted.
+// start() after the head went out is silently accepted.
 #[tokio::test]
 async fn second_start_after_head_sent_is_refused() {
     let server = serve(app_fn(|_: &mut Environ, sr: StartResponse| {
@@ -30,7 +30,7 @@ async fn second_start_after_head_sent_is_refused() {
     assert!(r.text().contains("refused"), "{}", r.text());
 }
 
-// F2: HttpError from a plain application loses its headers (Location, Allow).
+// HttpError from a plain application loses its headers (Location, Allow).
 #[tokio::test]
 async fn redirect_error_from_plain_app_has_location() {
     let server = serve(app_fn(|_: &mut Environ, _sr: StartResponse| {
@@ -46,7 +46,7 @@ async fn redirect_error_from_plain_app_has_location() {
     );
 }
 
-// F3: body over the limit read with `?` in a plain app is a 500, not 413.
+// body over the limit read with `?` in a plain app is a 500, not 413.
 #[tokio::test]
 async fn chunked_body_over_limit_read_with_question_mark_is_413() {
     let mut config = test_config();
@@ -70,7 +70,7 @@ async fn chunked_body_over_limit_read_with_question_mark_is_413() {
     assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.raw));
 }
 
-// F4: bytes written via write() while producing an item go out after it.
+// bytes written via write() while producing an item go out after it.
 #[tokio::test]
 async fn write_during_item_goes_before_the_item() {
     let server = serve(app_fn(|_: &mut Environ, sr: StartResponse| {
@@ -84,7 +84,7 @@ async fn write_during_item_goes_before_the_item() {
     assert_eq!(r.text(), "ab");
 }
 
-// F5: capture() (plain app inside a WsgiHandler) drops write() bytes queued
+// capture() (plain app inside a WsgiHandler) drops write() bytes queued
 // by the body's last poll.
 #[tokio::test]
 async fn captured_app_keeps_trailing_written_bytes() {
@@ -108,7 +108,7 @@ async fn captured_app_keeps_trailing_written_bytes() {
     assert_eq!(r.text(), "head;tail");
 }
 
-// F6: a tower service's Content-Length is dropped: HEAD says 0, GET is chunked.
+// a tower service's Content-Length is dropped: HEAD says 0, GET is chunked.
 #[tokio::test]
 async fn tower_service_content_length_survives() {
     let service = tower::service_fn(|request: http::Request<Input>| async move {
@@ -142,7 +142,7 @@ async fn tower_service_content_length_survives() {
     );
 }
 
-// F7: workers = 0: after shutdown() returns (timeout hit), the connection
+// workers = 0: after shutdown() returns (timeout hit), the connection
 // keeps being served forever.
 #[tokio::test]
 async fn shutdown_timeout_really_closes_connections_on_callers_runtime() {
@@ -179,7 +179,7 @@ async fn shutdown_timeout_really_closes_connections_on_callers_runtime() {
     panic!("connection still open after shutdown returned (streaming: {still_streaming})");
 }
 
-// F8: a panicking close hook on a finished body kills the connection without
+// a panicking close hook on a finished body kills the connection without
 // any response.
 #[tokio::test]
 async fn panicking_close_hook_still_answers() {
@@ -195,7 +195,7 @@ async fn panicking_close_hook_still_answers() {
     assert!(!raw.is_empty(), "no response at all");
 }
 
-// F9: Proxy-* hop-by-hop headers (DESIGN §4) are passed through.
+// Proxy-* hop-by-hop headers (DESIGN §4) are passed through.
 #[tokio::test]
 async fn proxy_connection_is_refused() {
     let server = serve(app_fn(|_: &mut Environ, sr: StartResponse| {
@@ -206,7 +206,7 @@ async fn proxy_connection_is_refused() {
     assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.raw));
 }
 
-// F10: HEAD on a streaming endpoint waits for the first body item.
+// HEAD on a streaming endpoint waits for the first body item.
 #[tokio::test]
 async fn head_does_not_wait_for_the_stream() {
     let polled = Arc::new(AtomicBool::new(false));
@@ -233,7 +233,7 @@ async fn head_does_not_wait_for_the_stream() {
     );
 }
 
-// F11: a streamed body with a declared Content-Length that is fully sent is
+// a streamed body with a declared Content-Length that is fully sent is
 // closed as `Aborted`, not `Completed`.
 #[tokio::test]
 async fn fully_sent_declared_length_body_closes_completed() {

@@ -59,10 +59,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 
 use crate::application::Application;
-use crate::body::{Body, Chunk};
+use crate::body::Body;
 use crate::environ::Environ;
 use crate::error::{BoxError, Error};
 use crate::input::Input;
@@ -216,13 +216,22 @@ pub(crate) async fn capture_body(
     start_response: StartResponse,
     mut body: Body,
 ) -> Result<WsgiResponse, Error> {
+    // As the server does: read up to the first non-empty item; `write()`
+    // bytes queued while it was made go before it.
+    let mut held = None;
     let first = loop {
         if let Some(written) = start_response.take_written() {
             break Some(written);
         }
         match body.next().await {
             Some(Ok(bytes)) if bytes.is_empty() => continue,
-            Some(Ok(bytes)) => break Some(bytes),
+            Some(Ok(bytes)) => match start_response.take_written() {
+                Some(written) => {
+                    held = Some(bytes);
+                    break Some(written);
+                }
+                None => break Some(bytes),
+            },
             Some(Err(error)) => return Err(error),
             None => break None,
         }
@@ -235,35 +244,74 @@ pub(crate) async fn capture_body(
         response.set_reason(head.status.reason());
     }
     *response.headers_mut() = head.headers;
-    if body.is_end() && !start_response.has_written() {
+    if held.is_none() && body.is_end() && !start_response.has_written() {
         let bytes = first.unwrap_or_default();
         if let Some(declared) = head.content_length {
-            if declared != bytes.len() as u64 {
+            let sent = bytes.len() as u64;
+            if sent > declared {
+                return Err(Error::new(crate::dispatch::StreamError::TooLong {
+                    declared,
+                }));
+            }
+            if sent < declared {
                 return Err(Error::new(crate::dispatch::StreamError::TooShort {
                     declared,
-                    sent: bytes.len() as u64,
+                    sent,
                 }));
             }
         }
         response.set_content(Content::Bytes(bytes));
         return Ok(response);
     }
-    // Keep draining `write()` bytes between the body's items.
     let rest = futures_util::stream::unfold(
-        (first, body, start_response),
-        |(mut first, mut body, start_response)| async move {
-            if let Some(bytes) = first.take() {
-                return Some((Ok(bytes), (None, body, start_response)));
-            }
-            if let Some(written) = start_response.take_written() {
-                return Some((Ok(written), (None, body, start_response)));
-            }
-            let item = body.next().await?;
-            Some((item, (None, body, start_response)))
+        Captured {
+            first,
+            held,
+            body: Some(body),
+            start_response,
+        },
+        |mut state| async move {
+            let item = state.next().await?;
+            Some((item, state))
         },
     );
     response.set_content(Content::Stream(Body::from_stream(rest)));
     Ok(response)
+}
+
+/// The rest of a captured body, in the order its bytes were produced.
+struct Captured {
+    first: Option<Bytes>,
+    held: Option<Bytes>,
+    body: Option<Body>,
+    start_response: StartResponse,
+}
+
+impl Captured {
+    async fn next(&mut self) -> Option<Result<Bytes, Error>> {
+        loop {
+            let ready = self
+                .first
+                .take()
+                .or_else(|| self.start_response.take_written())
+                .or_else(|| self.held.take());
+            if let Some(bytes) = ready {
+                return Some(Ok(bytes));
+            }
+            let body = self.body.as_mut()?;
+            match body.next().await {
+                Some(Ok(bytes)) if bytes.is_empty() => continue,
+                // Behind any `write()` bytes queued while it was made.
+                Some(Ok(bytes)) => self.held = Some(bytes),
+                Some(Err(error)) => {
+                    self.body = None;
+                    return Some(Err(error));
+                }
+                // Ended: still send what `write()` queued at the end.
+                None => self.body = None,
+            }
+        }
+    }
 }
 
 /// An [`Application`] as a [`Middleware`] that always answers.
@@ -341,31 +389,20 @@ where
         let (parts, body) = response.into_parts();
         let mut out = WsgiResponse::new(parts.status);
         for (name, value) in &parts.headers {
-            if !is_framing(name) {
+            // The server redoes framing; a declared `Content-Length` stays
+            // and is enforced on the stream (and kept for HEAD).
+            if !crate::start_response::is_hop_by_hop(name) {
                 out.headers_mut().append(name, value.clone());
             }
         }
-        if !http_body::Body::is_end_stream(&body) {
+        let declares_length = parts.headers.contains_key(header::CONTENT_LENGTH);
+        if declares_length || !http_body::Body::is_end_stream(&body) {
             let stream = http_body_util::BodyDataStream::new(body)
                 .map(|item| item.map(Into::into).map_err(|e| Error::new(e.into())));
-            out.set_content(Content::Stream(Body::from_chunk_stream(stream.map(
-                |item| match item {
-                    Ok(bytes) => Chunk::Ready(bytes),
-                    Err(error) => Chunk::Future(Box::pin(async move { Err(error) })),
-                },
-            ))));
+            out.set_content(Content::Stream(Body::from_stream(stream)));
         }
         Ok(Some(out))
     }
-}
-
-/// Headers that describe the framing of the service's own response, which
-/// the server redoes.
-fn is_framing(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TRANSFER_ENCODING
-        || name == header::CONTENT_LENGTH
-        || name.as_str() == "keep-alive"
 }
 
 /// Adds `token` to the response's `Vary` unless it is already listed (or
