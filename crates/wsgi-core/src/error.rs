@@ -96,7 +96,7 @@ impl Error {
     /// Headers the error response must carry (`Allow` for 405, `Location`
     /// for redirects), from an [`HttpError`] inside.
     pub fn headers(&self) -> Option<&HeaderMap> {
-        self.downcast_ref::<HttpError>().map(HttpError::headers)
+        self.downcast_ref::<HttpError>().and_then(HttpError::headers)
     }
 
     /// The message followed by each `source()` in turn, joined by `": "`.
@@ -172,7 +172,9 @@ impl fmt::Display for Error {
 pub struct HttpError {
     status: StatusCode,
     message: Option<String>,
-    headers: HeaderMap,
+    // Boxed and optional: most errors carry no header, and a small error
+    // keeps `Result<T, HttpError>` cheap to return.
+    headers: Option<Box<HeaderMap>>,
 }
 
 impl HttpError {
@@ -181,7 +183,7 @@ impl HttpError {
         HttpError {
             status,
             message: None,
-            headers: HeaderMap::new(),
+            headers: None,
         }
     }
 
@@ -204,7 +206,7 @@ impl HttpError {
             .join(", ");
         let mut error = HttpError::new(StatusCode::METHOD_NOT_ALLOWED);
         if let Ok(value) = HeaderValue::from_str(&allow) {
-            error.headers.insert(header::ALLOW, value);
+            error.headers_mut().insert(header::ALLOW, value);
         }
         error
     }
@@ -229,7 +231,7 @@ impl HttpError {
                     .to_string();
             HeaderValue::from_str(&encoded).unwrap_or_else(|_| HeaderValue::from_static("/"))
         });
-        error.headers.insert(header::LOCATION, value);
+        error.headers_mut().insert(header::LOCATION, value);
         error
     }
 
@@ -241,7 +243,7 @@ impl HttpError {
 
     /// Adds a header to the error response.
     pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
-        self.headers.append(name, value);
+        self.headers_mut().append(name, value);
         self
     }
 
@@ -256,8 +258,12 @@ impl HttpError {
     }
 
     /// Headers for the error response.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.headers
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.headers.as_deref()
+    }
+
+    fn headers_mut(&mut self) -> &mut HeaderMap {
+        self.headers.get_or_insert_with(Default::default)
     }
 }
 
