@@ -118,8 +118,8 @@ pub async fn capture(
 ///
 /// Server workers run current-thread runtimes, where
 /// `tokio::task::block_in_place` panics, so the environ moves to the
-/// blocking thread and back: a placeholder stands in for it meanwhile (one
-/// small allocation per blocking request, next to a thread hand-off). A
+/// blocking thread and back: a placeholder (which allocates nothing) stands
+/// in for it meanwhile. A
 /// panic in `f` is caught on the blocking thread so that the environ comes
 /// back even then, and the error page can still read `Accept`.
 pub async fn blocking<T, F>(environ: &mut Environ, f: F) -> Result<T, Error>
@@ -127,7 +127,8 @@ where
     F: FnOnce(&mut Environ) -> T + Send + 'static,
     T: Send + 'static,
 {
-    let mut moved = std::mem::replace(environ, Environ::from_request(http::Request::new(())));
+    let placeholder = environ.placeholder();
+    let mut moved = std::mem::replace(environ, placeholder);
     let joined = tokio::task::spawn_blocking(move || {
         let output = std::panic::catch_unwind(AssertUnwindSafe(|| f(&mut moved)));
         (moved, output)
