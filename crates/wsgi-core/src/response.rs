@@ -35,7 +35,7 @@ use http::{Method, StatusCode};
 use crate::body::Body;
 use crate::environ::Environ;
 use crate::error::Error;
-use crate::start_response::{StartResponse, Status};
+use crate::start_response::{IntoStatus, StartResponse, Status};
 
 /// What a [`WsgiResponse`] carries.
 #[derive(Debug)]
@@ -268,11 +268,11 @@ impl WsgiResponse {
             cookies,
             ..
         } = self;
-        let status_line = match &reason {
-            Some(reason) => format!("{} {}", status.as_str(), reason),
-            None => status.as_str().to_owned(),
+        // Only a custom reason needs the status-line parser (and its checks).
+        let status: Status = match &reason {
+            Some(reason) => format!("{} {}", status.as_str(), reason).parse()?,
+            None => status.into_status()?,
         };
-        let status: Status = status_line.parse()?;
 
         if let Some(content_type) = content_type {
             headers.insert(
