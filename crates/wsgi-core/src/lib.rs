@@ -90,6 +90,7 @@ pub mod router;
 pub mod server;
 pub mod service;
 pub mod start_response;
+pub mod static_files;
 pub mod test_client;
 
 pub use application::{app_fn, AppFn, Application};
@@ -111,6 +112,7 @@ pub use response::{Content, WsgiResponse};
 pub use router::{RouteParams, Router};
 pub use service::{ResponseFuture, WsgiService};
 pub use start_response::{IntoStatus, StartResponse, StartResponseError, Status, Writer};
+pub use static_files::MediaRouter;
 pub use wsgi_macros::{response_middleware, wsgi_handler};
 
 /// Used by the code the macros generate; not a public API.
