@@ -241,6 +241,9 @@ pub(crate) fn input_error(error: InputError) -> HttpError {
         InputError::Read(e) => HttpError::bad_request(format!(
             "The request body could not be read ({e}); resend the request with a complete body."
         )),
+        timed_out @ InputError::TimedOut { .. } => {
+            HttpError::new(StatusCode::REQUEST_TIMEOUT).with_message(format!("{timed_out}."))
+        }
     }
 }
 
