@@ -15,6 +15,9 @@
 //! curl -i http://127.0.0.1:8060/media/hello.txt
 //! ```
 //!
+//! `/post`, `/put` and `/patch` read the body whole first (bounded by
+//! `--stream-buffer`), `/upload` streams it part by part.
+//!
 //! Differences from httpbin.org, on purpose: `files` lists each uploaded
 //! file's name, content type and size rather than echoing its bytes (files
 //! are streamed, never held in memory); `/delete` does not read a body (no
@@ -78,7 +81,6 @@ pub fn handler(media_dir: PathBuf) -> WsgiHandler {
         .get("/gzip", Gzipped)
         .get("/cookies", Cookies)
         .get("/cookies/set/<name>/<value>", SetCookie)
-        .name("set_cookie")
         .get("/cookies/delete/<name>", DeleteCookie)
         .get("/basic-auth/<user>/<passwd>", BasicAuth)
         .get("/response-headers", ResponseHeaders)

@@ -102,6 +102,10 @@ pub struct Input {
     // Armed only while the application waits on a pending body, and boxed
     // (once per request that waits) so `Input` stays `Unpin`.
     idle_timer: Option<Pin<Box<Sleep>>>,
+    // Whether the timer is measuring the current wait: it restarts when a
+    // new wait begins, so time the application spends between reads is
+    // never counted against the client.
+    waiting: bool,
 }
 
 impl Input {
@@ -120,6 +124,7 @@ impl Input {
             done,
             idle_timeout: None,
             idle_timer: None,
+            waiting: false,
         }
     }
 
@@ -175,14 +180,27 @@ impl Input {
         }
         while !self.done {
             let body = Pin::new(self.body.get_mut());
-            match body.poll_frame(cx) {
+            let polled = body.poll_frame(cx);
+            if polled.is_ready() {
+                self.waiting = false;
+            }
+            match polled {
                 Poll::Pending => {
                     let Some(timeout) = self.idle_timeout else {
                         return Poll::Pending;
                     };
-                    let timer = self
-                        .idle_timer
-                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                    let timer = match &mut self.idle_timer {
+                        Some(timer) => {
+                            if !self.waiting {
+                                timer.as_mut().reset(Instant::now() + timeout);
+                            }
+                            timer
+                        }
+                        None => self
+                            .idle_timer
+                            .insert(Box::pin(tokio::time::sleep(timeout))),
+                    };
+                    self.waiting = true;
                     if timer.as_mut().poll(cx).is_ready() {
                         self.done = true;
                         self.idle_timer = None;
@@ -201,10 +219,6 @@ impl Input {
                     };
                     if data.is_empty() {
                         continue;
-                    }
-                    if let (Some(timer), Some(timeout)) = (&mut self.idle_timer, self.idle_timeout)
-                    {
-                        timer.as_mut().reset(Instant::now() + timeout);
                     }
                     self.received += data.len() as u64;
                     if self.received > self.limit {
@@ -336,6 +350,37 @@ mod tests {
         assert_eq!(input.read_line().await.unwrap(), "def\n");
         assert_eq!(input.read_line().await.unwrap(), "g");
         assert_eq!(input.read_line().await.unwrap(), "");
+    }
+
+    /// A body whose chunks each arrive `delay` after they are asked for.
+    fn trickle(parts: &'static [&'static str], delay: Duration) -> Input {
+        let chunks = stream::unfold(0, move |i| async move {
+            let part = parts.get(i)?;
+            tokio::time::sleep(delay).await;
+            Some((
+                Ok::<_, std::io::Error>(Frame::data(Bytes::from_static(part.as_bytes()))),
+                i + 1,
+            ))
+        });
+        Input::new(StreamBody::new(chunks), 100)
+    }
+
+    #[tokio::test]
+    async fn time_the_application_spends_between_reads_is_not_idle_time() {
+        let mut input = trickle(&["ab", "cd"], Duration::from_millis(5))
+            .with_idle_timeout(Duration::from_millis(100));
+        assert_eq!(input.read(10).await.unwrap(), "ab");
+        // The application works longer than the timeout; the client is on time.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(input.read(10).await.unwrap(), "cd");
+    }
+
+    #[tokio::test]
+    async fn a_client_slower_than_the_idle_timeout_fails_the_read() {
+        let mut input = trickle(&["ab"], Duration::from_millis(300))
+            .with_idle_timeout(Duration::from_millis(50));
+        let error = input.read_all().await.unwrap_err();
+        assert!(matches!(error, InputError::TimedOut { .. }), "{error}");
     }
 
     #[tokio::test]

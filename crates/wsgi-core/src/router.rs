@@ -368,11 +368,8 @@ fn match_parts(parts: &[Part], path: &str, params: &mut Vec<(String, String)>) -
                 _ => path.find('/').unwrap_or(path.len()),
             };
             // Longest first, like a greedy regex.
-            let ends = path[..limit]
-                .char_indices()
-                .map(|(i, c)| i + c.len_utf8())
-                .collect::<Vec<_>>();
-            for &end in ends.iter().rev() {
+            for (start, c) in path[..limit].char_indices().rev() {
+                let end = start + c.len_utf8();
                 let value = &path[..end];
                 if !converter.accepts(value) {
                     continue;
