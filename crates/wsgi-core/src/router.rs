@@ -584,7 +584,9 @@ impl Router {
 
     /// The path of the rule named `name` with `params` filled in and
     /// percent-encoded (a `path` parameter keeps its `/`); params the rule
-    /// does not use become the query string.
+    /// does not use become the query string. The path is relative to the
+    /// application: prefix it with `environ.script_name()` when the
+    /// application is mounted below the site's root.
     pub fn url_for(&self, name: &str, params: &[(&str, &str)]) -> Result<String, UrlError> {
         let index = self
             .names
