@@ -43,8 +43,9 @@ pub struct Error {
 impl Error {
     /// Wraps any error; the server answers 500 for it, unless it is an
     /// error with a status of its own: an [`HttpError`] keeps its status,
-    /// a request body over the limit ([`InputError::TooLarge`]) is 413 and a
-    /// body that could not be read ([`InputError::Read`]) is 400.
+    /// a request body over the limit ([`InputError::TooLarge`]) is 413, a
+    /// body that went silent ([`InputError::TimedOut`]) is 408 and a body
+    /// that could not be read ([`InputError::Read`]) is 400.
     pub fn new(error: impl Into<BoxError>) -> Self {
         let inner = error.into();
         let status = if let Some(http) = inner.downcast_ref::<HttpError>() {
@@ -52,6 +53,7 @@ impl Error {
         } else if let Some(input) = inner.downcast_ref::<InputError>() {
             match input {
                 InputError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                InputError::TimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
                 _ => StatusCode::BAD_REQUEST,
             }
         } else {
@@ -96,7 +98,8 @@ impl Error {
     /// Headers the error response must carry (`Allow` for 405, `Location`
     /// for redirects), from an [`HttpError`] inside.
     pub fn headers(&self) -> Option<&HeaderMap> {
-        self.downcast_ref::<HttpError>().and_then(HttpError::headers)
+        self.downcast_ref::<HttpError>()
+            .and_then(HttpError::headers)
     }
 
     /// The message followed by each `source()` in turn, joined by `": "`.

@@ -6,11 +6,19 @@
 //! ([`chunk`](Input::chunk), or as a `futures::Stream`). Reading more than
 //! the configured limit (`stream_buffer`) fails with
 //! [`InputError::TooLarge`]. For HTTP/1.1 `Expect: 100-continue` requests,
-//! the `100 Continue` goes out when the application first reads.
+//! the `100 Continue` goes out when the application first reads (and never
+//! if it answers without reading). A client that goes silent mid-body fails
+//! the read with [`InputError::TimedOut`] once
+//! [`with_idle_timeout`](Input::with_idle_timeout) passes with no bytes
+//! (the server uses its `header_read_timeout`), so a stalled upload cannot
+//! hold a request forever; a client that closes mid-body fails it with
+//! [`InputError::Read`].
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::Stream;
@@ -18,6 +26,7 @@ use http_body::Body as HttpBody;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::BodyExt;
 use sync_wrapper::SyncWrapper;
+use tokio::time::{Instant, Sleep};
 
 use crate::error::BoxError;
 
@@ -33,6 +42,12 @@ pub enum InputError {
     /// The body could not be read: the client went away, stopped sending or
     /// broke the framing.
     Read(BoxError),
+    /// No body bytes arrived for the idle timeout while the application
+    /// waited for them.
+    TimedOut {
+        /// The idle timeout.
+        after: Duration,
+    },
 }
 
 impl fmt::Display for InputError {
@@ -43,6 +58,10 @@ impl fmt::Display for InputError {
                 "request body is larger than the {limit}-byte limit (raise `stream_buffer` to accept it)"
             ),
             InputError::Read(e) => write!(f, "reading the request body failed: {e}"),
+            InputError::TimedOut { after } => write!(
+                f,
+                "the client sent no request body bytes for {after:?}; send the body without pausing (or raise `header_read_timeout`)"
+            ),
         }
     }
 }
@@ -51,7 +70,7 @@ impl std::error::Error for InputError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             InputError::Read(e) => Some(&**e),
-            InputError::TooLarge { .. } => None,
+            InputError::TooLarge { .. } | InputError::TimedOut { .. } => None,
         }
     }
 }
@@ -79,6 +98,14 @@ pub struct Input {
     received: u64,
     limit: u64,
     done: bool,
+    idle_timeout: Option<Duration>,
+    // Armed only while the application waits on a pending body, and boxed
+    // (once per request that waits) so `Input` stays `Unpin`.
+    idle_timer: Option<Pin<Box<Sleep>>>,
+    // Whether the timer is measuring the current wait: it restarts when a
+    // new wait begins, so time the application spends between reads is
+    // never counted against the client.
+    waiting: bool,
 }
 
 impl Input {
@@ -95,7 +122,34 @@ impl Input {
             received: 0,
             limit,
             done,
+            idle_timeout: None,
+            idle_timer: None,
+            waiting: false,
         }
+    }
+
+    /// Fails a read with [`InputError::TimedOut`] when the body stays
+    /// silent for `timeout` while the application waits for it; the clock
+    /// restarts with every chunk. Needs tokio's timer (any server runtime
+    /// has it).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use wsgi_core::{Input, InputError};
+    ///
+    /// // A body whose client never sends anything.
+    /// let silent = futures_util::stream::pending::<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>();
+    /// let body = http_body_util::StreamBody::new(silent);
+    /// let mut input = Input::new(body, 100).with_idle_timeout(Duration::from_millis(10));
+    /// let error = input.read_all().await.unwrap_err();
+    /// assert!(matches!(error, InputError::TimedOut { .. }), "{error}");
+    /// # }
+    /// ```
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
     }
 
     /// An input holding `bytes` (for tests and in-process calls).
@@ -126,8 +180,34 @@ impl Input {
         }
         while !self.done {
             let body = Pin::new(self.body.get_mut());
-            match body.poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
+            let polled = body.poll_frame(cx);
+            if polled.is_ready() {
+                self.waiting = false;
+            }
+            match polled {
+                Poll::Pending => {
+                    let Some(timeout) = self.idle_timeout else {
+                        return Poll::Pending;
+                    };
+                    let timer = match &mut self.idle_timer {
+                        Some(timer) => {
+                            if !self.waiting {
+                                timer.as_mut().reset(Instant::now() + timeout);
+                            }
+                            timer
+                        }
+                        None => self
+                            .idle_timer
+                            .insert(Box::pin(tokio::time::sleep(timeout))),
+                    };
+                    self.waiting = true;
+                    if timer.as_mut().poll(cx).is_ready() {
+                        self.done = true;
+                        self.idle_timer = None;
+                        return Poll::Ready(Some(Err(InputError::TimedOut { after: timeout })));
+                    }
+                    return Poll::Pending;
+                }
                 Poll::Ready(None) => self.done = true,
                 Poll::Ready(Some(Err(e))) => {
                     self.done = true;
@@ -270,6 +350,37 @@ mod tests {
         assert_eq!(input.read_line().await.unwrap(), "def\n");
         assert_eq!(input.read_line().await.unwrap(), "g");
         assert_eq!(input.read_line().await.unwrap(), "");
+    }
+
+    /// A body whose chunks each arrive `delay` after they are asked for.
+    fn trickle(parts: &'static [&'static str], delay: Duration) -> Input {
+        let chunks = stream::unfold(0, move |i| async move {
+            let part = parts.get(i)?;
+            tokio::time::sleep(delay).await;
+            Some((
+                Ok::<_, std::io::Error>(Frame::data(Bytes::from_static(part.as_bytes()))),
+                i + 1,
+            ))
+        });
+        Input::new(StreamBody::new(chunks), 100)
+    }
+
+    #[tokio::test]
+    async fn time_the_application_spends_between_reads_is_not_idle_time() {
+        let mut input = trickle(&["ab", "cd"], Duration::from_millis(5))
+            .with_idle_timeout(Duration::from_millis(100));
+        assert_eq!(input.read(10).await.unwrap(), "ab");
+        // The application works longer than the timeout; the client is on time.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert_eq!(input.read(10).await.unwrap(), "cd");
+    }
+
+    #[tokio::test]
+    async fn a_client_slower_than_the_idle_timeout_fails_the_read() {
+        let mut input = trickle(&["ab"], Duration::from_millis(300))
+            .with_idle_timeout(Duration::from_millis(50));
+        let error = input.read_all().await.unwrap_err();
+        assert!(matches!(error, InputError::TimedOut { .. }), "{error}");
     }
 
     #[tokio::test]

@@ -79,15 +79,18 @@ pub mod dispatch;
 pub mod environ;
 pub mod error;
 pub mod error_page;
+pub mod form;
 pub mod handler;
 pub mod input;
 pub mod lazy;
 mod macro_support;
 pub mod middleware;
 pub mod response;
+pub mod router;
 pub mod server;
 pub mod service;
 pub mod start_response;
+pub mod static_files;
 pub mod test_client;
 
 pub use application::{app_fn, AppFn, Application};
@@ -101,12 +104,15 @@ pub use dispatch::{ResponseBody, StreamError};
 pub use environ::{Environ, EnvironError, Errors};
 pub use error::{BoxError, Error, HttpError};
 pub use error_page::ErrorRenderer;
+pub use form::Form;
 pub use handler::WsgiHandler;
 pub use input::{Input, InputError};
 pub use lazy::LazyWsgi;
 pub use response::{Content, WsgiResponse};
+pub use router::{RouteParams, Router};
 pub use service::{ResponseFuture, WsgiService};
 pub use start_response::{IntoStatus, StartResponse, StartResponseError, Status, Writer};
+pub use static_files::MediaRouter;
 pub use wsgi_macros::{response_middleware, wsgi_handler};
 
 /// Used by the code the macros generate; not a public API.

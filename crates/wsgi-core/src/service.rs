@@ -149,7 +149,9 @@ where
     }
     let environ = Environ::new(
         head,
-        Input::new(body, limit),
+        // A silent client must not hold the request forever: between body
+        // bytes, the same patience as for a request head.
+        Input::new(body, limit).with_idle_timeout(config.header_read_timeout),
         Arc::clone(config),
         connection,
     );

@@ -56,6 +56,9 @@ impl Middleware for WaitForBody {
             InputError::Read(e) => HttpError::bad_request(format!(
                 "The request body could not be read ({e}); resend the request with a complete body."
             )),
+            timed_out @ InputError::TimedOut { .. } => {
+                HttpError::new(StatusCode::REQUEST_TIMEOUT).with_message(format!("{timed_out}."))
+            }
         })?;
         environ.set_input(Input::from_bytes(body));
         Ok(None)
