@@ -16,6 +16,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -25,6 +26,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
 use http_body::{Frame, SizeHint};
 
+use crate::access_log::{AccessLogFormat, Field};
 use crate::application::Application;
 use crate::body::{Body, Outcome};
 use crate::connection::InFlight;
@@ -36,12 +38,18 @@ use crate::start_response::{Head, StartResponse};
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) server_header: Option<HeaderValue>,
+    pub(crate) access_log: Arc<AccessLogFormat>,
 }
 
 impl Settings {
     pub(crate) fn new(config: &crate::Config) -> Self {
         Settings {
             server_header: HeaderValue::from_str(&config.server_software).ok(),
+            // `Config::validate` reports a bad template; a config that was
+            // never validated (tower use) logs with the default.
+            access_log: Arc::new(
+                AccessLogFormat::parse(&config.access_log_format).unwrap_or_default(),
+            ),
         }
     }
 }
@@ -89,48 +97,104 @@ impl std::error::Error for StreamError {}
 
 /// Request facts kept for the access log line, written when the body ends.
 pub(crate) struct AccessLog {
+    // One `Arc` clone per logged request: the line is rendered when the
+    // body ends, after the service's settings may be out of reach.
+    format: Arc<AccessLogFormat>,
     method: Method,
     uri: http::Uri,
     version: Version,
     peer: Option<std::net::SocketAddr>,
+    user_agent: Option<HeaderValue>,
+    referer: Option<HeaderValue>,
     status: StatusCode,
     started: Instant,
 }
 
 impl AccessLog {
-    fn capture(environ: &Environ) -> Option<Self> {
+    fn capture(environ: &Environ, settings: &Settings) -> Option<Self> {
         if !tracing::enabled!(target: "wsgi::access", tracing::Level::INFO) {
             return None;
         }
+        let format = Arc::clone(&settings.access_log);
+        let header = |name| {
+            format
+                .uses_headers()
+                .then(|| environ.headers().get(name).cloned())
+                .flatten()
+        };
         Some(AccessLog {
+            user_agent: header(header::USER_AGENT),
+            referer: header(header::REFERER),
             method: environ.method().clone(),
             uri: environ.uri().clone(),
             version: environ.version(),
             peer: environ.connection().and_then(|c| c.peer_addr()),
             status: StatusCode::OK,
             started: Instant::now(),
+            format,
         })
     }
 
     fn write(&self, bytes: u64, outcome: Outcome) {
-        let peer = self.peer.map(|p| p.to_string());
+        use std::fmt::Write;
+        let elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let line = self.format.render(|field, out| {
+            let _ = match field {
+                Field::Peer => match self.peer {
+                    Some(peer) => write!(out, "{peer}"),
+                    None => write!(out, "-"),
+                },
+                Field::Method => write!(out, "{}", self.method),
+                Field::Uri => write!(out, "{}", self.uri),
+                Field::Path => write!(out, "{}", self.uri.path()),
+                Field::Query => write!(out, "{}", self.uri.query().unwrap_or("")),
+                Field::Version => write!(out, "{}", version_text(self.version)),
+                Field::Status => write!(out, "{}", self.status.as_u16()),
+                Field::Bytes => write!(out, "{bytes}"),
+                Field::DurationMs => write!(out, "{elapsed_ms:.3}"),
+                Field::Outcome => write!(
+                    out,
+                    "{}",
+                    match outcome {
+                        Outcome::Completed => "completed",
+                        Outcome::Failed => "failed",
+                        _ => "aborted",
+                    }
+                ),
+                Field::UserAgent | Field::Referer => {
+                    let value = if field == Field::UserAgent {
+                        &self.user_agent
+                    } else {
+                        &self.referer
+                    };
+                    let text = value.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    write!(out, "{text}")
+                }
+            };
+        });
         tracing::info!(
             target: "wsgi::access",
-            peer = peer.as_deref().unwrap_or("-"),
-            method = %self.method,
-            uri = %self.uri,
-            version = ?self.version,
             status = self.status.as_u16(),
             bytes,
-            outcome = ?outcome,
-            elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0,
-            "{} {} {}",
-            self.method,
-            self.uri,
-            self.status.as_u16()
+            elapsed_ms,
+            "{line}"
         );
     }
 }
+
+fn version_text(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// Called once when a response body ends, with the bytes sent and how it
+/// ended (the `post_request` hook).
+pub(crate) type OnEnd = Box<dyn FnOnce(u64, Outcome) + Send + 'static>;
 
 /// The body of a response produced by the server: the application's body
 /// with the WSGI framing rules applied. It is an [`http_body::Body`], so it
@@ -150,6 +214,7 @@ pub struct ResponseBody {
     abort: Option<StreamError>,
     /// Marks the request in flight on its connection until the body is done.
     in_flight: Option<InFlight>,
+    on_end: Option<OnEnd>,
 }
 
 impl ResponseBody {
@@ -165,6 +230,7 @@ impl ResponseBody {
             failed: false,
             abort: None,
             in_flight: None,
+            on_end: None,
         }
     }
 
@@ -203,6 +269,11 @@ impl ResponseBody {
     /// dropped.
     pub(crate) fn track(&mut self, in_flight: InFlight) {
         self.in_flight = Some(in_flight);
+    }
+
+    /// Runs `on_end` when this body is dropped.
+    pub(crate) fn on_end(&mut self, on_end: OnEnd) {
+        self.on_end = Some(on_end);
     }
 
     /// Sends `bytes`, enforcing the declared length. Once the declared
@@ -351,6 +422,9 @@ impl Drop for ResponseBody {
         if let Some(log) = &self.log {
             log.write(self.sent, outcome);
         }
+        if let Some(on_end) = self.on_end.take() {
+            on_end(self.sent, outcome);
+        }
     }
 }
 
@@ -451,7 +525,7 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     let start_response = StartResponse::new();
     let debug = environ.config().debug;
     let method = environ.method().clone();
-    let log = AccessLog::capture(&environ);
+    let log = AccessLog::capture(&environ, settings);
 
     let called = AssertUnwindSafe(app.call(&mut environ, start_response.clone()))
         .catch_unwind()

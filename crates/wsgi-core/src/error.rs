@@ -96,7 +96,8 @@ impl Error {
     /// Headers the error response must carry (`Allow` for 405, `Location`
     /// for redirects), from an [`HttpError`] inside.
     pub fn headers(&self) -> Option<&HeaderMap> {
-        self.downcast_ref::<HttpError>().and_then(HttpError::headers)
+        self.downcast_ref::<HttpError>()
+            .and_then(HttpError::headers)
     }
 
     /// The message followed by each `source()` in turn, joined by `": "`.

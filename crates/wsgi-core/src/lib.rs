@@ -71,6 +71,7 @@
 // this crate too (its own tests and docs use the macros).
 extern crate self as wsgi_core;
 
+pub mod access_log;
 pub mod application;
 pub mod body;
 pub mod config;
