@@ -77,6 +77,38 @@ pub use listener::BoundAddr;
 use listener::{Accepted, Listener, StdListener};
 use timeouts::TimedIo;
 
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(feature = "tls")]
+pub use tls::TlsError;
+#[cfg(feature = "tls")]
+type Tls = tls::Acceptor;
+/// Without the `tls` feature there is no acceptor.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug, Clone)]
+enum Tls {}
+
+/// The TLS acceptor when `certfile` and `keyfile` are set.
+fn tls_acceptor(config: &Config) -> Result<Option<Tls>, ServerError> {
+    let (Some(certfile), Some(keyfile)) = (&config.certfile, &config.keyfile) else {
+        return Ok(None);
+    };
+    #[cfg(feature = "tls")]
+    {
+        tls::acceptor(certfile, keyfile)
+            .map(Some)
+            .map_err(ServerError::Tls)
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (certfile, keyfile);
+        Err(ServerError::Config(ConfigError::Invalid {
+            setting: "certfile",
+            message: "this build has no TLS support: enable wsgi-core's `tls` feature".into(),
+        }))
+    }
+}
+
 /// Why the server could not start or run.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -92,6 +124,9 @@ pub enum ServerError {
     },
     /// An event loop or worker thread could not be started.
     Runtime(io::Error),
+    /// The TLS certificate or key cannot be used.
+    #[cfg(feature = "tls")]
+    Tls(TlsError),
 }
 
 impl fmt::Display for ServerError {
@@ -103,6 +138,8 @@ impl fmt::Display for ServerError {
                 "cannot listen on `{addr}`: {source} (check --bind: HOST:PORT or unix:PATH, a local address, a free port)"
             ),
             ServerError::Runtime(e) => write!(f, "cannot start the server's event loop: {e}"),
+            #[cfg(feature = "tls")]
+            ServerError::Tls(e) => e.fmt(f),
         }
     }
 }
@@ -113,6 +150,8 @@ impl std::error::Error for ServerError {
             ServerError::Config(e) => Some(e),
             ServerError::Bind { source, .. } => Some(source),
             ServerError::Runtime(e) => Some(e),
+            #[cfg(feature = "tls")]
+            ServerError::Tls(e) => Some(e),
         }
     }
 }
@@ -195,6 +234,7 @@ impl<A: Application + Clone> Server<A> {
                 "workers = 0 serves on the caller's tokio runtime: call spawn() from inside one, or set workers >= 1",
             )));
         }
+        let tls = tls_acceptor(&config)?;
         let loops = workers.max(1);
         let bound = listener::bind_all(&config.bind, config.backlog, loops)?;
         let addrs: Vec<BoundAddr> = bound.iter().map(|b| b.addr.clone()).collect();
@@ -216,6 +256,7 @@ impl<A: Application + Clone> Server<A> {
                 app: app.clone(),
                 config: Arc::clone(&config),
                 hooks: Arc::clone(&hooks),
+                tls: tls.clone(),
                 shutdown: shutdown_rx.clone(),
             };
             let (tx, rx) = oneshot::channel();
@@ -242,7 +283,12 @@ impl<A: Application + Clone> Server<A> {
                 })
                 .map_err(ServerError::Runtime)?;
         }
+        let scheme = if tls.is_some() { "https" } else { "http" };
         for addr in &addrs {
+            let addr = match addr {
+                BoundAddr::Tcp(addr) => format!("{scheme}://{addr}"),
+                other => other.to_string(),
+            };
             tracing::info!(
                 "listening on {addr} ({loops} worker{})",
                 if loops == 1 { "" } else { "s" }
@@ -441,6 +487,7 @@ struct Worker<A> {
     app: A,
     config: Arc<Config>,
     hooks: Arc<Hooks>,
+    tls: Option<Tls>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -594,13 +641,11 @@ impl<A: Application + Clone> Worker<A> {
     ) where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let config = &self.config;
-        let connection = Connection::build(tokio::runtime::Handle::current(), peer, local, false);
-        let io = TimedIo::new(
-            io,
-            connection.clone(),
-            config.http_keep_alive,
-            config.header_read_timeout,
+        let connection = Connection::build(
+            tokio::runtime::Handle::current(),
+            peer,
+            local,
+            self.tls.is_some(),
         );
         let service = ConnService {
             service: generation.service.clone(),
@@ -608,24 +653,76 @@ impl<A: Application + Clone> Worker<A> {
             counter: generation.counter.clone(),
             hooks: Arc::clone(&self.hooks),
         };
-        let hooks = Arc::clone(&self.hooks);
-        let builder = Arc::clone(builder);
-        let watcher = generation.graceful.watcher();
+        let serving = Serving {
+            connection,
+            service,
+            builder: Arc::clone(builder),
+            watcher: generation.graceful.watcher(),
+            hooks: Arc::clone(&self.hooks),
+            keep_alive: self.config.http_keep_alive,
+            header_timeout: self.config.header_read_timeout,
+        };
+        let tls = self.tls.clone();
         // Reap finished connections so the set does not grow.
         while generation.connections.try_join_next().is_some() {}
         generation.connections.spawn(async move {
             // Held until the connection ends: frees a `max_connections` slot.
             let _permit = permit;
-            if let Some(hook) = &hooks.connection_made {
-                hook(connection.clone()).await;
-            }
-            let conn = builder.serve_connection(TokioIo::new(io), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, connection = connection.id(), "connection ended with an error");
-            }
-            if let Some(hook) = &hooks.connection_lost {
-                hook(connection).await;
+            match tls {
+                None => serving.run(io).await,
+                #[cfg(feature = "tls")]
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(serving.header_timeout, acceptor.0.accept(io)).await;
+                    match handshake {
+                        Ok(Ok(stream)) => serving.run(stream).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake not finished in time"),
+                    }
+                }
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match never {},
             }
         });
+    }
+}
+
+/// One connection, ready to be served once its stream is (after the TLS
+/// handshake, if any).
+struct Serving<A: ?Sized> {
+    connection: Connection,
+    service: ConnService<A>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: hyper_util::server::graceful::Watcher,
+    hooks: Arc<Hooks>,
+    keep_alive: Duration,
+    header_timeout: Duration,
+}
+
+impl<A: Application + ?Sized> Serving<A> {
+    async fn run<IO>(self, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Serving {
+            connection,
+            service,
+            builder,
+            watcher,
+            hooks,
+            keep_alive,
+            header_timeout,
+        } = self;
+        if let Some(hook) = &hooks.connection_made {
+            hook(connection.clone()).await;
+        }
+        let io = TimedIo::new(io, connection.clone(), keep_alive, header_timeout);
+        let conn = builder.serve_connection(TokioIo::new(io), service);
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(error = %e, connection = connection.id(), "connection ended with an error");
+        }
+        if let Some(hook) = &hooks.connection_lost {
+            hook(connection).await;
+        }
     }
 }
