@@ -148,9 +148,22 @@ fn address_in_use_is_reported_and_exits_non_zero() {
     assert!(err.contains(&addr) && err.contains("--bind"), "{err}");
 }
 
+/// Sends `request` on a new connection and reads the whole response.
+fn exchange(addr: &str, request: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    response
+}
+
 #[test]
-fn access_log_lines_follow_access_log_format() {
-    use std::io::{BufRead, BufReader, Write};
+fn access_log_follows_access_log_format_and_errors_carry_the_request() {
+    use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_slow_server"))
         .args([
             "--bind",
@@ -171,25 +184,36 @@ fn access_log_lines_follow_access_log_format() {
             break rest.split(' ').next().unwrap().to_owned();
         }
     };
-    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream
-        .write_all(b"GET /slow?a=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: tester/1\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).unwrap();
-    let access = loop {
-        let line = lines.next().expect("an access line").expect("read");
-        if line.contains("ACCESS") {
-            break line;
-        }
-    };
+    exchange(
+        &addr,
+        b"GET /slow?a=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: tester/1\r\nConnection: close\r\n\r\n",
+    );
+    let failed = exchange(
+        &addr,
+        b"GET /fail HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
+    assert!(failed.starts_with(b"HTTP/1.1 500"));
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("ACCESS GET /fail")) {
+        seen.push(lines.next().expect("more log lines").expect("read"));
+    }
     let _ = child.kill();
     let _ = child.wait();
+    let log = seen.join("\n");
     assert!(
-        access.contains("ACCESS GET /slow q=a=1 200 17 tester/1"),
-        "{access}"
+        log.contains("ACCESS GET /slow q=a=1 200 17 tester/1"),
+        "{log}"
+    );
+    let error = seen
+        .iter()
+        .find(|l| l.contains("request failed"))
+        .unwrap_or_else(|| panic!("no error line: {log}"));
+    assert!(
+        error.contains("ERROR") && error.contains("method=GET") && error.contains("uri=/fail"),
+        "the error line names the request: {error}"
+    );
+    assert!(
+        !log.contains(" WARN "),
+        "requests logged at warn by default: {log}"
     );
 }

@@ -192,6 +192,24 @@ fn version_text(version: Version) -> &'static str {
     }
 }
 
+/// The request an error is logged with.
+pub(crate) struct RequestContext {
+    method: Method,
+    uri: http::Uri,
+    peer: Option<std::net::SocketAddr>,
+}
+
+impl RequestContext {
+    fn capture(environ: &Environ) -> Self {
+        RequestContext {
+            method: environ.method().clone(),
+            // A reference-count bump: hyper's `Uri` parts are `Bytes`.
+            uri: environ.uri().clone(),
+            peer: environ.connection().and_then(|c| c.peer_addr()),
+        }
+    }
+}
+
 /// Called once when a response body ends, with the bytes sent and how it
 /// ended (the `post_request` hook).
 pub(crate) type OnEnd = Box<dyn FnOnce(u64, Outcome) + Send + 'static>;
@@ -215,6 +233,8 @@ pub struct ResponseBody {
     /// Marks the request in flight on its connection until the body is done.
     in_flight: Option<InFlight>,
     on_end: Option<OnEnd>,
+    /// For the error log when the stream is aborted.
+    context: Option<RequestContext>,
 }
 
 impl ResponseBody {
@@ -231,6 +251,7 @@ impl ResponseBody {
             abort: None,
             in_flight: None,
             on_end: None,
+            context: None,
         }
     }
 
@@ -250,7 +271,16 @@ impl ResponseBody {
         cx: &mut Context<'_>,
         error: StreamError,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        tracing::error!(error = %error, "aborting the response stream");
+        match &self.context {
+            Some(request) => tracing::error!(
+                error = %error,
+                method = %request.method,
+                uri = %request.uri,
+                peer = ?request.peer,
+                "aborting the response stream"
+            ),
+            None => tracing::error!(error = %error, "aborting the response stream"),
+        }
         if let Some(mut body) = self.body.take() {
             let outcome = match error {
                 StreamError::TooShort { .. } => Outcome::Completed,
@@ -450,13 +480,21 @@ fn bodiless(method: &Method, status: StatusCode) -> bool {
 pub(crate) fn error_response(
     error: &Error,
     debug: bool,
-    method: &Method,
+    request: &RequestContext,
     settings: &Settings,
     log: Option<AccessLog>,
 ) -> Response<ResponseBody> {
     let status = error.status();
+    let method = &request.method;
     let text = if status.is_server_error() {
-        tracing::error!(error = %error.chain(), status = status.as_u16(), "request failed");
+        tracing::error!(
+            error = %error.chain(),
+            status = status.as_u16(),
+            method = %request.method,
+            uri = %request.uri,
+            peer = ?request.peer,
+            "request failed"
+        );
         let reason = status.canonical_reason().unwrap_or("Server Error");
         if debug {
             format!("{reason}\n\n{}\n", error.chain())
@@ -524,7 +562,7 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
 ) -> Response<ResponseBody> {
     let start_response = StartResponse::new();
     let debug = environ.config().debug;
-    let method = environ.method().clone();
+    let request = RequestContext::capture(&environ);
     let log = AccessLog::capture(&environ, settings);
 
     let called = AssertUnwindSafe(app.call(&mut environ, start_response.clone()))
@@ -534,9 +572,9 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     drop(environ);
     let mut body = match called {
         Ok(Ok(body)) => body,
-        Ok(Err(error)) => return error_response(&error, debug, &method, settings, log),
+        Ok(Err(error)) => return error_response(&error, debug, &request, settings, log),
         Err(panic) => {
-            return error_response(&Error::from_panic(panic), debug, &method, settings, log)
+            return error_response(&Error::from_panic(panic), debug, &request, settings, log)
         }
     };
 
@@ -546,7 +584,7 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     let mut held = None;
     let first = if let Some(written) = start_response.take_written() {
         Some(written)
-    } else if method == Method::HEAD && start_response.is_started() {
+    } else if request.method == Method::HEAD && start_response.is_started() {
         None
     } else {
         loop {
@@ -561,10 +599,10 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
                     None => break Some(bytes),
                 },
                 Some(Err(StreamError::Body(error))) => {
-                    return error_response(&error, debug, &method, settings, log)
+                    return error_response(&error, debug, &request, settings, log)
                 }
                 Some(Err(error)) => {
-                    return error_response(&Error::new(error), debug, &method, settings, log)
+                    return error_response(&Error::new(error), debug, &request, settings, log)
                 }
                 None => break start_response.take_written(),
             }
@@ -575,9 +613,11 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         Ok(Some(head)) => head,
         Ok(None) => {
             let error = Error::msg("the application returned without calling start_response");
-            return error_response(&error, debug, &method, settings, log);
+            return error_response(&error, debug, &request, settings, log);
         }
-        Err(refused) => return error_response(&Error::new(refused), debug, &method, settings, log),
+        Err(refused) => {
+            return error_response(&Error::new(refused), debug, &request, settings, log)
+        }
     };
     let prefix = Prefix { first, held };
     respond(
@@ -585,7 +625,7 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         prefix,
         body,
         start_response,
-        &method,
+        request,
         debug,
         settings,
         log,
@@ -605,7 +645,7 @@ fn respond(
     prefix: Prefix,
     mut body: Body,
     start_response: StartResponse,
-    method: &Method,
+    request: RequestContext,
     debug: bool,
     settings: &Settings,
     mut log: Option<AccessLog>,
@@ -632,7 +672,7 @@ fn respond(
     // Length errors that are already known become clean 500s. A bodiless
     // answer (HEAD, 204, 304) keeps the length of the body it would have
     // had, whatever the application produced for it.
-    let no_body = bodiless(method, status.code());
+    let no_body = bodiless(&request.method, status.code());
     if let Some(declared) = content_length.filter(|_| !no_body) {
         if prefix_len > declared || (ended && prefix_len < declared) {
             let error = if prefix_len > declared {
@@ -643,7 +683,7 @@ fn respond(
                     sent: prefix_len,
                 }
             };
-            return error_response(&Error::new(error), debug, method, settings, log);
+            return error_response(&Error::new(error), debug, &request, settings, log);
         }
     }
     if let Some(log) = &mut log {
@@ -680,6 +720,7 @@ fn respond(
         response_body.body = (!ended).then_some(body);
         response_body.start_response = (!ended).then_some(start_response);
         response_body.declared = declared;
+        response_body.context = Some(request);
         response_body
     };
 

@@ -211,8 +211,9 @@ impl<A: Application + Clone> Server<A> {
         }
         .map_err(ServerError::Runtime)?;
         runtime.block_on(async move {
+            let signal = shutdown_signal();
             let handle = self.spawn()?;
-            shutdown_signal().await;
+            signal.await;
             tracing::info!("shutting down: draining in-flight requests");
             handle.shutdown().await;
             tracing::info!("server stopped");
@@ -367,25 +368,37 @@ fn init_logging(level: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
 
-async fn shutdown_signal() {
+/// Registers for SIGINT and SIGTERM now, and returns a future that
+/// resolves on the first of them. Registering before the server announces
+/// itself matters: a signal arriving before registration would take the
+/// default action and kill the process without draining.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let signals = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        );
+        async move {
+            match signals {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
