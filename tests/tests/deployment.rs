@@ -263,3 +263,28 @@ async fn lifecycle_hooks_run_at_their_points() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn handlers_read_the_new_settings_from_pulsar_cfg() {
+    let mut config = test_config();
+    config.max_requests = 1000;
+    config.backlog = 64;
+    let server = serve_with(
+        app_fn(|environ: &mut Environ, sr: StartResponse| {
+            let config = environ.config();
+            let text = format!(
+                "{} {} {}",
+                config.max_requests,
+                config.get("backlog").unwrap_or_default(),
+                config.get("bind").unwrap_or_default()
+            );
+            sr.start("200 OK", [("Content-Type", "text/plain")])?;
+            Ok::<_, Error>(text)
+        }),
+        config,
+    );
+    assert_eq!(
+        get(server.local_addr(), "/").await.text(),
+        "1000 64 127.0.0.1:0"
+    );
+}

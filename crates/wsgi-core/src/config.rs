@@ -487,6 +487,15 @@ impl Config {
     /// `bind`, `certfile` without `keyfile` (or the reverse), a bad
     /// `access_log_format`, `log_level` or `server_software`. The server
     /// checks this before binding.
+    ///
+    /// ```
+    /// use wsgi_core::{Config, ConfigError};
+    ///
+    /// let mut config = Config::default();
+    /// config.certfile = Some("cert.pem".into());
+    /// let err = config.validate().unwrap_err();
+    /// assert!(matches!(err, ConfigError::Invalid { setting: "keyfile", .. }));
+    /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid =
             |setting: &'static str, message: String| Err(ConfigError::Invalid { setting, message });
@@ -588,6 +597,11 @@ impl Config {
 
     /// The `--help` text: every setting's flag, environment variable and
     /// default.
+    ///
+    /// ```
+    /// let help = wsgi_core::Config::help();
+    /// assert!(help.contains("--max-requests") && help.contains("WSGI_MAX_REQUESTS"));
+    /// ```
     pub fn help() -> String {
         use clap::CommandFactory;
         Args::command().render_help().to_string()

@@ -188,7 +188,7 @@ impl<A: Application + Clone> Server<A> {
         self
     }
 
-    /// Replaces the lifecycle hooks (see [`Hooks`]).
+    /// Replaces the lifecycle hooks (see [`Hooks`] for an example).
     pub fn hooks(mut self, hooks: Hooks) -> Self {
         self.hooks = hooks;
         self
@@ -330,6 +330,31 @@ impl ServerHandle {
 
     /// Every bound address, in the order of the `bind` setting, with the
     /// real ports.
+    ///
+    /// ```
+    /// use wsgi_core::server::Server;
+    /// use wsgi_core::{app_fn, Config, Environ, Error, StartResponse};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut config = Config::default();
+    /// config.bind = vec!["127.0.0.1:0".into(), "127.0.0.1:0".into()];
+    /// config.workers = 0;
+    /// let app = app_fn(|_: &mut Environ, start_response: StartResponse| {
+    ///     start_response.start("204 No Content", Vec::<(String, String)>::new())?;
+    ///     Ok::<_, Error>("")
+    /// });
+    /// let server = Server::new(app).config(config).spawn().unwrap();
+    /// let ports: Vec<u16> = server
+    ///     .local_addrs()
+    ///     .iter()
+    ///     .filter_map(|addr| addr.as_tcp())
+    ///     .map(|addr| addr.port())
+    ///     .collect();
+    /// assert!(ports.len() == 2 && ports.iter().all(|&port| port != 0));
+    /// server.shutdown().await;
+    /// # }
+    /// ```
     pub fn local_addrs(&self) -> &[BoundAddr] {
         &self.addrs
     }
@@ -613,6 +638,7 @@ impl<A: Application + Clone> Worker<A> {
                     let fresh = Generation::new(self.app.clone(), &config);
                     let old = std::mem::replace(&mut generation, fresh);
                     tracing::info!("max_requests reached: restarting the worker's application");
+                    while retired.try_join_next().is_some() {}
                     retired.spawn(old.drain(config.shutdown_timeout));
                     continue;
                 }
