@@ -62,6 +62,11 @@ pub struct Config {
     /// How long an idle keep-alive connection waits for its next request.
     /// Default 15 s. Zero disables keep-alive.
     pub http_keep_alive: Duration,
+    /// How long the application may take to answer, and then to produce
+    /// each item of its body (each await, as pulsar bounds them); a miss is
+    /// a 504 before the head is sent and an aborted response after. Zero
+    /// disables it (endless event streams need that). Default 0.
+    pub response_timeout: Duration,
     /// How long a client may take to send a complete request head
     /// (slowloris protection), and to finish a TLS handshake. Default 10 s.
     pub header_read_timeout: Duration,
@@ -106,6 +111,7 @@ impl Default for Config {
             max_connections: 0,
             max_requests: 0,
             http_keep_alive: Duration::from_secs(15),
+            response_timeout: Duration::ZERO,
             header_read_timeout: Duration::from_secs(10),
             stream_buffer: 16 * 1024 * 1024,
             max_header_size: 64 * 1024,
@@ -220,6 +226,9 @@ struct Args {
     /// Idle keep-alive timeout in seconds; 0 disables keep-alive [default: 15]
     #[arg(long, env = "WSGI_HTTP_KEEP_ALIVE", value_name = "SECONDS", value_parser = seconds)]
     http_keep_alive: Option<Duration>,
+    /// Seconds the app may take to answer and for each body item; 0 = no limit [default: 0]
+    #[arg(long, env = "WSGI_RESPONSE_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
+    response_timeout: Option<Duration>,
     /// Seconds allowed to send a complete request head or TLS handshake [default: 10]
     #[arg(long, env = "WSGI_HEADER_READ_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
     header_read_timeout: Option<Duration>,
@@ -278,6 +287,7 @@ struct FileSettings {
     max_connections: Option<usize>,
     max_requests: Option<u64>,
     http_keep_alive: Option<f64>,
+    response_timeout: Option<f64>,
     header_read_timeout: Option<f64>,
     stream_buffer: Option<u64>,
     max_header_size: Option<usize>,
@@ -310,6 +320,7 @@ impl Config {
         "max_connections",
         "max_requests",
         "http_keep_alive",
+        "response_timeout",
         "header_read_timeout",
         "stream_buffer",
         "max_header_size",
@@ -433,7 +444,12 @@ impl Config {
                 }
             )*};
         }
-        take_seconds!(http_keep_alive, header_read_timeout, shutdown_timeout);
+        take_seconds!(
+            http_keep_alive,
+            response_timeout,
+            header_read_timeout,
+            shutdown_timeout
+        );
         match file.bind {
             Some(OneOrMany::One(bind)) => self.bind = vec![bind],
             Some(OneOrMany::Many(binds)) => self.bind = binds,
@@ -460,6 +476,7 @@ impl Config {
             max_connections,
             max_requests,
             http_keep_alive,
+            response_timeout,
             header_read_timeout,
             stream_buffer,
             max_header_size,
@@ -579,6 +596,7 @@ impl Config {
             "max_connections" => self.max_connections.to_string(),
             "max_requests" => self.max_requests.to_string(),
             "http_keep_alive" => secs(self.http_keep_alive),
+            "response_timeout" => secs(self.response_timeout),
             "header_read_timeout" => secs(self.header_read_timeout),
             "stream_buffer" => self.stream_buffer.to_string(),
             "max_header_size" => self.max_header_size.to_string(),

@@ -13,12 +13,12 @@
 //!    or an end before it, aborts the stream.
 
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
@@ -39,6 +39,8 @@ use crate::start_response::{Head, StartResponse};
 pub(crate) struct Settings {
     pub(crate) server_header: Option<HeaderValue>,
     pub(crate) access_log: Arc<AccessLogFormat>,
+    /// `response_timeout`, when set.
+    pub(crate) response_timeout: Option<Duration>,
 }
 
 impl Settings {
@@ -50,6 +52,8 @@ impl Settings {
             access_log: Arc::new(
                 AccessLogFormat::parse(&config.access_log_format).unwrap_or_default(),
             ),
+            response_timeout: (!config.response_timeout.is_zero())
+                .then_some(config.response_timeout),
         }
     }
 }
@@ -74,6 +78,12 @@ pub enum StreamError {
     },
     /// The body panicked.
     Panicked(Error),
+    /// The application, or one item of its body, took longer than
+    /// `response_timeout`.
+    TimedOut {
+        /// The configured `response_timeout`.
+        timeout: Duration,
+    },
 }
 
 impl fmt::Display for StreamError {
@@ -89,6 +99,10 @@ impl fmt::Display for StreamError {
                 "response body ended after {sent} of its declared {declared} bytes; fix the Content-Length or the body"
             ),
             StreamError::Panicked(e) => write!(f, "response body panicked: {e}"),
+            StreamError::TimedOut { timeout } => write!(
+                f,
+                "the application did not produce its response or next body item within the response_timeout of {timeout:?}; raise --response-timeout or make it faster"
+            ),
         }
     }
 }
@@ -235,6 +249,12 @@ pub struct ResponseBody {
     on_end: Option<OnEnd>,
     /// For the error log when the stream is aborted.
     context: Option<RequestContext>,
+    /// `response_timeout` and its timer, armed while the body is awaited.
+    /// Boxed so the body stays `Unpin`; one allocation per response, only
+    /// when the setting is on.
+    timer: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+    /// Whether the timer runs for the current wait.
+    waiting: bool,
 }
 
 impl ResponseBody {
@@ -252,6 +272,8 @@ impl ResponseBody {
             in_flight: None,
             on_end: None,
             context: None,
+            timer: None,
+            waiting: false,
         }
     }
 
@@ -386,10 +408,28 @@ impl http_body::Body for ResponseBody {
                 return Poll::Ready(None);
             };
             match poll_body(body, cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(bytes))) if bytes.is_empty() => continue,
+                Poll::Pending => {
+                    // The wait starts when the body is first found not
+                    // ready, so time hyper spends on a slow client is not
+                    // counted against the application.
+                    if let Some((timeout, sleep)) = this.timer.as_mut() {
+                        if !this.waiting {
+                            this.waiting = true;
+                            sleep.as_mut().reset(tokio::time::Instant::now() + *timeout);
+                        }
+                        if sleep.as_mut().poll(cx).is_ready() {
+                            let timeout = *timeout;
+                            return this.fail(cx, StreamError::TimedOut { timeout });
+                        }
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Ok(bytes))) if bytes.is_empty() => this.waiting = false,
                 // Goes out after any `write()` bytes queued while it was made.
-                Poll::Ready(Some(Ok(bytes))) => this.held = Some(bytes),
+                Poll::Ready(Some(Ok(bytes))) => {
+                    this.waiting = false;
+                    this.held = Some(bytes);
+                }
                 Poll::Ready(Some(Err(e))) => return this.fail(cx, e),
                 Poll::Ready(None) => {
                     if this
@@ -565,9 +605,22 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     let request = RequestContext::capture(&environ);
     let log = AccessLog::capture(&environ, settings);
 
-    let called = AssertUnwindSafe(app.call(&mut environ, start_response.clone()))
-        .catch_unwind()
-        .await;
+    let timeout = settings.response_timeout;
+    let call = AssertUnwindSafe(app.call(&mut environ, start_response.clone())).catch_unwind();
+    let called = match timeout {
+        None => call.await,
+        Some(timeout) => match tokio::time::timeout(timeout, call).await {
+            Ok(called) => called,
+            Err(_) => {
+                drop(environ);
+                let error = Error::with_status(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    StreamError::TimedOut { timeout },
+                );
+                return error_response(&error, debug, &request, settings, log);
+            }
+        },
+    };
     // The body is `'static`; the request head and any unread input go now.
     drop(environ);
     let mut body = match called {
@@ -588,7 +641,15 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         None
     } else {
         loop {
-            match poll_fn(|cx| poll_body(&mut body, cx)).await {
+            let next = poll_fn(|cx| poll_body(&mut body, cx));
+            let next = match timeout {
+                None => next.await,
+                Some(timeout) => match tokio::time::timeout(timeout, next).await {
+                    Ok(next) => next,
+                    Err(_) => Some(Err(StreamError::TimedOut { timeout })),
+                },
+            };
+            match next {
                 Some(Ok(bytes)) if bytes.is_empty() => continue,
                 Some(Ok(bytes)) => match start_response.take_written() {
                     // `write()` during the item: those bytes go first.
@@ -600,6 +661,10 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
                 },
                 Some(Err(StreamError::Body(error))) => {
                     return error_response(&error, debug, &request, settings, log)
+                }
+                Some(Err(error @ StreamError::TimedOut { .. })) => {
+                    let error = Error::with_status(StatusCode::GATEWAY_TIMEOUT, error);
+                    return error_response(&error, debug, &request, settings, log);
                 }
                 Some(Err(error)) => {
                     return error_response(&Error::new(error), debug, &request, settings, log)
@@ -721,6 +786,10 @@ fn respond(
         response_body.start_response = (!ended).then_some(start_response);
         response_body.declared = declared;
         response_body.context = Some(request);
+        response_body.timer = settings
+            .response_timeout
+            .filter(|_| !ended)
+            .map(|timeout| (timeout, Box::pin(tokio::time::sleep(timeout))));
         response_body
     };
 
