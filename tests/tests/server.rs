@@ -395,3 +395,76 @@ async fn connection_handle_reaches_the_event_loop() {
     let response = get(server.local_addr(), "/").await;
     assert_eq!(response.text(), "spawned on the connection's loop");
 }
+
+/// `/slow-call` sleeps in the handler, `/slow-first` in the first body
+/// item, `/slow-later` in the second, `/steady` yields five items 100 ms
+/// apart.
+#[derive(Clone)]
+struct Slow;
+
+#[async_trait]
+impl Application for Slow {
+    async fn call(&self, environ: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
+        let nap = |ms| {
+            Chunk::future(async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok::<_, Error>("x")
+            })
+        };
+        let path = environ.path_info().to_string();
+        if path == "/slow-call" {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        sr.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok(match &*path {
+            "/slow-first" => Body::from_chunks([nap(5000)]),
+            "/slow-later" => Body::from_chunks([Chunk::from("first"), nap(5000)]),
+            _ => Body::from_chunks([nap(100), nap(100), nap(100), nap(100), nap(100)]),
+        })
+    }
+}
+
+fn response_timeout_config() -> wsgi_core::Config {
+    let mut config = test_config();
+    config.response_timeout = Duration::from_millis(300);
+    config
+}
+
+#[tokio::test]
+async fn response_timeout_answers_504_when_the_answer_is_too_slow() {
+    let server = serve_with(Slow, response_timeout_config());
+    for path in ["/slow-call", "/slow-first"] {
+        let started = Instant::now();
+        let response = get(server.local_addr(), path).await;
+        assert_eq!(response.status, 504, "{path}");
+        assert!(response.complete);
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn response_timeout_aborts_a_stream_whose_next_item_is_too_slow() {
+    let server = serve_with(Slow, response_timeout_config());
+    let started = Instant::now();
+    let response = get(server.local_addr(), "/slow-later").await;
+    assert_eq!(response.status, 200, "the head was already out");
+    assert_eq!(response.text(), "first");
+    assert!(
+        !response.complete,
+        "an aborted stream must not look complete"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn response_timeout_bounds_each_item_not_the_whole_response() {
+    let server = serve_with(Slow, response_timeout_config());
+    let response = get(server.local_addr(), "/steady").await;
+    assert_eq!(response.status, 200);
+    assert!(response.complete);
+    assert_eq!(response.text(), "xxxxx");
+}

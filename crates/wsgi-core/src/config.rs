@@ -1,40 +1,74 @@
 //! `pulsar.cfg`: the server's configuration.
 //!
 //! One [`Config`] is shared by the server and every request (handlers read it
-//! as `environ.config()`, pulsar's `environ['pulsar.cfg']`). It is set from
-//! code, then overridden by environment variables (`WSGI_<SETTING>`), then by
-//! command-line flags named after the settings (`--http-keep-alive 30`):
-//! later sources win.
+//! as `environ.config()`, pulsar's `environ['pulsar.cfg']`, typed or by name
+//! with [`Config::get`]).
+//!
+//! # Where settings come from
+//! Four sources, each overriding the one before (later wins):
+//! 1. **code**: the `Config` value the program starts from
+//!    (`Config::default()` with fields changed);
+//! 2. **a TOML file** given with `--config PATH` (or `WSGI_CONFIG`), whose
+//!    keys are the setting names (`workers = 4`, `bind = ["127.0.0.1:8000",
+//!    "unix:/run/app.sock"]`, durations in seconds);
+//! 3. **environment variables** `WSGI_<SETTING>` (`WSGI_HTTP_KEEP_ALIVE=30`;
+//!    several `bind` addresses are separated by commas);
+//! 4. **command-line flags** named after the settings
+//!    (`--http-keep-alive 30`; `--bind` may be repeated).
+//!
+//! `--help` lists every setting with its default. An invalid value in any
+//! source is a [`ConfigError`] naming the setting; [`Config::from_args`]
+//! prints it and exits with status 2 before anything is bound.
 //!
 //! ```
 //! use wsgi_core::Config;
 //!
 //! let config = Config::try_from_args(["app", "--bind", "127.0.0.1:0", "--workers", "2"]).unwrap();
-//! assert_eq!(config.bind, "127.0.0.1:0");
+//! assert_eq!(config.bind, ["127.0.0.1:0"]);
 //! assert_eq!(config.workers, 2);
 //! assert_eq!(config.get("workers").as_deref(), Some("2"));
 //! ```
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{ArgAction, Parser};
+use serde::Deserialize;
+
+use crate::access_log::AccessLogFormat;
 
 /// The server's settings. Every field is public and documented with its
 /// default; [`Config::get`] reads one by its setting name.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Config {
-    /// Address to listen on, `HOST:PORT` (port 0 picks a free port).
-    /// Default `127.0.0.1:8060`, like pulsar.
-    pub bind: String,
-    /// Worker event loops, each with its own clone of the application.
-    /// `0` runs on the caller's tokio runtime. Default 1.
+    /// Addresses to listen on: `HOST:PORT` (port 0 picks a free port) or
+    /// `unix:PATH` (a Unix-domain socket). Default `["127.0.0.1:8060"]`,
+    /// like pulsar.
+    pub bind: Vec<String>,
+    /// Worker event loops, each on its own thread with its own clone of the
+    /// application. `0` runs on the caller's tokio runtime. Default 1.
     pub workers: usize,
+    /// Length of each listening socket's queue of connections not yet
+    /// accepted. Default 2048.
+    pub backlog: u32,
+    /// Most connections one worker serves at once; more wait in the
+    /// backlog until one closes. `0` means no limit. Default 0.
+    pub max_connections: usize,
+    /// Requests after which a worker stops accepting, finishes what it
+    /// serves and starts again with a fresh clone of the application (to
+    /// bound leaks). `0` means never. Default 0.
+    pub max_requests: u64,
     /// How long an idle keep-alive connection waits for its next request.
     /// Default 15 s. Zero disables keep-alive.
     pub http_keep_alive: Duration,
+    /// How long the application may take to answer, and then to produce
+    /// each item of its body (each await, as pulsar bounds them); a miss is
+    /// a 504 before the head is sent and an aborted response after. Zero
+    /// disables it (endless event streams need that). Default 0.
+    pub response_timeout: Duration,
     /// How long a client may take to send a complete request head
-    /// (slowloris protection). Default 10 s.
+    /// (slowloris protection), and to finish a TLS handshake. Default 10 s.
     pub header_read_timeout: Duration,
     /// Largest request body `wsgi.input` accepts, in bytes; a larger
     /// declared `Content-Length` is answered 413. Default 16 MiB.
@@ -46,6 +80,11 @@ pub struct Config {
     pub max_headers: usize,
     /// How long a graceful shutdown waits for in-flight requests. Default 30 s.
     pub shutdown_timeout: Duration,
+    /// PEM file with the TLS certificate chain; with `keyfile`, every
+    /// address is served over TLS. Default none (plain HTTP).
+    pub certfile: Option<PathBuf>,
+    /// PEM file with the TLS private key. Default none.
+    pub keyfile: Option<PathBuf>,
     /// Show error details (the error chain) in 500 responses. Default off.
     pub debug: bool,
     /// `SERVER_SOFTWARE` and the `Server` header. Default `wsgi-rs/<version>`.
@@ -57,23 +96,34 @@ pub struct Config {
     /// `tracing` subscriber is installed (`info`, `debug`, `wsgi=trace`, ...).
     /// Default `info`.
     pub log_level: String,
+    /// Template of the access-log line; see [`access_log`](crate::access_log)
+    /// for the placeholders. Default
+    /// `{peer} "{method} {uri} {version}" {status} {bytes} {duration_ms}ms`.
+    pub access_log_format: String,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            bind: "127.0.0.1:8060".to_owned(),
+            bind: vec!["127.0.0.1:8060".to_owned()],
             workers: 1,
+            backlog: 2048,
+            max_connections: 0,
+            max_requests: 0,
             http_keep_alive: Duration::from_secs(15),
+            response_timeout: Duration::ZERO,
             header_read_timeout: Duration::from_secs(10),
             stream_buffer: 16 * 1024 * 1024,
             max_header_size: 64 * 1024,
             max_headers: 100,
             shutdown_timeout: Duration::from_secs(30),
+            certfile: None,
+            keyfile: None,
             debug: false,
             server_software: concat!("wsgi-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
             script_name: String::new(),
             log_level: "info".to_owned(),
+            access_log_format: crate::access_log::DEFAULT_FORMAT.to_owned(),
         }
     }
 }
@@ -85,12 +135,47 @@ pub enum ConfigError {
     /// The command line or an environment variable is invalid; the message
     /// is clap's, naming the flag and the accepted values.
     Args(clap::Error),
+    /// The `--config` file could not be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// The `--config` file is not valid TOML or has an unknown or mistyped
+    /// setting.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error, with the line and column.
+        source: toml::de::Error,
+    },
+    /// A setting has a value the server cannot use.
+    Invalid {
+        /// The setting's name.
+        setting: &'static str,
+        /// What is wrong and what is accepted.
+        message: String,
+    },
 }
 
 impl std::fmt::Display for ConfigError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ConfigError::Args(e) => write!(f, "invalid configuration: {e}"),
+            ConfigError::Read { path, source } => write!(
+                f,
+                "cannot read the configuration file `{}`: {source} (check --config)",
+                path.display()
+            ),
+            ConfigError::File { path, source } => write!(
+                f,
+                "invalid configuration file `{}`: {source} (keys are the setting names, durations in seconds)",
+                path.display()
+            ),
+            ConfigError::Invalid { setting, message } => {
+                write!(f, "invalid setting `{setting}`: {message}")
+            }
         }
     }
 }
@@ -99,6 +184,9 @@ impl std::error::Error for ConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ConfigError::Args(e) => Some(e),
+            ConfigError::Read { source, .. } => Some(source),
+            ConfigError::File { source, .. } => Some(source),
+            ConfigError::Invalid { .. } => None,
         }
     }
 }
@@ -115,16 +203,33 @@ fn seconds(text: &str) -> Result<Duration, String> {
 #[derive(Debug, Parser)]
 #[command(about = "An asynchronous WSGI server", long_about = None)]
 struct Args {
-    /// Address to listen on, HOST:PORT [default: 127.0.0.1:8060]
-    #[arg(long, env = "WSGI_BIND", value_name = "HOST:PORT")]
-    bind: Option<String>,
+    /// TOML file of settings (keys are setting names); overrides the code's
+    /// values, and is overridden by environment variables and flags
+    #[arg(long, env = "WSGI_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Address to listen on, HOST:PORT or unix:PATH; repeat for several
+    /// [default: 127.0.0.1:8060]
+    #[arg(long, env = "WSGI_BIND", value_name = "ADDRESS", value_delimiter = ',', action = ArgAction::Append)]
+    bind: Vec<String>,
     /// Worker event loops; 0 = the caller's runtime [default: 1]
     #[arg(long, env = "WSGI_WORKERS")]
     workers: Option<usize>,
+    /// Queue length of each listening socket [default: 2048]
+    #[arg(long, env = "WSGI_BACKLOG")]
+    backlog: Option<u32>,
+    /// Most connections served at once per worker; 0 = no limit [default: 0]
+    #[arg(long, env = "WSGI_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
+    /// Requests after which a worker restarts with a fresh app; 0 = never [default: 0]
+    #[arg(long, env = "WSGI_MAX_REQUESTS")]
+    max_requests: Option<u64>,
     /// Idle keep-alive timeout in seconds; 0 disables keep-alive [default: 15]
     #[arg(long, env = "WSGI_HTTP_KEEP_ALIVE", value_name = "SECONDS", value_parser = seconds)]
     http_keep_alive: Option<Duration>,
-    /// Seconds allowed to send a complete request head [default: 10]
+    /// Seconds the app may take to answer and for each body item; 0 = no limit [default: 0]
+    #[arg(long, env = "WSGI_RESPONSE_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
+    response_timeout: Option<Duration>,
+    /// Seconds allowed to send a complete request head or TLS handshake [default: 10]
     #[arg(long, env = "WSGI_HEADER_READ_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
     header_read_timeout: Option<Duration>,
     /// Largest request body in bytes [default: 16777216]
@@ -139,9 +244,15 @@ struct Args {
     /// Seconds a graceful shutdown waits for in-flight requests [default: 30]
     #[arg(long, env = "WSGI_SHUTDOWN_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
     shutdown_timeout: Option<Duration>,
-    /// Show error details in 500 responses
-    #[arg(long, env = "WSGI_DEBUG")]
-    debug: bool,
+    /// PEM certificate chain; with --keyfile, serve TLS [default: none]
+    #[arg(long, env = "WSGI_CERTFILE", value_name = "PATH")]
+    certfile: Option<PathBuf>,
+    /// PEM private key for --certfile [default: none]
+    #[arg(long, env = "WSGI_KEYFILE", value_name = "PATH")]
+    keyfile: Option<PathBuf>,
+    /// Show error details in 500 responses (--debug or --debug=false) [default: false]
+    #[arg(long, env = "WSGI_DEBUG", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    debug: Option<bool>,
     /// SERVER_SOFTWARE and the Server header [default: wsgi-rs/VERSION]
     #[arg(long, env = "WSGI_SERVER_SOFTWARE")]
     server_software: Option<String>,
@@ -151,14 +262,100 @@ struct Args {
     /// Log filter when no tracing subscriber is installed [default: info]
     #[arg(long, env = "WSGI_LOG_LEVEL")]
     log_level: Option<String>,
+    /// Access-log line template with {peer} {method} {uri} {path} {query}
+    /// {version} {status} {bytes} {duration_ms} {outcome} {user_agent}
+    /// {referer} [default: {peer} "{method} {uri} {version}" {status} {bytes} {duration_ms}ms]
+    #[arg(long, env = "WSGI_ACCESS_LOG_FORMAT", value_name = "TEMPLATE")]
+    access_log_format: Option<String>,
+}
+
+/// `bind` in a file: one address or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// The `--config` file: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    bind: Option<OneOrMany>,
+    workers: Option<usize>,
+    backlog: Option<u32>,
+    max_connections: Option<usize>,
+    max_requests: Option<u64>,
+    http_keep_alive: Option<f64>,
+    response_timeout: Option<f64>,
+    header_read_timeout: Option<f64>,
+    stream_buffer: Option<u64>,
+    max_header_size: Option<usize>,
+    max_headers: Option<usize>,
+    shutdown_timeout: Option<f64>,
+    certfile: Option<PathBuf>,
+    keyfile: Option<PathBuf>,
+    debug: Option<bool>,
+    server_software: Option<String>,
+    script_name: Option<String>,
+    log_level: Option<String>,
+    access_log_format: Option<String>,
+}
+
+fn file_seconds(setting: &'static str, value: f64) -> Result<Duration, ConfigError> {
+    Duration::try_from_secs_f64(value).map_err(|_| ConfigError::Invalid {
+        setting,
+        message: format!("`{value}` is not a non-negative number of seconds"),
+    })
 }
 
 impl Config {
-    /// The defaults, overridden by `WSGI_*` environment variables and the
-    /// process's command line. Prints the error and exits with status 2 on
-    /// invalid input (and prints help for `--help`), as command-line tools do.
+    /// Every setting's name, as [`get`](Self::get), the file's keys, the
+    /// flags (`_` → `-`) and the environment variables (`WSGI_` + upper
+    /// case) spell them.
+    pub const SETTINGS: &'static [&'static str] = &[
+        "bind",
+        "workers",
+        "backlog",
+        "max_connections",
+        "max_requests",
+        "http_keep_alive",
+        "response_timeout",
+        "header_read_timeout",
+        "stream_buffer",
+        "max_header_size",
+        "max_headers",
+        "shutdown_timeout",
+        "certfile",
+        "keyfile",
+        "debug",
+        "server_software",
+        "script_name",
+        "log_level",
+        "access_log_format",
+    ];
+
+    /// The defaults, overridden by the `--config` file, `WSGI_*`
+    /// environment variables and the process's command line. See
+    /// [`update_from_args`](Self::update_from_args).
     pub fn from_args() -> Self {
-        Config::default().merge_args(Args::parse())
+        Config::default().update_from_args()
+    }
+
+    /// This configuration (the code's values), overridden by the
+    /// `--config` file, `WSGI_*` environment variables and the process's
+    /// command line, in that order. Prints the error and exits with status 2
+    /// on invalid input (and prints help for `--help`), as command-line
+    /// tools do.
+    pub fn update_from_args(self) -> Self {
+        match self.try_update_from_args(std::env::args_os()) {
+            Ok(config) => config,
+            Err(ConfigError::Args(e)) => e.exit(),
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::exit(2)
+            }
+        }
     }
 
     /// Like [`from_args`](Self::from_args) with an explicit argument list
@@ -172,14 +369,99 @@ impl Config {
         Config::default().try_update_from_args(args)
     }
 
-    /// Applies environment variables and `args` on top of this configuration.
+    /// Applies the `--config` file, environment variables and `args` on top
+    /// of this configuration, then [validates](Self::validate) the result.
+    ///
+    /// ```
+    /// use wsgi_core::Config;
+    ///
+    /// let mut code = Config::default();
+    /// code.workers = 4;
+    /// let config = code.try_update_from_args(["app", "--max-requests", "1000"]).unwrap();
+    /// assert_eq!((config.workers, config.max_requests), (4, 1000));
+    /// assert!(Config::try_from_args(["app", "--bind", "no-port"]).is_err());
+    /// ```
     pub fn try_update_from_args<I, T>(self, args: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let args = Args::try_parse_from(args).map_err(ConfigError::Args)?;
-        Ok(self.merge_args(args))
+        let mut args = Args::try_parse_from(args).map_err(ConfigError::Args)?;
+        let mut config = self;
+        if let Some(path) = args.config.take() {
+            config = config.try_update_from_file(&path)?;
+        }
+        let config = config.merge_args(args);
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies the settings in the TOML file at `path` (keys are the setting
+    /// names; durations in seconds) on top of this configuration.
+    ///
+    /// ```
+    /// use wsgi_core::Config;
+    ///
+    /// let path = std::env::temp_dir().join(format!("wsgi-doc-{}.toml", std::process::id()));
+    /// std::fs::write(&path, "workers = 3\nbind = [\"127.0.0.1:0\", \"127.0.0.1:0\"]\n").unwrap();
+    /// let config = Config::default().try_update_from_file(&path).unwrap();
+    /// assert_eq!(config.workers, 3);
+    /// assert_eq!(config.bind.len(), 2);
+    /// # std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn try_update_from_file(mut self, path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let file: FileSettings = toml::from_str(&text).map_err(|source| ConfigError::File {
+            path: path.to_owned(),
+            source,
+        })?;
+        macro_rules! take {
+            ($($field:ident),*) => {$(
+                if let Some(value) = file.$field { self.$field = value; }
+            )*};
+        }
+        take!(
+            workers,
+            backlog,
+            max_connections,
+            max_requests,
+            stream_buffer,
+            max_header_size,
+            max_headers,
+            debug,
+            server_software,
+            script_name,
+            log_level,
+            access_log_format
+        );
+        macro_rules! take_seconds {
+            ($($field:ident),*) => {$(
+                if let Some(value) = file.$field {
+                    self.$field = file_seconds(stringify!($field), value)?;
+                }
+            )*};
+        }
+        take_seconds!(
+            http_keep_alive,
+            response_timeout,
+            header_read_timeout,
+            shutdown_timeout
+        );
+        match file.bind {
+            Some(OneOrMany::One(bind)) => self.bind = vec![bind],
+            Some(OneOrMany::Many(binds)) => self.bind = binds,
+            None => {}
+        }
+        if file.certfile.is_some() {
+            self.certfile = file.certfile;
+        }
+        if file.keyfile.is_some() {
+            self.keyfile = file.keyfile;
+        }
+        Ok(self)
     }
 
     fn merge_args(mut self, args: Args) -> Self {
@@ -189,41 +471,158 @@ impl Config {
             )*};
         }
         take!(
-            bind,
             workers,
+            backlog,
+            max_connections,
+            max_requests,
             http_keep_alive,
+            response_timeout,
             header_read_timeout,
             stream_buffer,
             max_header_size,
             max_headers,
             shutdown_timeout,
+            debug,
             server_software,
             script_name,
-            log_level
+            log_level,
+            access_log_format
         );
-        self.debug |= args.debug;
+        if !args.bind.is_empty() {
+            self.bind = args.bind;
+        }
+        if args.certfile.is_some() {
+            self.certfile = args.certfile;
+        }
+        if args.keyfile.is_some() {
+            self.keyfile = args.keyfile;
+        }
         self
     }
 
-    /// Reads a setting by name (`"bind"`, `"http_keep_alive"`, ...), as
-    /// pulsar's `cfg.get(name)`. Durations are given in seconds.
+    /// Checks the values the server cannot use: an empty or malformed
+    /// `bind`, `certfile` without `keyfile` (or the reverse), a bad
+    /// `access_log_format`, `log_level` or `server_software`. The server
+    /// checks this before binding.
+    ///
+    /// ```
+    /// use wsgi_core::{Config, ConfigError};
+    ///
+    /// let mut config = Config::default();
+    /// config.certfile = Some("cert.pem".into());
+    /// let err = config.validate().unwrap_err();
+    /// assert!(matches!(err, ConfigError::Invalid { setting: "keyfile", .. }));
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid =
+            |setting: &'static str, message: String| Err(ConfigError::Invalid { setting, message });
+        if self.bind.is_empty() {
+            return invalid(
+                "bind",
+                "no address given; use HOST:PORT or unix:PATH".into(),
+            );
+        }
+        for bind in &self.bind {
+            if let Some(path) = bind.strip_prefix("unix:") {
+                if path.is_empty() {
+                    return invalid("bind", format!("`{bind}` has no path; use unix:PATH"));
+                }
+                if cfg!(not(unix)) {
+                    return invalid("bind", format!("`{bind}`: Unix sockets need a Unix system"));
+                }
+            } else {
+                let port = bind
+                    .rsplit_once(':')
+                    .map(|(host, port)| (host, port.parse::<u16>()));
+                if !matches!(port, Some((host, Ok(_))) if !host.is_empty()) {
+                    return invalid(
+                        "bind",
+                        format!("`{bind}` is not HOST:PORT (port 0-65535) or unix:PATH"),
+                    );
+                }
+            }
+        }
+        match (&self.certfile, &self.keyfile) {
+            (Some(_), None) => {
+                return invalid(
+                    "keyfile",
+                    "certfile is set: give the private key too".into(),
+                )
+            }
+            (None, Some(_)) => {
+                return invalid(
+                    "certfile",
+                    "keyfile is set: give the certificate too".into(),
+                )
+            }
+            _ => {}
+        }
+        if let Err(message) = AccessLogFormat::parse(&self.access_log_format) {
+            return invalid("access_log_format", message);
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log_level) {
+            return invalid(
+                "log_level",
+                format!(
+                    "`{}`: {e} (use info, debug, wsgi=trace, ...)",
+                    self.log_level
+                ),
+            );
+        }
+        if http::HeaderValue::from_str(&self.server_software).is_err() {
+            return invalid(
+                "server_software",
+                "must be a valid header value (no line breaks or control characters)".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Reads a setting by name (any of [`SETTINGS`](Self::SETTINGS)), as
+    /// pulsar's `cfg.get(name)`. Durations are given in seconds, several
+    /// `bind` addresses joined with `,`, an unset file as `""`; `None` for
+    /// an unknown name.
     pub fn get(&self, name: &str) -> Option<String> {
         let secs = |d: Duration| d.as_secs_f64().to_string();
+        let path = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
         Some(match name {
-            "bind" => self.bind.clone(),
+            "bind" => self.bind.join(","),
             "workers" => self.workers.to_string(),
+            "backlog" => self.backlog.to_string(),
+            "max_connections" => self.max_connections.to_string(),
+            "max_requests" => self.max_requests.to_string(),
             "http_keep_alive" => secs(self.http_keep_alive),
+            "response_timeout" => secs(self.response_timeout),
             "header_read_timeout" => secs(self.header_read_timeout),
             "stream_buffer" => self.stream_buffer.to_string(),
             "max_header_size" => self.max_header_size.to_string(),
             "max_headers" => self.max_headers.to_string(),
             "shutdown_timeout" => secs(self.shutdown_timeout),
+            "certfile" => path(&self.certfile),
+            "keyfile" => path(&self.keyfile),
             "debug" => self.debug.to_string(),
             "server_software" => self.server_software.clone(),
             "script_name" => self.script_name.clone(),
             "log_level" => self.log_level.clone(),
+            "access_log_format" => self.access_log_format.clone(),
             _ => return None,
         })
+    }
+
+    /// The `--help` text: every setting's flag, environment variable and
+    /// default.
+    ///
+    /// ```
+    /// let help = wsgi_core::Config::help();
+    /// assert!(help.contains("--max-requests") && help.contains("WSGI_MAX_REQUESTS"));
+    /// ```
+    pub fn help() -> String {
+        use clap::CommandFactory;
+        Args::command().render_help().to_string()
     }
 }
 
@@ -244,6 +643,10 @@ mod tests {
         assert_eq!(config.http_keep_alive, Duration::from_millis(2500));
         assert!(config.debug);
         assert_eq!(config.get("http_keep_alive").as_deref(), Some("2.5"));
+        let config = config
+            .try_update_from_args(["app", "--debug=false"])
+            .unwrap();
+        assert!(!config.debug);
     }
 
     #[test]
@@ -252,5 +655,92 @@ mod tests {
         assert!(err.to_string().contains("--workers"), "{err}");
         let err = Config::try_from_args(["app", "--http-keep-alive=-1"]).unwrap_err();
         assert!(err.to_string().contains("seconds"), "{err}");
+        for (flags, setting) in [
+            (&["--bind", "localhost"][..], "`bind`"),
+            (&["--bind", "h:99999"], "`bind`"),
+            (&["--bind", "unix:"], "`bind`"),
+            (&["--certfile", "c.pem"], "`keyfile`"),
+            (&["--access-log-format", "{nope}"], "`access_log_format`"),
+            (&["--log-level", "info,,=="], "`log_level`"),
+        ] {
+            let args = std::iter::once("app").chain(flags.iter().copied());
+            let err = Config::try_from_args(args).unwrap_err();
+            assert!(err.to_string().contains(setting), "{flags:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn bind_is_repeatable() {
+        let config =
+            Config::try_from_args(["app", "--bind", "127.0.0.1:0", "--bind", "unix:/tmp/x.sock"])
+                .unwrap();
+        assert_eq!(config.bind, ["127.0.0.1:0", "unix:/tmp/x.sock"]);
+        assert_eq!(
+            config.get("bind").as_deref(),
+            Some("127.0.0.1:0,unix:/tmp/x.sock")
+        );
+    }
+
+    fn temp_file(name: &str, text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("wsgi-{}-{name}.toml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn file_overrides_code_and_flags_override_file() {
+        let path = temp_file(
+            "precedence",
+            "workers = 3\nbacklog = 10\nhttp_keep_alive = 2\nbind = \"127.0.0.1:9\"\n",
+        );
+        let code = Config {
+            workers: 7,
+            max_requests: 5,
+            ..Config::default()
+        };
+        let file = path.to_str().unwrap();
+        let config = code
+            .try_update_from_args(["app", "--config", file, "--backlog", "20"])
+            .unwrap();
+        assert_eq!(config.max_requests, 5, "code value kept");
+        assert_eq!(config.workers, 3, "file beats code");
+        assert_eq!(config.backlog, 20, "flag beats file");
+        assert_eq!(config.http_keep_alive, Duration::from_secs(2));
+        assert_eq!(config.bind, ["127.0.0.1:9"]);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn bad_files_are_reported_with_the_setting() {
+        let path = temp_file("unknown", "wrokers = 3\n");
+        let err = Config::default().try_update_from_file(&path).unwrap_err();
+        assert!(err.to_string().contains("wrokers"), "{err}");
+        std::fs::write(&path, "workers = \"three\"\n").unwrap();
+        let err = Config::default().try_update_from_file(&path).unwrap_err();
+        assert!(err.to_string().contains("workers"), "{err}");
+        std::fs::write(&path, "shutdown_timeout = -1\n").unwrap();
+        let err = Config::default().try_update_from_file(&path).unwrap_err();
+        assert!(err.to_string().contains("shutdown_timeout"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+        let err = Config::default().try_update_from_file(&path).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+    }
+
+    #[test]
+    fn every_setting_has_a_flag_a_variable_a_default_and_a_name() {
+        let help = Config::help();
+        let config = Config::default();
+        for name in Config::SETTINGS {
+            let flag = format!("--{}", name.replace('_', "-"));
+            let var = format!("WSGI_{}", name.to_ascii_uppercase());
+            let line = help
+                .split("\n  -")
+                .find(|entry| entry.starts_with(&flag[1..]) || entry.contains(&format!(" {flag}")))
+                .unwrap_or_else(|| panic!("{flag} missing from --help:\n{help}"));
+            assert!(line.contains(&var), "{var} missing for {flag}: {line}");
+            assert!(line.contains("[default:"), "no default for {flag}: {line}");
+            assert!(config.get(name).is_some(), "get({name:?})");
+        }
+        assert_eq!(config.get("nope"), None);
     }
 }

@@ -13,11 +13,12 @@
 //!    or an end before it, aborts the stream.
 
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
@@ -25,6 +26,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
 use http_body::{Frame, SizeHint};
 
+use crate::access_log::{AccessLogFormat, Field};
 use crate::application::Application;
 use crate::body::{Body, Outcome};
 use crate::connection::InFlight;
@@ -36,12 +38,22 @@ use crate::start_response::{Head, StartResponse};
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) server_header: Option<HeaderValue>,
+    pub(crate) access_log: Arc<AccessLogFormat>,
+    /// `response_timeout`, when set.
+    pub(crate) response_timeout: Option<Duration>,
 }
 
 impl Settings {
     pub(crate) fn new(config: &crate::Config) -> Self {
         Settings {
             server_header: HeaderValue::from_str(&config.server_software).ok(),
+            // `Config::validate` reports a bad template; a config that was
+            // never validated (tower use) logs with the default.
+            access_log: Arc::new(
+                AccessLogFormat::parse(&config.access_log_format).unwrap_or_default(),
+            ),
+            response_timeout: (!config.response_timeout.is_zero())
+                .then_some(config.response_timeout),
         }
     }
 }
@@ -66,6 +78,12 @@ pub enum StreamError {
     },
     /// The body panicked.
     Panicked(Error),
+    /// The application, or one item of its body, took longer than
+    /// `response_timeout`.
+    TimedOut {
+        /// The configured `response_timeout`.
+        timeout: Duration,
+    },
 }
 
 impl fmt::Display for StreamError {
@@ -81,6 +99,10 @@ impl fmt::Display for StreamError {
                 "response body ended after {sent} of its declared {declared} bytes; fix the Content-Length or the body"
             ),
             StreamError::Panicked(e) => write!(f, "response body panicked: {e}"),
+            StreamError::TimedOut { timeout } => write!(
+                f,
+                "the application did not produce its response or next body item within the response_timeout of {timeout:?}; raise --response-timeout or make it faster"
+            ),
         }
     }
 }
@@ -89,48 +111,122 @@ impl std::error::Error for StreamError {}
 
 /// Request facts kept for the access log line, written when the body ends.
 pub(crate) struct AccessLog {
+    // One `Arc` clone per logged request: the line is rendered when the
+    // body ends, after the service's settings may be out of reach.
+    format: Arc<AccessLogFormat>,
     method: Method,
     uri: http::Uri,
     version: Version,
     peer: Option<std::net::SocketAddr>,
+    user_agent: Option<HeaderValue>,
+    referer: Option<HeaderValue>,
     status: StatusCode,
     started: Instant,
 }
 
 impl AccessLog {
-    fn capture(environ: &Environ) -> Option<Self> {
+    fn capture(environ: &Environ, settings: &Settings) -> Option<Self> {
         if !tracing::enabled!(target: "wsgi::access", tracing::Level::INFO) {
             return None;
         }
+        let format = Arc::clone(&settings.access_log);
+        let header = |name| {
+            format
+                .uses_headers()
+                .then(|| environ.headers().get(name).cloned())
+                .flatten()
+        };
         Some(AccessLog {
+            user_agent: header(header::USER_AGENT),
+            referer: header(header::REFERER),
             method: environ.method().clone(),
             uri: environ.uri().clone(),
             version: environ.version(),
             peer: environ.connection().and_then(|c| c.peer_addr()),
             status: StatusCode::OK,
             started: Instant::now(),
+            format,
         })
     }
 
     fn write(&self, bytes: u64, outcome: Outcome) {
-        let peer = self.peer.map(|p| p.to_string());
+        use std::fmt::Write;
+        let elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        let line = self.format.render(|field, out| {
+            let _ = match field {
+                Field::Peer => match self.peer {
+                    Some(peer) => write!(out, "{peer}"),
+                    None => write!(out, "-"),
+                },
+                Field::Method => write!(out, "{}", self.method),
+                Field::Uri => write!(out, "{}", self.uri),
+                Field::Path => write!(out, "{}", self.uri.path()),
+                Field::Query => write!(out, "{}", self.uri.query().unwrap_or("")),
+                Field::Version => write!(out, "{}", version_text(self.version)),
+                Field::Status => write!(out, "{}", self.status.as_u16()),
+                Field::Bytes => write!(out, "{bytes}"),
+                Field::DurationMs => write!(out, "{elapsed_ms:.3}"),
+                Field::Outcome => write!(
+                    out,
+                    "{}",
+                    match outcome {
+                        Outcome::Completed => "completed",
+                        Outcome::Failed => "failed",
+                        _ => "aborted",
+                    }
+                ),
+                Field::UserAgent | Field::Referer => {
+                    let value = if field == Field::UserAgent {
+                        &self.user_agent
+                    } else {
+                        &self.referer
+                    };
+                    let text = value.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    write!(out, "{text}")
+                }
+            };
+        });
         tracing::info!(
             target: "wsgi::access",
-            peer = peer.as_deref().unwrap_or("-"),
-            method = %self.method,
-            uri = %self.uri,
-            version = ?self.version,
             status = self.status.as_u16(),
             bytes,
-            outcome = ?outcome,
-            elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0,
-            "{} {} {}",
-            self.method,
-            self.uri,
-            self.status.as_u16()
+            elapsed_ms,
+            "{line}"
         );
     }
 }
+
+fn version_text(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// The request an error is logged with.
+pub(crate) struct RequestContext {
+    method: Method,
+    uri: http::Uri,
+    peer: Option<std::net::SocketAddr>,
+}
+
+impl RequestContext {
+    fn capture(environ: &Environ) -> Self {
+        RequestContext {
+            method: environ.method().clone(),
+            // A reference-count bump: hyper's `Uri` parts are `Bytes`.
+            uri: environ.uri().clone(),
+            peer: environ.connection().and_then(|c| c.peer_addr()),
+        }
+    }
+}
+
+/// Called once when a response body ends, with the bytes sent and how it
+/// ended (the `post_request` hook).
+pub(crate) type OnEnd = Box<dyn FnOnce(u64, Outcome) + Send + 'static>;
 
 /// The body of a response produced by the server: the application's body
 /// with the WSGI framing rules applied. It is an [`http_body::Body`], so it
@@ -150,6 +246,15 @@ pub struct ResponseBody {
     abort: Option<StreamError>,
     /// Marks the request in flight on its connection until the body is done.
     in_flight: Option<InFlight>,
+    on_end: Option<OnEnd>,
+    /// For the error log when the stream is aborted.
+    context: Option<RequestContext>,
+    /// `response_timeout` and its timer, armed while the body is awaited.
+    /// Boxed so the body stays `Unpin`; one allocation per response, only
+    /// when the setting is on.
+    timer: Option<(Duration, Pin<Box<tokio::time::Sleep>>)>,
+    /// Whether the timer runs for the current wait.
+    waiting: bool,
 }
 
 impl ResponseBody {
@@ -165,6 +270,10 @@ impl ResponseBody {
             failed: false,
             abort: None,
             in_flight: None,
+            on_end: None,
+            context: None,
+            timer: None,
+            waiting: false,
         }
     }
 
@@ -184,7 +293,16 @@ impl ResponseBody {
         cx: &mut Context<'_>,
         error: StreamError,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        tracing::error!(error = %error, "aborting the response stream");
+        match &self.context {
+            Some(request) => tracing::error!(
+                error = %error,
+                method = %request.method,
+                uri = %request.uri,
+                peer = ?request.peer,
+                "aborting the response stream"
+            ),
+            None => tracing::error!(error = %error, "aborting the response stream"),
+        }
         if let Some(mut body) = self.body.take() {
             let outcome = match error {
                 StreamError::TooShort { .. } => Outcome::Completed,
@@ -203,6 +321,11 @@ impl ResponseBody {
     /// dropped.
     pub(crate) fn track(&mut self, in_flight: InFlight) {
         self.in_flight = Some(in_flight);
+    }
+
+    /// Runs `on_end` when this body is dropped.
+    pub(crate) fn on_end(&mut self, on_end: OnEnd) {
+        self.on_end = Some(on_end);
     }
 
     /// Sends `bytes`, enforcing the declared length. Once the declared
@@ -285,10 +408,28 @@ impl http_body::Body for ResponseBody {
                 return Poll::Ready(None);
             };
             match poll_body(body, cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(Some(Ok(bytes))) if bytes.is_empty() => continue,
+                Poll::Pending => {
+                    // The wait starts when the body is first found not
+                    // ready, so time hyper spends on a slow client is not
+                    // counted against the application.
+                    if let Some((timeout, sleep)) = this.timer.as_mut() {
+                        if !this.waiting {
+                            this.waiting = true;
+                            sleep.as_mut().reset(tokio::time::Instant::now() + *timeout);
+                        }
+                        if sleep.as_mut().poll(cx).is_ready() {
+                            let timeout = *timeout;
+                            return this.fail(cx, StreamError::TimedOut { timeout });
+                        }
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Ok(bytes))) if bytes.is_empty() => this.waiting = false,
                 // Goes out after any `write()` bytes queued while it was made.
-                Poll::Ready(Some(Ok(bytes))) => this.held = Some(bytes),
+                Poll::Ready(Some(Ok(bytes))) => {
+                    this.waiting = false;
+                    this.held = Some(bytes);
+                }
                 Poll::Ready(Some(Err(e))) => return this.fail(cx, e),
                 Poll::Ready(None) => {
                     if this
@@ -351,6 +492,9 @@ impl Drop for ResponseBody {
         if let Some(log) = &self.log {
             log.write(self.sent, outcome);
         }
+        if let Some(on_end) = self.on_end.take() {
+            on_end(self.sent, outcome);
+        }
     }
 }
 
@@ -376,13 +520,21 @@ fn bodiless(method: &Method, status: StatusCode) -> bool {
 pub(crate) fn error_response(
     error: &Error,
     debug: bool,
-    method: &Method,
+    request: &RequestContext,
     settings: &Settings,
     log: Option<AccessLog>,
 ) -> Response<ResponseBody> {
     let status = error.status();
+    let method = &request.method;
     let text = if status.is_server_error() {
-        tracing::error!(error = %error.chain(), status = status.as_u16(), "request failed");
+        tracing::error!(
+            error = %error.chain(),
+            status = status.as_u16(),
+            method = %request.method,
+            uri = %request.uri,
+            peer = ?request.peer,
+            "request failed"
+        );
         let reason = status.canonical_reason().unwrap_or("Server Error");
         if debug {
             format!("{reason}\n\n{}\n", error.chain())
@@ -450,19 +602,32 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
 ) -> Response<ResponseBody> {
     let start_response = StartResponse::new();
     let debug = environ.config().debug;
-    let method = environ.method().clone();
-    let log = AccessLog::capture(&environ);
+    let request = RequestContext::capture(&environ);
+    let log = AccessLog::capture(&environ, settings);
 
-    let called = AssertUnwindSafe(app.call(&mut environ, start_response.clone()))
-        .catch_unwind()
-        .await;
+    let timeout = settings.response_timeout;
+    let call = AssertUnwindSafe(app.call(&mut environ, start_response.clone())).catch_unwind();
+    let called = match timeout {
+        None => call.await,
+        Some(timeout) => match tokio::time::timeout(timeout, call).await {
+            Ok(called) => called,
+            Err(_) => {
+                drop(environ);
+                let error = Error::with_status(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    StreamError::TimedOut { timeout },
+                );
+                return error_response(&error, debug, &request, settings, log);
+            }
+        },
+    };
     // The body is `'static`; the request head and any unread input go now.
     drop(environ);
     let mut body = match called {
         Ok(Ok(body)) => body,
-        Ok(Err(error)) => return error_response(&error, debug, &method, settings, log),
+        Ok(Err(error)) => return error_response(&error, debug, &request, settings, log),
         Err(panic) => {
-            return error_response(&Error::from_panic(panic), debug, &method, settings, log)
+            return error_response(&Error::from_panic(panic), debug, &request, settings, log)
         }
     };
 
@@ -472,11 +637,19 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     let mut held = None;
     let first = if let Some(written) = start_response.take_written() {
         Some(written)
-    } else if method == Method::HEAD && start_response.is_started() {
+    } else if request.method == Method::HEAD && start_response.is_started() {
         None
     } else {
         loop {
-            match poll_fn(|cx| poll_body(&mut body, cx)).await {
+            let next = poll_fn(|cx| poll_body(&mut body, cx));
+            let next = match timeout {
+                None => next.await,
+                Some(timeout) => match tokio::time::timeout(timeout, next).await {
+                    Ok(next) => next,
+                    Err(_) => Some(Err(StreamError::TimedOut { timeout })),
+                },
+            };
+            match next {
                 Some(Ok(bytes)) if bytes.is_empty() => continue,
                 Some(Ok(bytes)) => match start_response.take_written() {
                     // `write()` during the item: those bytes go first.
@@ -487,10 +660,14 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
                     None => break Some(bytes),
                 },
                 Some(Err(StreamError::Body(error))) => {
-                    return error_response(&error, debug, &method, settings, log)
+                    return error_response(&error, debug, &request, settings, log)
+                }
+                Some(Err(error @ StreamError::TimedOut { .. })) => {
+                    let error = Error::with_status(StatusCode::GATEWAY_TIMEOUT, error);
+                    return error_response(&error, debug, &request, settings, log);
                 }
                 Some(Err(error)) => {
-                    return error_response(&Error::new(error), debug, &method, settings, log)
+                    return error_response(&Error::new(error), debug, &request, settings, log)
                 }
                 None => break start_response.take_written(),
             }
@@ -501,9 +678,11 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         Ok(Some(head)) => head,
         Ok(None) => {
             let error = Error::msg("the application returned without calling start_response");
-            return error_response(&error, debug, &method, settings, log);
+            return error_response(&error, debug, &request, settings, log);
         }
-        Err(refused) => return error_response(&Error::new(refused), debug, &method, settings, log),
+        Err(refused) => {
+            return error_response(&Error::new(refused), debug, &request, settings, log)
+        }
     };
     let prefix = Prefix { first, held };
     respond(
@@ -511,7 +690,7 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         prefix,
         body,
         start_response,
-        &method,
+        request,
         debug,
         settings,
         log,
@@ -531,7 +710,7 @@ fn respond(
     prefix: Prefix,
     mut body: Body,
     start_response: StartResponse,
-    method: &Method,
+    request: RequestContext,
     debug: bool,
     settings: &Settings,
     mut log: Option<AccessLog>,
@@ -558,7 +737,7 @@ fn respond(
     // Length errors that are already known become clean 500s. A bodiless
     // answer (HEAD, 204, 304) keeps the length of the body it would have
     // had, whatever the application produced for it.
-    let no_body = bodiless(method, status.code());
+    let no_body = bodiless(&request.method, status.code());
     if let Some(declared) = content_length.filter(|_| !no_body) {
         if prefix_len > declared || (ended && prefix_len < declared) {
             let error = if prefix_len > declared {
@@ -569,7 +748,7 @@ fn respond(
                     sent: prefix_len,
                 }
             };
-            return error_response(&Error::new(error), debug, method, settings, log);
+            return error_response(&Error::new(error), debug, &request, settings, log);
         }
     }
     if let Some(log) = &mut log {
@@ -606,6 +785,11 @@ fn respond(
         response_body.body = (!ended).then_some(body);
         response_body.start_response = (!ended).then_some(start_response);
         response_body.declared = declared;
+        response_body.context = Some(request);
+        response_body.timer = settings
+            .response_timeout
+            .filter(|_| !ended)
+            .map(|timeout| (timeout, Box::pin(tokio::time::sleep(timeout))));
         response_body
     };
 

@@ -99,7 +99,14 @@ pub fn render_error(environ: &Environ, error: &Error) -> WsgiResponse {
         }
     }
     if status.is_server_error() {
-        tracing::error!(error = %error.chain(), status = status.as_u16(), "request failed");
+        tracing::error!(
+            error = %error.chain(),
+            status = status.as_u16(),
+            method = %environ.method(),
+            uri = %environ.uri(),
+            peer = ?environ.connection().and_then(|c| c.peer_addr()),
+            "request failed"
+        );
     }
     if status.is_redirection() || status == StatusCode::NO_CONTENT {
         return response;

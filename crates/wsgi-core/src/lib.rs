@@ -51,6 +51,16 @@
 //! }
 //! ```
 //!
+//! ## Cargo features
+//! - `tls` (on by default): HTTPS with rustls (ring provider) when the
+//!   `certfile` and `keyfile` settings are given. Without it the crate has
+//!   no rustls dependency, and a configured certificate is a
+//!   configuration error at start-up.
+//!
+//! Deployment settings (workers, sockets, limits, TLS, logging) are listed
+//! in [`Config`]; the README's "Running in production" has the table of
+//! flags, environment variables and defaults.
+//!
 //! ## The rules the server keeps
 //! - Nothing is sent before the body's first non-empty item is ready, so an
 //!   error until then still becomes a clean `500` (or the `exc_info` head).
@@ -71,6 +81,7 @@
 // this crate too (its own tests and docs use the macros).
 extern crate self as wsgi_core;
 
+pub mod access_log;
 pub mod application;
 pub mod body;
 pub mod config;

@@ -1,5 +1,6 @@
 //! A server run exactly as applications run it (`Server::run`), for the
-//! signal-handling tests: `GET /slow` answers after 500 ms.
+//! signal-handling and logging tests: `GET /slow` answers after 500 ms,
+//! `GET /fail` fails in the handler (a 500 and an error log line).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -7,7 +8,10 @@ use std::time::Duration;
 use wsgi_core::server::Server;
 use wsgi_core::{app_fn, Body, Chunk, Config, Environ, Error, StartResponse};
 
-fn slow(_: &mut Environ, start_response: StartResponse) -> Result<Body, Error> {
+fn slow(environ: &mut Environ, start_response: StartResponse) -> Result<Body, Error> {
+    if environ.path_info() == "/fail" {
+        return Err(Error::msg("the handler failed on purpose"));
+    }
     start_response.start("200 OK", [("Content-Type", "text/plain")])?;
     Ok(Body::from_chunks([
         Chunk::from("slow "),

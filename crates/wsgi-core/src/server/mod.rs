@@ -1,11 +1,13 @@
 //! The HTTP server: hyper 1.x and tokio running an [`Application`].
 //!
-//! [`Server`] binds the configured address and runs `workers` event loops,
-//! each on its own thread with its own clone of the application (so state
-//! built lazily is built once per worker), all accepting from the same
-//! socket. Each connection speaks HTTP/1.1 (keep-alive, pipelining) or
-//! HTTP/2 over cleartext (h2c, prior knowledge), detected from its first
-//! bytes.
+//! [`Server`] binds every configured address (`bind`: `HOST:PORT` or
+//! `unix:PATH`) and runs `workers` event loops, each on its own thread with
+//! its own clone of the application (so state built lazily is built once per
+//! worker). On Linux each worker has its own `SO_REUSEPORT` socket per TCP
+//! address and the kernel spreads connections across them; elsewhere, and
+//! for Unix sockets, the workers accept from one shared socket. Each
+//! connection speaks HTTP/1.1 (keep-alive, pipelining) or HTTP/2 over
+//! cleartext (h2c, prior knowledge), detected from its first bytes.
 //!
 //! - Limits: a client must send each request head within
 //!   `header_read_timeout` of its first byte (of connecting, for the first
@@ -13,12 +15,22 @@
 //!   (see `timeouts.rs`); a head larger than `max_header_size` or with more
 //!   than `max_headers` headers gets 431; a body declared larger than
 //!   `stream_buffer` gets 413.
+//! - `max_connections`: a worker serving that many connections stops
+//!   accepting until one closes; new connections wait in the socket's
+//!   `backlog`.
+//! - `max_requests`: after that many requests a worker retires its clone
+//!   of the application: its connections finish their requests in flight
+//!   and close, while new connections are served by a fresh clone. No
+//!   request is dropped.
 //! - Headers: `Server` (from `server_software`) and `Date` on every response.
 //! - Logging: one access line per response through `tracing` (target
-//!   `wsgi::access`, level INFO), written when the body ends.
+//!   `wsgi::access`, level INFO, in the `access_log_format` template),
+//!   written when the body ends.
+//! - Hooks: pulsar's lifecycle callbacks, see [`Hooks`].
 //! - Shutdown: on SIGINT or SIGTERM ([`Server::run`]) or
-//!   [`ServerHandle::shutdown`], the listener closes, idle connections close,
+//!   [`ServerHandle::shutdown`], the listeners close, idle connections close,
 //!   and in-flight requests run to completion for up to `shutdown_timeout`.
+//!   A Unix socket's file is removed.
 //!
 //! ```no_run
 //! use wsgi_core::server::Server;
@@ -37,31 +49,73 @@ use std::convert::Infallible;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 
 use crate::application::Application;
+mod hooks;
+mod listener;
 mod timeouts;
 
 pub use crate::config::{Config, ConfigError};
 pub use crate::connection::Connection;
 use crate::dispatch::ResponseBody;
 use crate::service::{ResponseFuture, WsgiService};
+pub use hooks::{HookFuture, Hooks, RequestInfo, ResponseInfo};
+pub use listener::BoundAddr;
+use listener::{Accepted, Listener, StdListener};
 use timeouts::TimedIo;
+
+#[cfg(feature = "tls")]
+mod tls;
+#[cfg(feature = "tls")]
+pub use tls::TlsError;
+#[cfg(feature = "tls")]
+type Tls = tls::Acceptor;
+/// Without the `tls` feature there is no acceptor.
+#[cfg(not(feature = "tls"))]
+#[derive(Debug, Clone)]
+enum Tls {}
+
+/// The TLS acceptor when `certfile` and `keyfile` are set.
+fn tls_acceptor(config: &Config) -> Result<Option<Tls>, ServerError> {
+    let (Some(certfile), Some(keyfile)) = (&config.certfile, &config.keyfile) else {
+        return Ok(None);
+    };
+    #[cfg(feature = "tls")]
+    {
+        tls::acceptor(certfile, keyfile)
+            .map(Some)
+            .map_err(ServerError::Tls)
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (certfile, keyfile);
+        Err(ServerError::Config(ConfigError::Invalid {
+            setting: "certfile",
+            message: "this build has no TLS support: enable wsgi-core's `tls` feature".into(),
+        }))
+    }
+}
 
 /// Why the server could not start or run.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ServerError {
-    /// The address could not be bound (in use, not local, malformed...).
+    /// The configuration is invalid (see [`Config::validate`]).
+    Config(ConfigError),
+    /// An address could not be bound (in use, not local, malformed...).
     Bind {
         /// The configured address.
         addr: String,
@@ -70,16 +124,22 @@ pub enum ServerError {
     },
     /// An event loop or worker thread could not be started.
     Runtime(io::Error),
+    /// The TLS certificate or key cannot be used.
+    #[cfg(feature = "tls")]
+    Tls(TlsError),
 }
 
 impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ServerError::Config(e) => e.fmt(f),
             ServerError::Bind { addr, source } => write!(
                 f,
-                "cannot listen on `{addr}`: {source} (check --bind: HOST:PORT, a local address, a free port)"
+                "cannot listen on `{addr}`: {source} (check --bind: HOST:PORT or unix:PATH, a local address, a free port)"
             ),
             ServerError::Runtime(e) => write!(f, "cannot start the server's event loop: {e}"),
+            #[cfg(feature = "tls")]
+            ServerError::Tls(e) => e.fmt(f),
         }
     }
 }
@@ -87,8 +147,11 @@ impl fmt::Display for ServerError {
 impl std::error::Error for ServerError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            ServerError::Config(e) => Some(e),
             ServerError::Bind { source, .. } => Some(source),
             ServerError::Runtime(e) => Some(e),
+            #[cfg(feature = "tls")]
+            ServerError::Tls(e) => Some(e),
         }
     }
 }
@@ -97,12 +160,14 @@ impl std::error::Error for ServerError {
 pub struct Server<A> {
     app: A,
     config: Config,
+    hooks: Hooks,
 }
 
 impl<A> fmt::Debug for Server<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Server")
             .field("config", &self.config)
+            .field("hooks", &self.hooks)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +178,7 @@ impl<A: Application + Clone> Server<A> {
         Server {
             app,
             config: Config::default(),
+            hooks: Hooks::default(),
         }
     }
 
@@ -122,10 +188,17 @@ impl<A: Application + Clone> Server<A> {
         self
     }
 
+    /// Replaces the lifecycle hooks (see [`Hooks`] for an example).
+    pub fn hooks(mut self, hooks: Hooks) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
     /// Binds, serves until SIGINT or SIGTERM, then shuts down gracefully.
     /// Blocks the calling thread; installs a `tracing` subscriber (filtered
     /// by `RUST_LOG`, else `log_level`) unless one is already set.
     pub fn run(self) -> Result<(), ServerError> {
+        self.config.validate().map_err(ServerError::Config)?;
         init_logging(&self.config.log_level);
         let runtime = if self.config.workers == 0 {
             tokio::runtime::Builder::new_multi_thread()
@@ -138,8 +211,9 @@ impl<A: Application + Clone> Server<A> {
         }
         .map_err(ServerError::Runtime)?;
         runtime.block_on(async move {
+            let signal = shutdown_signal();
             let handle = self.spawn()?;
-            shutdown_signal().await;
+            signal.await;
             tracing::info!("shutting down: draining in-flight requests");
             handle.shutdown().await;
             tracing::info!("server stopped");
@@ -148,101 +222,158 @@ impl<A: Application + Clone> Server<A> {
     }
 
     /// Binds and starts serving in the background; returns a handle that
-    /// tells the bound address and shuts the server down. With `workers = 0`
-    /// the server runs on the current tokio runtime (call this from inside
-    /// one); otherwise each worker gets a thread and an event loop of its own.
+    /// tells the bound addresses and shuts the server down. With
+    /// `workers = 0` the server runs on the current tokio runtime (call this
+    /// from inside one); otherwise each worker gets a thread and an event
+    /// loop of its own.
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
-        let Server { app, config } = self;
-        let listener = std::net::TcpListener::bind(config.bind.as_str()).map_err(|source| {
-            ServerError::Bind {
-                addr: config.bind.clone(),
-                source,
-            }
-        })?;
-        listener
-            .set_nonblocking(true)
-            .map_err(ServerError::Runtime)?;
-        let local_addr = listener.local_addr().map_err(ServerError::Runtime)?;
-        let config = Arc::new(config);
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let mut done = Vec::new();
+        let Server { app, config, hooks } = self;
+        config.validate().map_err(ServerError::Config)?;
         let workers = config.workers;
-
-        if workers == 0 {
-            if tokio::runtime::Handle::try_current().is_err() {
-                return Err(ServerError::Runtime(io::Error::other(
-                    "workers = 0 serves on the caller's tokio runtime: call spawn() from inside one, or set workers >= 1",
-                )));
-            }
-            let listener = TcpListener::from_std(listener).map_err(ServerError::Runtime)?;
-            let (tx, rx) = oneshot::channel();
-            done.push(rx);
-            tokio::spawn(async move {
-                worker(listener, app, config, shutdown_rx).await;
-                let _ = tx.send(());
-            });
-        } else {
-            for index in 0..workers {
-                let listener = listener.try_clone().map_err(ServerError::Runtime)?;
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(ServerError::Runtime)?;
-                let (app, config, shutdown_rx) =
-                    (app.clone(), Arc::clone(&config), shutdown_rx.clone());
-                let (tx, rx) = oneshot::channel();
-                done.push(rx);
-                std::thread::Builder::new()
-                    .name(format!("wsgi-worker-{index}"))
-                    .spawn(move || {
-                        runtime.block_on(async move {
-                            match TcpListener::from_std(listener) {
-                                Ok(listener) => worker(listener, app, config, shutdown_rx).await,
-                                Err(e) => tracing::error!(error = %e, "worker cannot listen"),
-                            }
-                        });
-                        // Dropping the runtime cancels connections that
-                        // outlived the shutdown timeout.
-                        drop(runtime);
-                        let _ = tx.send(());
-                    })
-                    .map_err(ServerError::Runtime)?;
+        if workers == 0 && tokio::runtime::Handle::try_current().is_err() {
+            return Err(ServerError::Runtime(io::Error::other(
+                "workers = 0 serves on the caller's tokio runtime: call spawn() from inside one, or set workers >= 1",
+            )));
+        }
+        let tls = tls_acceptor(&config)?;
+        let loops = workers.max(1);
+        let bound = listener::bind_all(&config.bind, config.backlog, loops)?;
+        let addrs: Vec<BoundAddr> = bound.iter().map(|b| b.addr.clone()).collect();
+        // One socket of every address for each worker.
+        let mut per_worker: Vec<Vec<StdListener>> = (0..loops).map(|_| Vec::new()).collect();
+        for b in bound {
+            for (index, socket) in b.sockets.into_iter().enumerate() {
+                per_worker[index].push(socket);
             }
         }
-        tracing::info!(
-            "listening on http://{local_addr} ({} worker{})",
-            workers.max(1),
-            if workers <= 1 { "" } else { "s" }
-        );
+        let config = Arc::new(config);
+        let hooks = Arc::new(hooks);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut done = Vec::new();
+
+        for (index, listeners) in per_worker.into_iter().enumerate() {
+            let ready = (index == 0).then(|| addrs.clone());
+            let worker = Worker {
+                app: app.clone(),
+                config: Arc::clone(&config),
+                hooks: Arc::clone(&hooks),
+                tls: tls.clone(),
+                shutdown: shutdown_rx.clone(),
+            };
+            let (tx, rx) = oneshot::channel();
+            done.push(rx);
+            if workers == 0 {
+                tokio::spawn(async move {
+                    worker.run(listeners, ready).await;
+                    let _ = tx.send(());
+                });
+                continue;
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(ServerError::Runtime)?;
+            std::thread::Builder::new()
+                .name(format!("wsgi-worker-{index}"))
+                .spawn(move || {
+                    runtime.block_on(worker.run(listeners, ready));
+                    // Dropping the runtime cancels connections that
+                    // outlived the shutdown timeout.
+                    drop(runtime);
+                    let _ = tx.send(());
+                })
+                .map_err(ServerError::Runtime)?;
+        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        for addr in &addrs {
+            let addr = match addr {
+                BoundAddr::Tcp(addr) => format!("{scheme}://{addr}"),
+                other => other.to_string(),
+            };
+            tracing::info!(
+                "listening on {addr} ({loops} worker{})",
+                if loops == 1 { "" } else { "s" }
+            );
+        }
         Ok(ServerHandle {
-            local_addr,
+            addrs,
             shutdown_tx,
             done,
+            hooks,
         })
     }
 }
 
-/// A running server. Dropping it stops the server without waiting.
+/// A running server. Dropping it stops the server without waiting (and
+/// without running the `when_exit` hook).
 #[derive(Debug)]
 pub struct ServerHandle {
-    local_addr: SocketAddr,
+    addrs: Vec<BoundAddr>,
     shutdown_tx: watch::Sender<bool>,
     done: Vec<oneshot::Receiver<()>>,
+    hooks: Arc<Hooks>,
 }
 
 impl ServerHandle {
-    /// The bound address (with the real port when the configured one was 0).
+    /// The first bound TCP address (with the real port when the configured
+    /// one was 0).
+    ///
+    /// # Panics
+    /// When the server listens only on Unix sockets; use
+    /// [`local_addrs`](Self::local_addrs) then.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        match self.addrs.iter().find_map(BoundAddr::as_tcp) {
+            Some(addr) => addr,
+            None => panic!("the server listens on no TCP address: use local_addrs()"),
+        }
+    }
+
+    /// Every bound address, in the order of the `bind` setting, with the
+    /// real ports.
+    ///
+    /// ```
+    /// use wsgi_core::server::Server;
+    /// use wsgi_core::{app_fn, Config, Environ, Error, StartResponse};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut config = Config::default();
+    /// config.bind = vec!["127.0.0.1:0".into(), "127.0.0.1:0".into()];
+    /// config.workers = 0;
+    /// let app = app_fn(|_: &mut Environ, start_response: StartResponse| {
+    ///     start_response.start("204 No Content", Vec::<(String, String)>::new())?;
+    ///     Ok::<_, Error>("")
+    /// });
+    /// let server = Server::new(app).config(config).spawn().unwrap();
+    /// let ports: Vec<u16> = server
+    ///     .local_addrs()
+    ///     .iter()
+    ///     .filter_map(|addr| addr.as_tcp())
+    ///     .map(|addr| addr.port())
+    ///     .collect();
+    /// assert!(ports.len() == 2 && ports.iter().all(|&port| port != 0));
+    /// server.shutdown().await;
+    /// # }
+    /// ```
+    pub fn local_addrs(&self) -> &[BoundAddr] {
+        &self.addrs
     }
 
     /// Stops accepting, closes idle connections, waits for in-flight
-    /// requests (up to `shutdown_timeout`), and returns when every worker
-    /// has stopped.
+    /// requests (up to `shutdown_timeout`), returns when every worker has
+    /// stopped, after removing Unix socket files and running `when_exit`.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown_tx.send(true);
         for done in self.done.drain(..) {
             let _ = done.await;
+        }
+        for addr in &self.addrs {
+            if let BoundAddr::Unix(path) = addr {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        if let Some(hook) = &self.hooks.when_exit {
+            hook(()).await;
         }
     }
 }
@@ -262,33 +393,64 @@ fn init_logging(level: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
 }
 
-async fn shutdown_signal() {
+/// Registers for SIGINT and SIGTERM now, and returns a future that
+/// resolves on the first of them. Registering before the server announces
+/// itself matters: a signal arriving before registration would take the
+/// default action and kill the process without draining.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let signals = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        );
+        async move {
+            match signals {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Counts a worker generation's requests against `max_requests`.
+struct RequestCounter {
+    served: AtomicU64,
+    limit: u64,
+    reached: Notify,
+}
+
+impl RequestCounter {
+    fn count(&self) {
+        if self.served.fetch_add(1, Ordering::Relaxed) + 1 == self.limit {
+            // `notify_one` keeps the wake-up if the worker is not waiting yet.
+            self.reached.notify_one();
+        }
     }
 }
 
 /// The per-connection hyper service: adds `pulsar.connection`, which also
-/// counts the requests in flight for the connection's timeouts.
+/// counts the requests in flight for the connection's timeouts, counts
+/// requests for `max_requests`, and runs the request hooks.
 struct ConnService<A: ?Sized> {
     service: WsgiService<A>,
     connection: Connection,
+    counter: Option<Arc<RequestCounter>>,
+    hooks: Arc<Hooks>,
 }
 
 impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for ConnService<A> {
@@ -297,8 +459,45 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
     type Future = ResponseFuture;
 
     fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        if let Some(counter) = &self.counter {
+            counter.count();
+        }
+        let hooked = self.hooks.pre_request.is_some() || self.hooks.post_request.is_some();
+        let info = hooked.then(|| RequestInfo {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            connection: self.connection.clone(),
+        });
         request.extensions_mut().insert(self.connection.clone());
-        self.service.respond(request)
+        // Made now so the request counts as in flight during `pre_request`;
+        // the application is only called when it is polled.
+        let respond = self.service.respond(request);
+        let Some(info) = info else {
+            return respond;
+        };
+        let hooks = Arc::clone(&self.hooks);
+        Box::pin(async move {
+            let started = Instant::now();
+            if let Some(pre) = &hooks.pre_request {
+                pre(info.clone()).await;
+            }
+            let mut response = respond.await?;
+            if let Some(post) = hooks.post_request.clone() {
+                let status = response.status();
+                response.body_mut().on_end(Box::new(move |bytes, outcome| {
+                    let handle = info.connection.handle().clone();
+                    let response = ResponseInfo {
+                        status,
+                        bytes,
+                        duration: started.elapsed(),
+                        outcome,
+                    };
+                    handle.spawn(post((info, response)));
+                }));
+            }
+            Ok(response)
+        })
     }
 }
 
@@ -321,70 +520,248 @@ fn connection_builder(config: &Config) -> auto::Builder<TokioExecutor> {
     builder
 }
 
-/// One worker's accept loop: serves connections until shutdown, then drains.
-async fn worker<A: Application>(
-    listener: TcpListener,
+/// What one worker needs to serve.
+struct Worker<A> {
     app: A,
     config: Arc<Config>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let service = WsgiService::from_shared(Arc::new(app), Arc::clone(&config));
-    let builder = Arc::new(connection_builder(&config));
-    let graceful = GracefulShutdown::new();
-    let runtime = tokio::runtime::Handle::current();
+    hooks: Arc<Hooks>,
+    tls: Option<Tls>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// The connections served by one clone of the application. A worker
+/// starts a new generation after `max_requests`.
+struct Generation<A> {
+    service: WsgiService<A>,
+    graceful: GracefulShutdown,
     // Connection tasks, so those still open when the shutdown timeout ends
     // can be cancelled (with `workers = 0` the runtime outlives the server).
-    let mut connections = tokio::task::JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|stop| *stop) => break,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
+    connections: JoinSet<()>,
+    counter: Option<Arc<RequestCounter>>,
+}
+
+impl<A: Application> Generation<A> {
+    fn new(app: A, config: &Arc<Config>) -> Self {
+        Generation {
+            service: WsgiService::from_shared(Arc::new(app), Arc::clone(config)),
+            graceful: GracefulShutdown::new(),
+            connections: JoinSet::new(),
+            counter: (config.max_requests > 0).then(|| {
+                Arc::new(RequestCounter {
+                    served: AtomicU64::new(0),
+                    limit: config.max_requests,
+                    reached: Notify::new(),
+                })
+            }),
+        }
+    }
+
+    /// Resolves when this generation has served `max_requests`.
+    async fn exhausted(&self) {
+        match &self.counter {
+            Some(counter) => counter.reached.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Lets in-flight requests finish (up to `timeout`), closing idle
+    /// connections, then cancels what is left.
+    fn drain(self, timeout: Duration) -> impl std::future::Future<Output = ()> + Send {
+        let Generation {
+            graceful,
+            mut connections,
+            ..
+        } = self;
+        async move {
+            let finished = tokio::time::timeout(timeout, async {
+                graceful.shutdown().await;
+                while connections.join_next().await.is_some() {}
+            })
+            .await;
+            if finished.is_err() {
+                tracing::warn!(
+                    "shutdown timeout of {timeout:?} reached; closing {} remaining connection(s)",
+                    connections.len()
+                );
+            }
+            connections.shutdown().await;
+        }
+    }
+}
+
+impl<A: Application + Clone> Worker<A> {
+    /// The accept loop: serves connections until shutdown, then drains.
+    async fn run(mut self, listeners: Vec<StdListener>, ready: Option<Vec<BoundAddr>>) {
+        let listeners = match listeners
+            .into_iter()
+            .map(StdListener::into_tokio)
+            .collect::<io::Result<Vec<_>>>()
+        {
+            Ok(listeners) => listeners,
             Err(e) => {
-                // Out of file descriptors or a connection reset before
-                // accept: wait a moment rather than spin.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
+                tracing::error!(error = %e, "worker cannot listen");
+                return;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let local = stream.local_addr().ok();
-        let connection = Connection::build(runtime.clone(), Some(peer), local, false);
-        let io = TimedIo::new(
-            stream,
-            connection.clone(),
-            config.http_keep_alive,
-            config.header_read_timeout,
+        if let (Some(addrs), Some(hook)) = (ready, &self.hooks.when_ready) {
+            tokio::spawn(hook(addrs));
+        }
+        // Every listener as one stream of accepted connections; the pending
+        // accepts live in the stream, so dropping out of `select!` loses none.
+        let mut incoming = futures_util::stream::select_all(listeners.into_iter().map(|l| {
+            Box::pin(futures_util::stream::unfold(l, |l: Listener| async move {
+                let accepted = l.accept().await;
+                Some((accepted, l))
+            }))
+        }));
+        let config = Arc::clone(&self.config);
+        let limit =
+            (config.max_connections > 0).then(|| Arc::new(Semaphore::new(config.max_connections)));
+        let builder = Arc::new(connection_builder(&config));
+        let mut generation = Generation::new(self.app.clone(), &config);
+        let mut retired = JoinSet::new();
+        loop {
+            // At the connection limit nothing is accepted: new connections
+            // wait in the kernel's backlog.
+            let permit = match &limit {
+                Some(limit) => tokio::select! {
+                    biased;
+                    _ = self.shutdown.wait_for(|stop| *stop) => break,
+                    permit = Arc::clone(limit).acquire_owned() => permit.ok(),
+                },
+                None => None,
+            };
+            let accepted = tokio::select! {
+                biased;
+                _ = self.shutdown.wait_for(|stop| *stop) => break,
+                () = generation.exhausted() => {
+                    let fresh = Generation::new(self.app.clone(), &config);
+                    let old = std::mem::replace(&mut generation, fresh);
+                    tracing::info!("max_requests reached: restarting the worker's application");
+                    while retired.try_join_next().is_some() {}
+                    retired.spawn(old.drain(config.shutdown_timeout));
+                    continue;
+                }
+                accepted = incoming.next() => accepted,
+            };
+            match accepted {
+                Some(Ok(Accepted::Tcp(stream, peer))) => {
+                    let _ = stream.set_nodelay(true);
+                    let local = stream.local_addr().ok();
+                    self.serve(&mut generation, &builder, stream, Some(peer), local, permit);
+                }
+                #[cfg(unix)]
+                Some(Ok(Accepted::Unix(stream))) => {
+                    self.serve(&mut generation, &builder, stream, None, None, permit);
+                }
+                Some(Err(e)) => {
+                    // Out of file descriptors or a connection reset before
+                    // accept: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                None => break,
+            }
+        }
+        drop(incoming);
+        generation.drain(config.shutdown_timeout).await;
+        while retired.join_next().await.is_some() {}
+    }
+
+    /// Serves one accepted connection as a task of `generation`.
+    fn serve<IO>(
+        &self,
+        generation: &mut Generation<A>,
+        builder: &Arc<auto::Builder<TokioExecutor>>,
+        io: IO,
+        peer: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+        permit: Option<OwnedSemaphorePermit>,
+    ) where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let connection = Connection::build(
+            tokio::runtime::Handle::current(),
+            peer,
+            local,
+            self.tls.is_some(),
         );
         let service = ConnService {
-            service: service.clone(),
-            connection,
+            service: generation.service.clone(),
+            connection: connection.clone(),
+            counter: generation.counter.clone(),
+            hooks: Arc::clone(&self.hooks),
         };
-        let builder = Arc::clone(&builder);
-        let watcher = graceful.watcher();
+        let serving = Serving {
+            connection,
+            service,
+            builder: Arc::clone(builder),
+            watcher: generation.graceful.watcher(),
+            hooks: Arc::clone(&self.hooks),
+            keep_alive: self.config.http_keep_alive,
+            header_timeout: self.config.header_read_timeout,
+        };
+        let tls = self.tls.clone();
         // Reap finished connections so the set does not grow.
-        while connections.try_join_next().is_some() {}
-        connections.spawn(async move {
-            let conn = builder.serve_connection(TokioIo::new(io), service);
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, peer = %peer, "connection ended with an error");
+        while generation.connections.try_join_next().is_some() {}
+        generation.connections.spawn(async move {
+            // Held until the connection ends: frees a `max_connections` slot.
+            let _permit = permit;
+            match tls {
+                None => serving.run(io).await,
+                #[cfg(feature = "tls")]
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(serving.header_timeout, acceptor.0.accept(io)).await;
+                    match handshake {
+                        Ok(Ok(stream)) => serving.run(stream).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake not finished in time"),
+                    }
+                }
+                #[cfg(not(feature = "tls"))]
+                Some(never) => match never {},
             }
         });
     }
-    drop(listener);
-    if tokio::time::timeout(config.shutdown_timeout, graceful.shutdown())
-        .await
-        .is_err()
+}
+
+/// One connection, ready to be served once its stream is (after the TLS
+/// handshake, if any).
+struct Serving<A: ?Sized> {
+    connection: Connection,
+    service: ConnService<A>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: hyper_util::server::graceful::Watcher,
+    hooks: Arc<Hooks>,
+    keep_alive: Duration,
+    header_timeout: Duration,
+}
+
+impl<A: Application + ?Sized> Serving<A> {
+    async fn run<IO>(self, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        tracing::warn!(
-            "shutdown timeout of {:?} reached; closing {} remaining connection(s)",
-            config.shutdown_timeout,
-            connections.len()
-        );
+        let Serving {
+            connection,
+            service,
+            builder,
+            watcher,
+            hooks,
+            keep_alive,
+            header_timeout,
+        } = self;
+        if let Some(hook) = &hooks.connection_made {
+            hook(connection.clone()).await;
+        }
+        let io = TimedIo::new(io, connection.clone(), keep_alive, header_timeout);
+        let conn = builder.serve_connection(TokioIo::new(io), service);
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(error = %e, connection = connection.id(), "connection ended with an error");
+        }
+        if let Some(hook) = &hooks.connection_lost {
+            hook(connection).await;
+        }
     }
-    connections.shutdown().await;
 }
