@@ -133,3 +133,30 @@ async fn a_silent_body_read_with_question_mark_is_answered_408() {
     let text = String::from_utf8_lossy(&got);
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
 }
+
+#[tokio::test]
+async fn an_unknown_expectation_is_417_without_running_the_application() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let server = wsgi_tests::serve(wsgi_core::app_fn(
+        move |_: &mut wsgi_core::Environ, start_response: wsgi_core::StartResponse| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+            Ok::<_, wsgi_core::Error>("ran")
+        },
+    ));
+    let response = wsgi_tests::raw_request(
+        server.local_addr(),
+        "POST / HTTP/1.1\r\nHost: h\r\nExpect: teapot\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .await;
+    assert_eq!(response.status, 417);
+    assert!(
+        response.text().contains("100-continue"),
+        "{}",
+        response.text()
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}

@@ -122,18 +122,30 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|len| len > limit);
+    // `100-continue` is the only expectation HTTP defines; hyper answers it
+    // when the application first reads the body. Anything else gets 417
+    // (RFC 9110 §10.1.1) without running the application.
+    let unmet_expectation = head
+        .headers
+        .get(http::header::EXPECT)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     // One `Arc` clone per request: the future must be `'static`.
     let settings = Arc::clone(settings);
-    if too_large {
+    if too_large || unmet_expectation {
         return Box::pin(async move {
-            let text = format!("Request body is larger than the {limit}-byte limit.\n");
-            let mut response = plain_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                text,
-                &head.method,
-                &settings,
-                None,
-            );
+            let (status, text) = if unmet_expectation {
+                (
+                    StatusCode::EXPECTATION_FAILED,
+                    "Unsupported Expect header: only `Expect: 100-continue` is understood.\n"
+                        .to_owned(),
+                )
+            } else {
+                (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("Request body is larger than the {limit}-byte limit.\n"),
+                )
+            };
+            let mut response = plain_response(status, text, &head.method, &settings, None);
             if head.version < Version::HTTP_2 {
                 // The unread body would be taken as the next request.
                 response.headers_mut().insert(
