@@ -281,6 +281,26 @@ impl fmt::Display for HttpError {
 
 impl std::error::Error for HttpError {}
 
+/// A request body that could not be read, as an answer: 413 past the
+/// `stream_buffer` limit, 408 when the client went silent, 400 otherwise,
+/// each with a message that says what to do.
+impl From<InputError> for HttpError {
+    fn from(error: InputError) -> Self {
+        match error {
+            InputError::TooLarge { limit } => HttpError::new(StatusCode::PAYLOAD_TOO_LARGE)
+                .with_message(format!(
+                    "The request body is larger than the {limit}-byte limit; send less, or raise the server's `stream_buffer` setting."
+                )),
+            InputError::Read(e) => HttpError::bad_request(format!(
+                "The request body could not be read ({e}); resend the request with a complete body."
+            )),
+            timed_out @ InputError::TimedOut { .. } => {
+                HttpError::new(StatusCode::REQUEST_TIMEOUT).with_message(format!("{timed_out}."))
+            }
+        }
+    }
+}
+
 /// The application panicked; the message is the panic's.
 #[derive(Debug)]
 pub(crate) struct Panicked(String);

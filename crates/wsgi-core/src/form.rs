@@ -230,25 +230,8 @@ fn body_kind(environ: &Environ) -> BodyKind {
     }
 }
 
-/// The error for a body that could not be read: 413 past the limit, 400
-/// otherwise.
-pub(crate) fn input_error(error: InputError) -> HttpError {
-    match error {
-        InputError::TooLarge { limit } => HttpError::new(StatusCode::PAYLOAD_TOO_LARGE)
-            .with_message(format!(
-                "The request body is larger than the {limit}-byte limit; send less, or raise the server's `stream_buffer` setting."
-            )),
-        InputError::Read(e) => HttpError::bad_request(format!(
-            "The request body could not be read ({e}); resend the request with a complete body."
-        )),
-        timed_out @ InputError::TimedOut { .. } => {
-            HttpError::new(StatusCode::REQUEST_TIMEOUT).with_message(format!("{timed_out}."))
-        }
-    }
-}
-
 async fn read_body(environ: &mut Environ) -> Result<Bytes, HttpError> {
-    environ.input().read_all().await.map_err(input_error)
+    environ.input().read_all().await.map_err(HttpError::from)
 }
 
 /// Parses `a=1&b=2&a=3` (`+` as space, percent-decoded, lossy UTF-8),
@@ -445,7 +428,7 @@ impl fmt::Debug for Field {
 fn multipart_error(error: multer::Error) -> HttpError {
     if let multer::Error::StreamReadFailed(cause) = &error {
         if let Some(InputError::TooLarge { limit }) = cause.downcast_ref::<InputError>() {
-            return input_error(InputError::TooLarge { limit: *limit });
+            return HttpError::from(InputError::TooLarge { limit: *limit });
         }
     }
     HttpError::bad_request(format!(

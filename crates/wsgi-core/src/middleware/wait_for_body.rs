@@ -6,11 +6,10 @@
 //! [`WaitForBody`] before them and they find the body complete in memory.
 
 use async_trait::async_trait;
-use http::StatusCode;
 
 use crate::environ::Environ;
 use crate::error::{Error, HttpError};
-use crate::input::{Input, InputError};
+use crate::input::Input;
 use crate::middleware::Middleware;
 use crate::response::WsgiResponse;
 
@@ -48,18 +47,7 @@ pub struct WaitForBody;
 #[async_trait]
 impl Middleware for WaitForBody {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
-        let body = environ.input().read_all().await.map_err(|error| match error {
-            InputError::TooLarge { limit } => HttpError::new(StatusCode::PAYLOAD_TOO_LARGE)
-                .with_message(format!(
-                    "The request body is larger than the {limit}-byte limit; send less, or raise the server's `stream_buffer` setting."
-                )),
-            InputError::Read(e) => HttpError::bad_request(format!(
-                "The request body could not be read ({e}); resend the request with a complete body."
-            )),
-            timed_out @ InputError::TimedOut { .. } => {
-                HttpError::new(StatusCode::REQUEST_TIMEOUT).with_message(format!("{timed_out}."))
-            }
-        })?;
+        let body = environ.input().read_all().await.map_err(HttpError::from)?;
         environ.set_input(Input::from_bytes(body));
         Ok(None)
     }
@@ -70,6 +58,7 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use futures_util::FutureExt;
+    use http::StatusCode;
     use http_body::Frame;
     use http_body_util::StreamBody;
 
