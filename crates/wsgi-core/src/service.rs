@@ -129,11 +129,22 @@ where
         .headers
         .get(http::header::EXPECT)
         .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    // RFC 9112 §3.2: a server must answer 400 to an HTTP/1.1 request
+    // without Host. Only checked for requests off the wire (those with a
+    // `Connection`); HTTP/1.0 may omit it, HTTP/2 has `:authority`.
+    let missing_host = connection.is_some()
+        && head.version == Version::HTTP_11
+        && !head.headers.contains_key(http::header::HOST);
     // One `Arc` clone per request: the future must be `'static`.
     let settings = Arc::clone(settings);
-    if too_large || unmet_expectation {
+    if missing_host || too_large || unmet_expectation {
         return Box::pin(async move {
-            let (status, text) = if unmet_expectation {
+            let (status, text) = if missing_host {
+                (
+                    StatusCode::BAD_REQUEST,
+                    "HTTP/1.1 requests must carry a Host header.\n".to_owned(),
+                )
+            } else if unmet_expectation {
                 (
                     StatusCode::EXPECTATION_FAILED,
                     "Unsupported Expect header: only `Expect: 100-continue` is understood.\n"
