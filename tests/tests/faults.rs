@@ -28,7 +28,7 @@ fn boom() -> Error {
     Error::msg("injected fault")
 }
 
-fn faulty_app() -> impl wsgi_core::Application + Clone + Send + Sync + 'static {
+fn faulty_app() -> impl wsgi_core::Application + Clone {
     app_fn(|environ: &mut Environ, sr: StartResponse| {
         let path = environ.path_info().into_owned();
         let mut parts = path.trim_start_matches('/').splitn(2, '/');

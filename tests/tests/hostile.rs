@@ -25,16 +25,14 @@ enum Outcome {
     Answered(Vec<u16>),
     /// Bytes that are not an HTTP/1 response (e.g. an HTTP/2 GOAWAY frame),
     /// followed by a close.
-    NonHttp1(usize),
+    NonHttp1,
     /// Neither an answer nor a close within `CASE_DEADLINE`.
     Hung(Vec<u8>),
 }
 
 /// An application that records the path of every request it sees, reads the
 /// whole body (so broken framing surfaces as a body error) and answers 200.
-fn recording_app(
-    seen: Arc<Mutex<Vec<String>>>,
-) -> impl wsgi_core::Application + Clone + Send + Sync + 'static {
+fn recording_app(seen: Arc<Mutex<Vec<String>>>) -> impl wsgi_core::Application + Clone {
     app_fn(move |environ: &mut Environ, sr: StartResponse| {
         let path = environ.get("RAW_URI").unwrap_or_default().into_owned();
         seen.lock().unwrap().push(path.clone());
@@ -115,7 +113,7 @@ async fn exchange(addr: SocketAddr, bytes: &[u8]) -> Outcome {
     }
     let codes = statuses(&got);
     if codes.is_empty() {
-        Outcome::NonHttp1(got.len())
+        Outcome::NonHttp1
     } else {
         Outcome::Answered(codes)
     }
@@ -231,6 +229,12 @@ fn cases() -> Vec<Case> {
         case("too many headers (150)", many_headers),
         case("HTTP/1.1 without Host", "GET / HTTP/1.1\r\nConnection: close\r\n\r\n"),
         case("HTTP/1.1 POST without Host", "POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n"),
+        case("two Host headers", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        case("two Host headers on HTTP/1.0", "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n"),
+        case("Host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n"),
+        case("Host with a path", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"),
+        case("Host with userinfo", "GET / HTTP/1.1\r\nHost: user@evil\r\n\r\n"),
+        case("Host with a bad port", "GET / HTTP/1.1\r\nHost: a:port\r\n\r\n"),
         // Content-Length.
         case("two different Content-Length headers", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde"),
         case("Content-Length list with different values", "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3, 5\r\n\r\nabcde"),
@@ -294,7 +298,7 @@ fn cases() -> Vec<Case> {
 /// Why `outcome` is not acceptable for `case`, if it is not.
 fn verdict(case: &Case, outcome: &Outcome) -> Result<(), String> {
     match outcome {
-        Outcome::Closed | Outcome::NonHttp1(_) => Ok(()),
+        Outcome::Closed | Outcome::NonHttp1 => Ok(()),
         Outcome::Hung(got) => Err(format!(
             "neither a 4xx nor a close within {CASE_DEADLINE:?}; received {:?}",
             String::from_utf8_lossy(got)
@@ -414,5 +418,58 @@ async fn http11_without_host_gets_400_and_never_reaches_the_application() {
         String::from_utf8_lossy(&raw)
     );
     assert!(seen.lock().unwrap().is_empty(), "the application ran");
+    server.shutdown().await;
+}
+
+/// Unusual but valid requests: the rules above must not reject them, and
+/// nothing in the environ may panic on them.
+#[tokio::test]
+async fn odd_but_valid_requests_are_served() {
+    let ninety_nine_headers = {
+        let mut r = String::from("GET /many HTTP/1.1\r\nHost: h\r\nConnection: close\r\n");
+        for i in 0..98 {
+            r.push_str(&format!("X-H{i}: v\r\n"));
+        }
+        r.push_str("\r\n");
+        r.into_bytes()
+    };
+    let mut obs_text =
+        b"GET /obs HTTP/1.1\r\nHost: h\r\nConnection: close\r\nX-Latin: caf".to_vec();
+    obs_text.extend_from_slice(b"\xe9\r\n\r\n");
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty Host", b"GET /empty-host HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n".to_vec()),
+        ("Host with a port", b"GET /port HTTP/1.1\r\nHost: h:8080\r\nConnection: close\r\n\r\n".to_vec()),
+        ("IPv6 Host", b"GET /v6 HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n".to_vec()),
+        ("absolute-form target", b"GET http://h/abs HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".to_vec()),
+        ("obs-text in a header value", obs_text),
+        ("percent-encoded non-UTF-8 path", b"GET /%ff%fe HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".to_vec()),
+        ("percent-encoded NUL in the path", b"GET /a%00b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n".to_vec()),
+        ("100 headers (the limit)", ninety_nine_headers),
+        ("two Cookie headers", b"GET /cookies HTTP/1.1\r\nHost: h\r\nCookie: a=1\r\nCookie: b=2\r\nConnection: close\r\n\r\n".to_vec()),
+        ("same Content-Length twice", b"POST /same-cl HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc".to_vec()),
+    ];
+    let app = app_fn(|environ: &mut Environ, sr: StartResponse| {
+        // Touch every variable, as a debugging middleware would.
+        let all = environ.vars().len() + environ.path_info_bytes().len();
+        let _ = (
+            environ.server_name(),
+            environ.server_port(),
+            environ.raw_uri(),
+        );
+        sr.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok::<_, Error>(format!("{all} variables"))
+    });
+    let server = serve_with(app, test_config());
+    let mut failures = Vec::new();
+    for (name, bytes) in &cases {
+        let raw = raw_exchange(server.local_addr(), bytes).await;
+        if !parse_response(&raw, false).is_some_and(|r| r.status == 200 && r.complete) {
+            failures.push(format!(
+                "case `{name}`: expected 200, got {:?}",
+                String::from_utf8_lossy(&raw)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
     server.shutdown().await;
 }
