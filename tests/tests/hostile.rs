@@ -473,3 +473,20 @@ async fn odd_but_valid_requests_are_served() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn junk_pipelined_after_a_valid_request_gets_400_after_the_first_response() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let server = serve_with(recording_app(Arc::clone(&seen)), test_config());
+    let mut request = b"GET /first HTTP/1.1\r\nHost: h\r\n\r\n".to_vec();
+    request.extend_from_slice(b"\x00\x01\x02 not a request\r\n\r\n");
+    let raw = raw_exchange(server.local_addr(), &request).await;
+    assert_eq!(
+        statuses(&raw),
+        vec![200, 400],
+        "received {:?}",
+        String::from_utf8_lossy(&raw)
+    );
+    assert_eq!(*seen.lock().unwrap(), vec!["/first".to_owned()]);
+    server.shutdown().await;
+}
