@@ -129,11 +129,16 @@ where
         .headers
         .get(http::header::EXPECT)
         .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    // Only checked for requests off the wire (those with a `Connection`):
+    // a request built in code or by another server is its caller's business.
+    let bad_host = connection.as_ref().and(host_problem(&head));
     // One `Arc` clone per request: the future must be `'static`.
     let settings = Arc::clone(settings);
-    if too_large || unmet_expectation {
+    if bad_host.is_some() || too_large || unmet_expectation {
         return Box::pin(async move {
-            let (status, text) = if unmet_expectation {
+            let (status, text) = if let Some(problem) = bad_host {
+                (StatusCode::BAD_REQUEST, format!("{problem}\n"))
+            } else if unmet_expectation {
                 (
                     StatusCode::EXPECTATION_FAILED,
                     "Unsupported Expect header: only `Expect: 100-continue` is understood.\n"
@@ -176,6 +181,77 @@ where
     })
 }
 
+/// Why the request's `Host` is unacceptable, if it is. RFC 9112 §3.2: a
+/// server answers 400 to an HTTP/1.1 request without `Host`, and to any
+/// request with more than one `Host` or an invalid one. HTTP/1.0 may omit
+/// it; HTTP/2 carries `:authority` instead.
+fn host_problem(head: &http::request::Parts) -> Option<&'static str> {
+    let mut hosts = head.headers.get_all(http::header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (None, _) if head.version == Version::HTTP_11 => {
+            Some("HTTP/1.1 requests must carry a Host header.")
+        }
+        (Some(_), Some(_)) => Some("A request may carry only one Host header."),
+        (Some(host), None) if !valid_host(host.as_bytes()) => {
+            Some("The Host header is not a valid host[:port].")
+        }
+        _ => None,
+    }
+}
+
+/// `uri-host [ ":" port ]` (RFC 9110 §7.2), or empty (allowed when the
+/// target has no authority). No userinfo, no path, no spaces.
+fn valid_host(host: &[u8]) -> bool {
+    let (name, port) = if let Some(literal) = host.strip_prefix(b"[") {
+        // An IP literal: `[` IPv6 or IPvFuture `]`.
+        let Some(end) = literal.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let (inside, rest) = (&literal[..end], &literal[end + 1..]);
+        if inside.is_empty()
+            || !inside
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.'))
+        {
+            return false;
+        }
+        match rest {
+            [] => (&[][..], None),
+            [b':', port @ ..] => (&[][..], Some(port)),
+            _ => return false,
+        }
+    } else {
+        match host.iter().position(|&b| b == b':') {
+            Some(colon) => (&host[..colon], Some(&host[colon + 1..])),
+            None => (host, None),
+        }
+    };
+    // reg-name: unreserved, pct-encoded and sub-delims characters.
+    let name_ok = name.iter().all(|&b| {
+        b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            )
+    });
+    let port_ok = port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit));
+    name_ok && port_ok
+}
+
 impl<A: ?Sized> Clone for WsgiService<A> {
     fn clone(&self) -> Self {
         WsgiService {
@@ -215,5 +291,45 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         self.respond(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_host;
+
+    #[test]
+    fn valid_hosts() {
+        for host in [
+            "",
+            "h",
+            "h:8080",
+            "example.com",
+            "a-b.c_d",
+            "127.0.0.1:80",
+            "[::1]",
+            "[::1]:8080",
+            "h:",
+        ] {
+            assert!(valid_host(host.as_bytes()), "{host:?} was refused");
+        }
+    }
+
+    #[test]
+    fn invalid_hosts() {
+        for host in [
+            "a b",
+            "a/b",
+            "user@evil",
+            "a:port",
+            "a:1:2",
+            "[::1",
+            "[]",
+            "[::1]x",
+            "a:123456",
+            "a\tb",
+        ] {
+            assert!(!valid_host(host.as_bytes()), "{host:?} was accepted");
+        }
     }
 }
