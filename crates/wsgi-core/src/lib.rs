@@ -51,11 +51,30 @@
 //! }
 //! ```
 //!
+//! ## Guides
+//! - [Coming from Python WSGI and pulsar](guide::coming_from_python): the
+//!   mapping from `environ`, `start_response`, iterables, `exc_info`,
+//!   `write`, `LazyWsgi`, `pulsar.connection` and `pulsar.cfg`, and the
+//!   rules that are specific to Rust.
+//! - [Writing middleware](guide::writing_middleware): `Middleware`,
+//!   `ResponseMiddleware`, the macros, passing with `None`, applications
+//!   and tower services as middleware, the shipped middleware.
+//! - [Streaming responses](guide::streaming): bodies, chunks and futures,
+//!   backpressure, `Content-Length`, close hooks, aborts.
+//! - [Testing your app](guide::testing): calling handlers, the in-process
+//!   `TestClient`, and the real server on a free port.
+//! - [Using with axum and tower](guide::axum_and_tower): `WsgiService` in an
+//!   axum `Router`, tower-http layers, `ServiceMiddleware`.
+//!
 //! ## Cargo features
 //! - `tls` (on by default): HTTPS with rustls (ring provider) when the
 //!   `certfile` and `keyfile` settings are given. Without it the crate has
 //!   no rustls dependency, and a configured certificate is a
-//!   configuration error at start-up.
+//!   configuration error at start-up. Both `default-features = false` and
+//!   the default build are checked in CI.
+//!
+//! There are no other features: the server, the shipped middleware, the
+//! router, forms, static files and the test client are always built.
 //!
 //! Deployment settings (workers, sockets, limits, TLS, logging) are listed
 //! in [`Config`]; the README's "Running in production" has the table of
@@ -91,6 +110,20 @@ pub mod environ;
 pub mod error;
 pub mod error_page;
 pub mod form;
+/// Guides: longer explanations with examples, also readable as Markdown
+/// under `crates/wsgi-core/docs/` in the repository.
+pub mod guide {
+    #[doc = include_str!("../docs/coming-from-python.md")]
+    pub mod coming_from_python {}
+    #[doc = include_str!("../docs/writing-middleware.md")]
+    pub mod writing_middleware {}
+    #[doc = include_str!("../docs/streaming.md")]
+    pub mod streaming {}
+    #[doc = include_str!("../docs/testing.md")]
+    pub mod testing {}
+    #[doc = include_str!("../docs/axum-and-tower.md")]
+    pub mod axum_and_tower {}
+}
 pub mod handler;
 pub mod input;
 pub mod lazy;
