@@ -631,45 +631,22 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         }
     };
 
-    // Nothing goes out before the first non-empty item (PEP 3333). A HEAD
-    // answer needs only the head: once it is set, the body is not waited
-    // for (it may be an endless event stream).
-    let mut held = None;
-    let first = if let Some(written) = start_response.take_written() {
-        Some(written)
-    } else if request.method == Method::HEAD && start_response.is_started() {
-        None
+    // A HEAD answer needs only the head: once it is set, the body is not
+    // waited for (it may be an endless event stream).
+    let prefix = if request.method == Method::HEAD && start_response.is_started() {
+        Prefix::default()
     } else {
-        loop {
-            let next = poll_fn(|cx| poll_body(&mut body, cx));
-            let next = match timeout {
-                None => next.await,
-                Some(timeout) => match tokio::time::timeout(timeout, next).await {
-                    Ok(next) => next,
-                    Err(_) => Some(Err(StreamError::TimedOut { timeout })),
-                },
-            };
-            match next {
-                Some(Ok(bytes)) if bytes.is_empty() => continue,
-                Some(Ok(bytes)) => match start_response.take_written() {
-                    // `write()` during the item: those bytes go first.
-                    Some(written) => {
-                        held = Some(bytes);
-                        break Some(written);
-                    }
-                    None => break Some(bytes),
-                },
-                Some(Err(StreamError::Body(error))) => {
-                    return error_response(&error, debug, &request, settings, log)
-                }
-                Some(Err(error @ StreamError::TimedOut { .. })) => {
-                    let error = Error::with_status(StatusCode::GATEWAY_TIMEOUT, error);
-                    return error_response(&error, debug, &request, settings, log);
-                }
-                Some(Err(error)) => {
-                    return error_response(&Error::new(error), debug, &request, settings, log)
-                }
-                None => break start_response.take_written(),
+        match read_prefix(&mut body, &start_response, timeout).await {
+            Ok(prefix) => prefix,
+            Err(StreamError::Body(error)) => {
+                return error_response(&error, debug, &request, settings, log)
+            }
+            Err(error @ StreamError::TimedOut { .. }) => {
+                let error = Error::with_status(StatusCode::GATEWAY_TIMEOUT, error);
+                return error_response(&error, debug, &request, settings, log);
+            }
+            Err(error) => {
+                return error_response(&Error::new(error), debug, &request, settings, log)
             }
         }
     };
@@ -684,7 +661,6 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
             return error_response(&Error::new(refused), debug, &request, settings, log)
         }
     };
-    let prefix = Prefix { first, held };
     respond(
         head,
         prefix,
@@ -699,9 +675,57 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
 
 /// What was read before the head: the first chunk, and an item waiting
 /// behind `write()` bytes.
-struct Prefix {
-    first: Option<Bytes>,
-    held: Option<Bytes>,
+#[derive(Debug, Default)]
+pub(crate) struct Prefix {
+    pub(crate) first: Option<Bytes>,
+    pub(crate) held: Option<Bytes>,
+}
+
+/// Reads `body` up to its first non-empty item: nothing is sent before it
+/// (PEP 3333), so until then an error can still become a clean error
+/// response. `write()` bytes go first, whether queued before the item or
+/// while it was made (the item then waits behind them). Each wait is
+/// bounded by `timeout`. Shared by the server and by
+/// [`capture`](crate::middleware::capture).
+pub(crate) async fn read_prefix(
+    body: &mut Body,
+    start_response: &StartResponse,
+    timeout: Option<Duration>,
+) -> Result<Prefix, StreamError> {
+    if let Some(written) = start_response.take_written() {
+        return Ok(Prefix {
+            first: Some(written),
+            held: None,
+        });
+    }
+    loop {
+        let next = poll_fn(|cx| poll_body(body, cx));
+        let next = match timeout {
+            None => next.await,
+            Some(timeout) => match tokio::time::timeout(timeout, next).await {
+                Ok(next) => next,
+                Err(_) => return Err(StreamError::TimedOut { timeout }),
+            },
+        };
+        return match next {
+            Some(Ok(bytes)) if bytes.is_empty() => continue,
+            Some(Ok(bytes)) => Ok(match start_response.take_written() {
+                Some(written) => Prefix {
+                    first: Some(written),
+                    held: Some(bytes),
+                },
+                None => Prefix {
+                    first: Some(bytes),
+                    held: None,
+                },
+            }),
+            Some(Err(error)) => Err(error),
+            None => Ok(Prefix {
+                first: start_response.take_written(),
+                held: None,
+            }),
+        };
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -63,6 +63,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 
 use crate::application::Application;
 use crate::body::Body;
+use crate::dispatch::{read_prefix, Prefix, StreamError};
 use crate::environ::Environ;
 use crate::error::{BoxError, Error};
 use crate::input::Input;
@@ -216,26 +217,13 @@ pub(crate) async fn capture_body(
     start_response: StartResponse,
     mut body: Body,
 ) -> Result<WsgiResponse, Error> {
-    // As the server does: read up to the first non-empty item; `write()`
-    // bytes queued while it was made go before it.
-    let mut held = None;
-    let first = loop {
-        if let Some(written) = start_response.take_written() {
-            break Some(written);
-        }
-        match body.next().await {
-            Some(Ok(bytes)) if bytes.is_empty() => continue,
-            Some(Ok(bytes)) => match start_response.take_written() {
-                Some(written) => {
-                    held = Some(bytes);
-                    break Some(written);
-                }
-                None => break Some(bytes),
-            },
-            Some(Err(error)) => return Err(error),
-            None => break None,
-        }
-    };
+    // As the server does: read up to the first non-empty item.
+    let Prefix { first, held } = read_prefix(&mut body, &start_response, None)
+        .await
+        .map_err(|error| match error {
+            StreamError::Body(error) => error,
+            other => Error::new(other),
+        })?;
     let head = start_response
         .take_head()?
         .ok_or_else(|| Error::msg("the application returned without calling start_response"))?;
@@ -249,15 +237,10 @@ pub(crate) async fn capture_body(
         if let Some(declared) = head.content_length {
             let sent = bytes.len() as u64;
             if sent > declared {
-                return Err(Error::new(crate::dispatch::StreamError::TooLong {
-                    declared,
-                }));
+                return Err(Error::new(StreamError::TooLong { declared }));
             }
             if sent < declared {
-                return Err(Error::new(crate::dispatch::StreamError::TooShort {
-                    declared,
-                    sent,
-                }));
+                return Err(Error::new(StreamError::TooShort { declared, sent }));
             }
         }
         response.set_content(Content::Bytes(bytes));
