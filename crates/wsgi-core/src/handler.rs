@@ -135,8 +135,17 @@ impl WsgiHandler {
         })
     }
 
+    /// Runs the chain and returns the final response; errors become error
+    /// pages (response middleware applies to those too, unless it is what
+    /// failed).
+    pub async fn respond(&self, environ: &mut Environ) -> WsgiResponse {
+        self.inner.respond(environ).await
+    }
+}
+
+impl Inner {
     async fn first_answer(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
-        for middleware in &self.inner.middleware {
+        for middleware in &self.middleware {
             let answer = AssertUnwindSafe(middleware.call(environ))
                 .catch_unwind()
                 .await
@@ -153,7 +162,7 @@ impl WsgiHandler {
         environ: &mut Environ,
         mut response: WsgiResponse,
     ) -> Result<WsgiResponse, Error> {
-        for middleware in &self.inner.response_middleware {
+        for middleware in &self.response_middleware {
             response = AssertUnwindSafe(middleware.call(environ, response))
                 .catch_unwind()
                 .await
@@ -162,27 +171,26 @@ impl WsgiHandler {
         Ok(response)
     }
 
-    /// Runs the chain and returns the final response; errors become error
-    /// pages (response middleware applies to those too, unless it is what
-    /// failed).
-    pub async fn respond(&self, environ: &mut Environ) -> WsgiResponse {
+    async fn respond(&self, environ: &mut Environ) -> WsgiResponse {
         let response = match self.first_answer(environ).await {
             Ok(Some(response)) => response,
             Ok(None) => self
-                .inner
                 .renderer
                 .render(environ, &HttpError::not_found().into()),
-            Err(error) => self.inner.renderer.render(environ, &error),
+            Err(error) => self.renderer.render(environ, &error),
         };
         match self.apply_response_middleware(environ, response).await {
             Ok(response) => response,
-            Err(error) => self.inner.renderer.render(environ, &error),
+            Err(error) => self.renderer.render(environ, &error),
         }
     }
 }
 
+/// The application behind both `WsgiHandler`'s `Application` impl and its
+/// tower `Service` impl, which serves the shared `Inner` without wrapping
+/// the handler in a new `Arc` per request.
 #[async_trait]
-impl Application for WsgiHandler {
+impl Application for Inner {
     async fn call(
         &self,
         environ: &mut Environ,
@@ -194,11 +202,26 @@ impl Application for WsgiHandler {
 }
 
 #[async_trait]
+impl Application for WsgiHandler {
+    async fn call(
+        &self,
+        environ: &mut Environ,
+        start_response: StartResponse,
+    ) -> Result<Body, Error> {
+        // Not `self.inner.call(..)`: that would box a second future.
+        let response = self.inner.respond(environ).await;
+        response.start(environ, &start_response)
+    }
+}
+
+#[async_trait]
 impl Middleware for WsgiHandler {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
-        match self.first_answer(environ).await? {
+        match self.inner.first_answer(environ).await? {
             Some(response) => Ok(Some(
-                self.apply_response_middleware(environ, response).await?,
+                self.inner
+                    .apply_response_middleware(environ, response)
+                    .await?,
             )),
             None => Ok(None),
         }
@@ -219,9 +242,12 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        let config = Arc::clone(&self.inner.config);
-        let settings = Arc::clone(&self.inner.settings);
-        respond_with(Arc::new(self.clone()), &config, &settings, request)
+        respond_with(
+            Arc::clone(&self.inner),
+            &self.inner.config,
+            &self.inner.settings,
+            request,
+        )
     }
 }
 
