@@ -78,14 +78,8 @@ fn read(function: &ItemFn, args: args::Args) -> syn::Result<Handler<'_>> {
         [environ, start_response] => {
             let environ = signature::environ_arg(environ, "first", ACCEPTED);
             let start_response = start_response_arg(start_response);
-            match (environ, start_response) {
-                (Ok(environ), Ok(())) => (Form::Wsgi, environ),
-                (Err(mut first), Err(second)) => {
-                    first.combine(second);
-                    return Err(first);
-                }
-                (Err(error), _) | (_, Err(error)) => return Err(error),
-            }
+            let (environ, ()) = signature::both(environ, start_response)?;
+            (Form::Wsgi, environ)
         }
         [] => {
             return Err(syn::Error::new(

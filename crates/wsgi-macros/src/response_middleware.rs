@@ -87,14 +87,7 @@ fn read(function: &ItemFn) -> syn::Result<(EnvironRef, Option<Span>)> {
         [environ, response] => {
             let environ = signature::environ_arg(environ, "first", ACCEPTED);
             let response = response_arg(response);
-            match (environ, response) {
-                (Ok(environ), Ok(())) => environ,
-                (Err(mut first), Err(second)) => {
-                    first.combine(second);
-                    return Err(first);
-                }
-                (Err(error), _) | (_, Err(error)) => return Err(error),
-            }
+            signature::both(environ, response)?.0
         }
         [] => {
             return Err(syn::Error::new(

@@ -348,6 +348,19 @@ pub(crate) fn type_generics(sig: &Signature) -> TypeGenerics {
     }
 }
 
+/// Both results, or every error of the two combined (so one compile run
+/// reports both bad arguments).
+pub(crate) fn both<A, B>(a: syn::Result<A>, b: syn::Result<B>) -> syn::Result<(A, B)> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(mut first), Err(second)) => {
+            first.combine(second);
+            Err(first)
+        }
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::upper_camel_case;
