@@ -59,18 +59,25 @@ impl std::fmt::Display for ProxyHeaderError {
 /// What the header announced, as `Ok(source)`; `None` for the forms that
 /// carry no client address.
 fn parse(buf: &[u8]) -> Option<Result<(usize, Option<SocketAddr>), String>> {
-    // Too short to tell v1 from v2 yet (a v1 header has at least 15 bytes
-    // and ends with a newline).
-    if buf.len() < V2_SIGNATURE.len() && !buf.contains(&b'\n') {
-        let v2 = buf.starts_with(V2_SIGNATURE) || V2_SIGNATURE.starts_with(buf);
-        if !v2 && !b"PROXY ".starts_with(&buf[..buf.len().min(6)]) {
-            return Some(Err("the connection does not start with `PROXY `".into()));
-        }
+    let v2 = buf.starts_with(V2_SIGNATURE) || V2_SIGNATURE.starts_with(buf);
+    if !v2 && !b"PROXY ".starts_with(&buf[..buf.len().min(6)]) {
+        return Some(Err("the connection does not start with `PROXY `".into()));
+    }
+    // v2's fixed part is 16 bytes; a v1 line ends with a newline.
+    if buf.len() < 16 && (v2 || !buf.contains(&b'\n')) {
         return None;
     }
     let header = HeaderResult::parse(buf);
     if header.is_incomplete() {
-        if !buf.starts_with(V2_SIGNATURE) && buf.len() >= MAX_V1 {
+        if v2 {
+            return None;
+        }
+        // ppp calls a v1 line with missing fields incomplete even once its
+        // newline arrived; nothing more can complete it.
+        if buf.contains(&b'\n') {
+            return Some(Err("a v1 header with missing fields".into()));
+        }
+        if buf.len() >= MAX_V1 {
             return Some(Err("a v1 header is longer than 107 bytes".into()));
         }
         return None;
@@ -250,7 +257,9 @@ mod tests {
     async fn refused() {
         for input in [
             &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
-            b"PROXY TCP4 1.2.3.4\r\n",
+            b"PROXY TCP4 1.2.3.4\r\nGET / HTTP/1.1\r\n\r\n",
+            b"\r\n\r\n\0\r\nQUIT\n\x2f\x11\x00\x0cGET / HTTP/1.1\r\n",
+            b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x02GET / HTTP/1.1\r\n",
             b"PROXY TCP4 999.0.0.1 1.2.3.4 1 2\r\n",
             b"PROXY",
             b"",
@@ -261,6 +270,23 @@ mod tests {
                 "{:?}",
                 String::from_utf8_lossy(input)
             );
+        }
+        // Refused from the bytes alone, without waiting for more.
+        for input in [
+            &b"GET / HTTP/1.1\r\n"[..],
+            b"PROXY TCP4 1.2.3.4\r\nGET",
+            b"\r\n\r\n\0\r\nQUIT\n\x2f\x11\x00\x0cGET / HTTP/1.1\r\n",
+            b"\r\n\r\n\0\r\nQUIT\n\x21\x11\x00\x02GET / HTTP/1.1\r\n",
+            b"X",
+        ] {
+            assert!(
+                matches!(parse(input), Some(Err(_))),
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+        for partial in [&b"PROX"[..], b"PROXY TCP4 1.2.3.4 ", b"\r\n\r\n\0\r\nQU"] {
+            assert!(parse(partial).is_none(), "{partial:?} may still complete");
         }
         let (_client, server) = tokio::io::duplex(64);
         let slow = accept(server, Duration::from_millis(20)).await;
