@@ -257,9 +257,12 @@ fn split_port(authority: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// A hop's address and port, when it gives them.
+type Node = (IpAddr, Option<u16>);
+
 /// A client address in a list: `192.0.2.1`, `192.0.2.1:443`, `2001:db8::1`,
 /// `[2001:db8::1]`, `[2001:db8::1]:443`.
-fn parse_node(node: &str) -> Option<(IpAddr, Option<u16>)> {
+fn parse_node(node: &str) -> Option<Node> {
     if let Ok(ip) = node.parse::<IpAddr>() {
         return Some((ip, None));
     }
@@ -294,9 +297,9 @@ fn scheme(proto: &str) -> Option<bool> {
 /// of the leftmost when all are trusted), and its address when it is one.
 fn walk<T>(
     hops: &[T],
-    address: impl Fn(&T) -> Option<(IpAddr, Option<u16>)>,
+    address: impl Fn(&T) -> Option<Node>,
     proxies: &TrustedProxies,
-) -> Option<(usize, Option<(IpAddr, Option<u16>)>)> {
+) -> Option<(usize, Option<Node>)> {
     for (index, hop) in hops.iter().enumerate().rev() {
         let node = address(hop);
         match node {

@@ -29,8 +29,20 @@ use crate::error::Error;
 use crate::middleware::Middleware;
 use crate::response::WsgiResponse;
 
-/// Answers `GET`/`HEAD` on the liveness and readiness paths; passes every
-/// other request. See the [module docs](self).
+/// Answers `GET`/`HEAD` on the liveness and readiness paths (matched
+/// against `PATH_INFO`); passes every other request.
+///
+/// - **liveness** (`/healthz`): `200 ok` whenever the server answers at
+///   all; a failing liveness probe means "restart me".
+/// - **readiness** (`/readyz`): `200 ready`; `503 shutting down` once the
+///   server has begun a graceful shutdown ([`Connection::is_draining`]);
+///   `503 not ready` while the [`ready_when`](Self::ready_when) check says
+///   no. A failing readiness probe means "send me no new clients".
+///
+/// Answers carry `Cache-Control: no-store`. With the `shutdown_drain`
+/// setting a server told to stop keeps serving for that long while
+/// readiness answers 503, so the load balancer takes it out of rotation
+/// before it stops accepting.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
