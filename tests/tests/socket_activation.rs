@@ -18,10 +18,17 @@ use wsgi_tests::{get, parse_response, IO_TIMEOUT};
 
 const ACTIVATOR: &str = r#"
 import os, socket, sys
-listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-listener.bind(("127.0.0.1", 0))
-listener.listen(128)
-print(listener.getsockname()[1], flush=True)
+path = os.environ.get("ACTIVATE_UNIX")
+if path:
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(128)
+    print(0, flush=True)
+else:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    print(listener.getsockname()[1], flush=True)
 sys.stdin.readline()
 os.dup2(listener.fileno(), 3)
 os.set_inheritable(3, True)  # also when the socket already was descriptor 3
@@ -32,8 +39,9 @@ os.execv(sys.argv[1], sys.argv[1:])
 
 /// Starts the activator with the server's arguments; returns it, the
 /// port it listens on, and its stdout (the server's log, later).
-fn activator(args: &[&str]) -> (Child, u16, BufReader<ChildStdout>) {
+fn activator(args: &[&str], env: &[(&str, &str)]) -> (Child, u16, BufReader<ChildStdout>) {
     let mut child = Command::new("python3")
+        .envs(env.iter().copied())
         .arg("-c")
         .arg(ACTIVATOR)
         .arg(env!("CARGO_BIN_EXE_health_server"))
@@ -106,15 +114,18 @@ fn read_response(mut stream: std::net::TcpStream) -> String {
 
 #[tokio::test]
 async fn the_inherited_socket_is_served_and_no_early_connection_is_lost() {
-    let (mut child, port, mut stdout) = activator(&[
-        // Ignored: the inherited socket replaces `bind`.
-        "--bind",
-        "127.0.0.1:1",
-        "--workers",
-        "2",
-        "--shutdown-drain",
-        "0.6",
-    ]);
+    let (mut child, port, mut stdout) = activator(
+        &[
+            // Ignored: the inherited socket replaces `bind`.
+            "--bind",
+            "127.0.0.1:1",
+            "--workers",
+            "2",
+            "--shutdown-drain",
+            "0.6",
+        ],
+        &[],
+    );
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     // Before the server exists: these wait in the socket's backlog.
     let early: Vec<_> = (0..5).map(|_| early_request(addr)).collect();
@@ -172,4 +183,52 @@ fn fd_bind_without_an_inherited_socket_is_an_error() {
         err.contains("fd://3") && err.contains("socket activation"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn fd_bind_picks_an_inherited_unix_socket_next_to_a_bound_address() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let path = std::env::temp_dir().join(format!("wsgi-activated-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let (mut child, _, mut stdout) = activator(
+        &["--bind", "fd://3", "--bind", "127.0.0.1:0"],
+        &[("ACTIVATE_UNIX", path.to_str().unwrap())],
+    );
+    // Connected before the server runs: waits in the backlog.
+    let mut early = tokio::net::UnixStream::connect(&path).await.unwrap();
+    early
+        .write_all(b"GET / HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    writeln!(child.stdin.as_mut().unwrap(), "go").unwrap();
+    let first = wait_for_log(&mut stdout, "listening on");
+    let second = wait_for_log(&mut stdout, "listening on");
+    assert!(
+        first.contains(&format!("unix:{}", path.display())),
+        "{first}"
+    );
+    assert!(
+        second.contains("http://127.0.0.1:"),
+        "the other address is bound: {second}"
+    );
+    std::thread::spawn(move || for _ in stdout.lines() {});
+    let mut raw = Vec::new();
+    tokio::time::timeout(IO_TIMEOUT, early.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    let response = parse_response(&raw, false).expect("a response");
+    assert_eq!(
+        response.text(),
+        format!("pid={} LISTEN_FDS=unset", child.id())
+    );
+
+    send_signal(&child, "TERM");
+    assert!(wait_exit(&mut child).success());
+    assert!(
+        path.exists(),
+        "an inherited socket's file belongs to its parent"
+    );
+    std::fs::remove_file(&path).unwrap();
 }
