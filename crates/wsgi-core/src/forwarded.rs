@@ -234,11 +234,10 @@ impl fmt::Display for Forwarded {
 
 /// Every value of a header as one comma-separated list; `None` when a value
 /// is not visible ASCII (malformed).
-fn list(headers: &HeaderMap, name: &HeaderName) -> Option<Vec<String>> {
+fn list<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<Vec<&'a str>> {
     let mut items = Vec::new();
     for value in headers.get_all(name) {
-        let value = value.to_str().ok()?;
-        items.extend(value.split(',').map(|item| item.trim().to_owned()));
+        items.extend(value.to_str().ok()?.split(',').map(str::trim));
     }
     Some(items)
 }
@@ -319,7 +318,7 @@ fn from_x_forwarded(headers: &HeaderMap, proxies: &TrustedProxies) -> Forwarded 
         forwarded.client_port = port;
     }
     // The entry at the client's position, else the nearest proxy's.
-    let pick = |name: &HeaderName| -> Option<String> {
+    let pick = |name: &HeaderName| -> Option<&str> {
         let mut values = list(headers, name)?;
         match chosen {
             Some((index, _)) if values.len() == hops.len() => Some(values.swap_remove(index)),
@@ -327,7 +326,7 @@ fn from_x_forwarded(headers: &HeaderMap, proxies: &TrustedProxies) -> Forwarded 
         }
     };
     forwarded.https = match pick(&X_FORWARDED_PROTO) {
-        Some(proto) => scheme(&proto),
+        Some(proto) => scheme(proto),
         None => pick(&X_FORWARDED_SSL).and_then(|ssl| {
             if ssl.eq_ignore_ascii_case("on") {
                 Some(true)
@@ -338,7 +337,9 @@ fn from_x_forwarded(headers: &HeaderMap, proxies: &TrustedProxies) -> Forwarded 
             }
         }),
     };
-    forwarded.host = pick(&X_FORWARDED_HOST).filter(|host| valid_host(host));
+    forwarded.host = pick(&X_FORWARDED_HOST)
+        .filter(|host| valid_host(host))
+        .map(str::to_owned);
     forwarded.port = pick(&X_FORWARDED_PORT).and_then(|port| port.parse().ok());
     forwarded
 }
