@@ -58,6 +58,10 @@ struct Inner {
 ///     Some("127.0.0.1:8060".parse().unwrap()),
 /// );
 /// assert_eq!(conn.requests_served(), 0);
+/// // Outside the server: no PROXY header, no trusted proxy, no shutdown.
+/// assert_eq!(conn.client_addr(), conn.peer_addr());
+/// assert_eq!(conn.proxied_addr(), None);
+/// assert!(!conn.is_trusted_proxy() && !conn.is_draining());
 /// conn.handle().spawn(async { /* runs on the connection's event loop */ });
 /// # }
 /// ```
