@@ -115,8 +115,20 @@ fn invalid_settings_exit_with_an_error_before_binding() {
     let file = std::env::temp_dir().join(format!("wsgi-cli-bad-{}.toml", std::process::id()));
     std::fs::write(&file, "wokers = 2\n").unwrap();
     let file = file.to_str().unwrap().to_owned();
-    let cases: [Case; 6] = [
+    let cases: [Case; 10] = [
         (&["--workers", "many"], &[], "--workers"),
+        (
+            &["--forwarded-allow-ips", "10.0.0.0/99"],
+            &[],
+            "forwarded_allow_ips",
+        ),
+        (
+            &[],
+            &[("WSGI_FORWARDED_ALLOW_IPS", "127.0.0.1,proxy.internal")],
+            "proxy.internal",
+        ),
+        (&["--bind", "fd://1"], &[], "fd://N"),
+        (&[], &[("WSGI_SHUTDOWN_DRAIN", "soon")], "--shutdown-drain"),
         (&["--bind", "127.0.0.1"], &[], "bind"),
         (&["--http-keep-alive", "soon"], &[], "seconds"),
         (&["--access-log-format", "{nope}"], &[], "access_log_format"),

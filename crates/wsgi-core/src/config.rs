@@ -36,6 +36,7 @@ use clap::{ArgAction, Parser};
 use serde::Deserialize;
 
 use crate::access_log::AccessLogFormat;
+use crate::forwarded::TrustedProxies;
 
 /// The server's settings. Every field is public and documented with its
 /// default; [`Config::get`] reads one by its setting name.
@@ -43,8 +44,10 @@ use crate::access_log::AccessLogFormat;
 #[non_exhaustive]
 pub struct Config {
     /// Addresses to listen on: `HOST:PORT` (port 0 picks a free port) or
-    /// `unix:PATH` (a Unix-domain socket). Default `["127.0.0.1:8060"]`,
-    /// like pulsar.
+    /// `unix:PATH` (a Unix-domain socket), or `fd://N`: the listening socket
+    /// inherited as descriptor `N` through socket activation (`LISTEN_FDS`,
+    /// see [`server`](crate::server)). Default `["127.0.0.1:8060"]`, like
+    /// pulsar.
     pub bind: Vec<String>,
     /// Worker event loops, each on its own thread with its own clone of the
     /// application. `0` runs on the caller's tokio runtime. Default 1.
@@ -80,11 +83,31 @@ pub struct Config {
     pub max_headers: usize,
     /// How long a graceful shutdown waits for in-flight requests. Default 30 s.
     pub shutdown_timeout: Duration,
+    /// How long, once a shutdown begins, the server keeps accepting and
+    /// serving normally while [`Connection::is_draining`] is true (so the
+    /// [`HealthCheck`] readiness probe answers 503 and a load balancer
+    /// stops sending new clients), before it stops accepting and drains
+    /// within `shutdown_timeout`. Default 0 s.
+    ///
+    /// [`Connection::is_draining`]: crate::Connection::is_draining
+    /// [`HealthCheck`]: crate::middleware::HealthCheck
+    pub shutdown_drain: Duration,
     /// PEM file with the TLS certificate chain; with `keyfile`, every
     /// address is served over TLS. Default none (plain HTTP).
     pub certfile: Option<PathBuf>,
     /// PEM file with the TLS private key. Default none.
     pub keyfile: Option<PathBuf>,
+    /// Every connection starts with a PROXY protocol header (v1 or v2, as
+    /// HAProxy and cloud load balancers send), whose source address
+    /// becomes the client's; a connection without a valid one, or that
+    /// sends it slower than `header_read_timeout`, is closed. See
+    /// [`server`](crate::server). Default off.
+    pub proxy_protocol: bool,
+    /// Peers whose forwarding headers (`X-Forwarded-For`, `-Proto`,
+    /// `-Host`, `-Port`, `-Ssl`, `Forwarded`) are believed: addresses,
+    /// CIDR ranges (`10.0.0.0/8`, `fd00::/8`) or `*` for all; see
+    /// [`forwarded`](crate::forwarded). Default `["127.0.0.1", "::1"]`.
+    pub forwarded_allow_ips: Vec<String>,
     /// Show error details (the error chain) in 500 responses. Default off.
     pub debug: bool,
     /// `SERVER_SOFTWARE` and the `Server` header. Default `wsgi-rs/<version>`.
@@ -117,8 +140,11 @@ impl Default for Config {
             max_header_size: 64 * 1024,
             max_headers: 100,
             shutdown_timeout: Duration::from_secs(30),
+            shutdown_drain: Duration::ZERO,
             certfile: None,
             keyfile: None,
+            proxy_protocol: false,
+            forwarded_allow_ips: vec!["127.0.0.1".to_owned(), "::1".to_owned()],
             debug: false,
             server_software: concat!("wsgi-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
             script_name: String::new(),
@@ -207,7 +233,7 @@ struct Args {
     /// values, and is overridden by environment variables and flags
     #[arg(long, env = "WSGI_CONFIG", value_name = "PATH")]
     config: Option<PathBuf>,
-    /// Address to listen on, HOST:PORT or unix:PATH; repeat for several
+    /// Address to listen on, HOST:PORT, unix:PATH or fd://N; repeat for several
     /// [default: 127.0.0.1:8060]
     #[arg(long, env = "WSGI_BIND", value_name = "ADDRESS", value_delimiter = ',', action = ArgAction::Append)]
     bind: Vec<String>,
@@ -244,12 +270,24 @@ struct Args {
     /// Seconds a graceful shutdown waits for in-flight requests [default: 30]
     #[arg(long, env = "WSGI_SHUTDOWN_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
     shutdown_timeout: Option<Duration>,
+    /// Seconds a shutdown keeps serving while readiness reports 503, before
+    /// it stops accepting [default: 0]
+    #[arg(long, env = "WSGI_SHUTDOWN_DRAIN", value_name = "SECONDS", value_parser = seconds)]
+    shutdown_drain: Option<Duration>,
     /// PEM certificate chain; with --keyfile, serve TLS [default: none]
     #[arg(long, env = "WSGI_CERTFILE", value_name = "PATH")]
     certfile: Option<PathBuf>,
     /// PEM private key for --certfile [default: none]
     #[arg(long, env = "WSGI_KEYFILE", value_name = "PATH")]
     keyfile: Option<PathBuf>,
+    /// Expect a PROXY protocol v1/v2 header on every connection
+    /// (--proxy-protocol or --proxy-protocol=false) [default: false]
+    #[arg(long, env = "WSGI_PROXY_PROTOCOL", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    proxy_protocol: Option<bool>,
+    /// Peers whose X-Forwarded-*/Forwarded headers are believed: IPs,
+    /// CIDR ranges or *, comma-separated [default: 127.0.0.1,::1]
+    #[arg(long, env = "WSGI_FORWARDED_ALLOW_IPS", value_name = "IPS", value_delimiter = ',', action = ArgAction::Append)]
+    forwarded_allow_ips: Vec<String>,
     /// Show error details in 500 responses (--debug or --debug=false) [default: false]
     #[arg(long, env = "WSGI_DEBUG", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     debug: Option<bool>,
@@ -293,8 +331,11 @@ struct FileSettings {
     max_header_size: Option<usize>,
     max_headers: Option<usize>,
     shutdown_timeout: Option<f64>,
+    shutdown_drain: Option<f64>,
     certfile: Option<PathBuf>,
     keyfile: Option<PathBuf>,
+    proxy_protocol: Option<bool>,
+    forwarded_allow_ips: Option<OneOrMany>,
     debug: Option<bool>,
     server_software: Option<String>,
     script_name: Option<String>,
@@ -326,8 +367,11 @@ impl Config {
         "max_header_size",
         "max_headers",
         "shutdown_timeout",
+        "shutdown_drain",
         "certfile",
         "keyfile",
+        "proxy_protocol",
+        "forwarded_allow_ips",
         "debug",
         "server_software",
         "script_name",
@@ -432,6 +476,7 @@ impl Config {
             max_header_size,
             max_headers,
             debug,
+            proxy_protocol,
             server_software,
             script_name,
             log_level,
@@ -448,8 +493,16 @@ impl Config {
             http_keep_alive,
             response_timeout,
             header_read_timeout,
-            shutdown_timeout
+            shutdown_timeout,
+            shutdown_drain
         );
+        match file.forwarded_allow_ips {
+            Some(OneOrMany::One(ips)) => {
+                self.forwarded_allow_ips = ips.split(',').map(str::to_owned).collect();
+            }
+            Some(OneOrMany::Many(ips)) => self.forwarded_allow_ips = ips,
+            None => {}
+        }
         match file.bind {
             Some(OneOrMany::One(bind)) => self.bind = vec![bind],
             Some(OneOrMany::Many(binds)) => self.bind = binds,
@@ -482,7 +535,9 @@ impl Config {
             max_header_size,
             max_headers,
             shutdown_timeout,
+            shutdown_drain,
             debug,
+            proxy_protocol,
             server_software,
             script_name,
             log_level,
@@ -490,6 +545,9 @@ impl Config {
         );
         if !args.bind.is_empty() {
             self.bind = args.bind;
+        }
+        if !args.forwarded_allow_ips.is_empty() {
+            self.forwarded_allow_ips = args.forwarded_allow_ips;
         }
         if args.certfile.is_some() {
             self.certfile = args.certfile;
@@ -502,7 +560,8 @@ impl Config {
 
     /// Checks the values the server cannot use: an empty or malformed
     /// `bind`, `certfile` without `keyfile` (or the reverse), a bad
-    /// `access_log_format`, `log_level` or `server_software`. The server
+    /// `forwarded_allow_ips` entry, a bad `access_log_format`, `log_level`
+    /// or `server_software`. The server
     /// checks this before binding.
     ///
     /// ```
@@ -523,7 +582,14 @@ impl Config {
             );
         }
         for bind in &self.bind {
-            if let Some(path) = bind.strip_prefix("unix:") {
+            if let Some(fd) = bind.strip_prefix("fd://") {
+                if !fd.parse::<u32>().is_ok_and(|fd| fd >= 3) {
+                    return invalid(
+                        "bind",
+                        format!("`{bind}`: use fd://N with N an inherited socket's descriptor (3 or more)"),
+                    );
+                }
+            } else if let Some(path) = bind.strip_prefix("unix:") {
                 if path.is_empty() {
                     return invalid("bind", format!("`{bind}` has no path; use unix:PATH"));
                 }
@@ -556,6 +622,9 @@ impl Config {
                 )
             }
             _ => {}
+        }
+        if let Err(message) = TrustedProxies::parse(&self.forwarded_allow_ips) {
+            return invalid("forwarded_allow_ips", message);
         }
         if let Err(message) = AccessLogFormat::parse(&self.access_log_format) {
             return invalid("access_log_format", message);
@@ -602,8 +671,11 @@ impl Config {
             "max_header_size" => self.max_header_size.to_string(),
             "max_headers" => self.max_headers.to_string(),
             "shutdown_timeout" => secs(self.shutdown_timeout),
+            "shutdown_drain" => secs(self.shutdown_drain),
             "certfile" => path(&self.certfile),
             "keyfile" => path(&self.keyfile),
+            "proxy_protocol" => self.proxy_protocol.to_string(),
+            "forwarded_allow_ips" => self.forwarded_allow_ips.join(","),
             "debug" => self.debug.to_string(),
             "server_software" => self.server_software.clone(),
             "script_name" => self.script_name.clone(),
@@ -662,6 +734,10 @@ mod tests {
             (&["--certfile", "c.pem"], "`keyfile`"),
             (&["--access-log-format", "{nope}"], "`access_log_format`"),
             (&["--log-level", "info,,=="], "`log_level`"),
+            (
+                &["--forwarded-allow-ips", "10.0.0.0/8,proxy.local"],
+                "`forwarded_allow_ips`",
+            ),
         ] {
             let args = std::iter::once("app").chain(flags.iter().copied());
             let err = Config::try_from_args(args).unwrap_err();

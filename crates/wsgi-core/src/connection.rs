@@ -6,14 +6,24 @@
 //! addresses, the number of requests it has served, and the
 //! [`tokio::runtime::Handle`] of the worker's event loop, so a handler can
 //! spawn work onto the loop that serves it.
+//!
+//! Behind a proxy it also tells where the connection really comes from:
+//! [`peer_addr`](Connection::peer_addr) is always the socket's peer (the
+//! proxy), [`proxied_addr`](Connection::proxied_addr) the source a PROXY
+//! protocol header announced, [`is_trusted_proxy`](Connection::is_trusted_proxy)
+//! whether forwarding headers are believed (see [`forwarded`](crate::forwarded));
+//! and [`is_draining`](Connection::is_draining) whether the server has begun
+//! to shut down.
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use futures_util::task::AtomicWaker;
 use tokio::runtime::Handle;
+
+use crate::forwarded::{Forwarded, TrustedProxies};
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -22,6 +32,10 @@ struct Inner {
     peer: Option<SocketAddr>,
     local: Option<SocketAddr>,
     tls: bool,
+    /// The source address of the PROXY protocol header, once read.
+    proxied: OnceLock<SocketAddr>,
+    /// What the server shares with its connections; `None` outside it.
+    server: Option<Arc<ServerState>>,
     served: AtomicU64,
     in_flight: AtomicUsize,
     /// The connection's task, woken when its last request ends (the idle
@@ -44,6 +58,10 @@ struct Inner {
 ///     Some("127.0.0.1:8060".parse().unwrap()),
 /// );
 /// assert_eq!(conn.requests_served(), 0);
+/// // Outside the server: no PROXY header, no trusted proxy, no shutdown.
+/// assert_eq!(conn.client_addr(), conn.peer_addr());
+/// assert_eq!(conn.proxied_addr(), None);
+/// assert!(!conn.is_trusted_proxy() && !conn.is_draining());
 /// conn.handle().spawn(async { /* runs on the connection's event loop */ });
 /// # }
 /// ```
@@ -57,7 +75,7 @@ impl Connection {
     /// makes one per accepted socket; tower users may insert one into a
     /// request's extensions to provide `REMOTE_ADDR` and friends.
     pub fn new(handle: Handle, peer: Option<SocketAddr>, local: Option<SocketAddr>) -> Self {
-        Connection::build(handle, peer, local, false)
+        Connection::build(handle, peer, local, false, None)
     }
 
     pub(crate) fn build(
@@ -65,6 +83,7 @@ impl Connection {
         peer: Option<SocketAddr>,
         local: Option<SocketAddr>,
         tls: bool,
+        server: Option<Arc<ServerState>>,
     ) -> Self {
         Connection {
             inner: Arc::new(Inner {
@@ -72,6 +91,8 @@ impl Connection {
                 peer,
                 local,
                 tls,
+                proxied: OnceLock::new(),
+                server,
                 served: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
                 idle_waker: AtomicWaker::new(),
@@ -85,9 +106,67 @@ impl Connection {
         self.inner.id
     }
 
-    /// The client's address (`REMOTE_ADDR`, `REMOTE_PORT`).
+    /// The address of the socket's peer: the client, or the proxy in front
+    /// of the server (`None` over a Unix socket). `REMOTE_ADDR` is
+    /// [`client_addr`](Self::client_addr), or what a trusted proxy's
+    /// headers say.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.inner.peer
+    }
+
+    /// The source address a PROXY protocol header announced (with the
+    /// `proxy_protocol` setting; `None` for its `LOCAL`/`UNKNOWN` forms).
+    pub fn proxied_addr(&self) -> Option<SocketAddr> {
+        self.inner.proxied.get().copied()
+    }
+
+    /// The connection's client as far as the connection tells:
+    /// [`proxied_addr`](Self::proxied_addr), else
+    /// [`peer_addr`](Self::peer_addr). Forwarding headers are believed
+    /// only when this is a trusted proxy.
+    pub fn client_addr(&self) -> Option<SocketAddr> {
+        self.proxied_addr().or(self.inner.peer)
+    }
+
+    /// Whether [`client_addr`](Self::client_addr) is in the
+    /// `forwarded_allow_ips` setting, so that its forwarding headers are
+    /// believed (a Unix-socket connection is trusted unless the setting is
+    /// empty). Always false outside the server.
+    pub fn is_trusted_proxy(&self) -> bool {
+        let Some(server) = &self.inner.server else {
+            return false;
+        };
+        match self.client_addr() {
+            Some(addr) => server.proxies.trusts(addr.ip()),
+            None => !server.proxies.is_empty(),
+        }
+    }
+
+    /// Whether the server serving this connection has begun to shut down
+    /// (it may still serve for `shutdown_drain`); readiness probes answer
+    /// 503 then (see [`HealthCheck`](crate::middleware::HealthCheck)).
+    /// Always false outside the server.
+    pub fn is_draining(&self) -> bool {
+        self.inner
+            .server
+            .as_ref()
+            .is_some_and(|server| server.draining.load(Ordering::Acquire))
+    }
+
+    /// Records the PROXY protocol header's source (once, before serving).
+    pub(crate) fn set_proxied_addr(&self, addr: SocketAddr) {
+        let _ = self.inner.proxied.set(addr);
+    }
+
+    /// What a trusted proxy's forwarding headers say, if the client is one
+    /// and sent any.
+    pub(crate) fn forwarded(&self, headers: &http::HeaderMap) -> Option<Forwarded> {
+        let server = self.inner.server.as_ref()?;
+        if !crate::forwarded::any_header(headers) || !self.is_trusted_proxy() {
+            return None;
+        }
+        let forwarded = Forwarded::from_headers(headers, &server.proxies);
+        (!forwarded.is_empty()).then_some(forwarded)
     }
 
     /// The server's address the client connected to.
@@ -130,6 +209,15 @@ impl Connection {
     }
 }
 
+/// What a server shares with all its connections.
+#[derive(Debug, Default)]
+pub(crate) struct ServerState {
+    /// `forwarded_allow_ips`, parsed.
+    pub(crate) proxies: TrustedProxies,
+    /// Set when a shutdown begins.
+    pub(crate) draining: AtomicBool,
+}
+
 /// A request in flight on a connection; dropping it (with the response
 /// body, or with the unfinished response future) ends the request.
 #[derive(Debug)]
@@ -149,6 +237,7 @@ impl fmt::Debug for Connection {
             .field("id", &self.inner.id)
             .field("peer", &self.inner.peer)
             .field("local", &self.inner.local)
+            .field("proxied", &self.proxied_addr())
             .field("tls", &self.inner.tls)
             .field("requests_served", &self.requests_served())
             .finish()

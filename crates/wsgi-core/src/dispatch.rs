@@ -142,7 +142,7 @@ impl AccessLog {
             method: environ.method().clone(),
             uri: environ.uri().clone(),
             version: environ.version(),
-            peer: environ.connection().and_then(|c| c.peer_addr()),
+            peer: environ.connection().and_then(|c| c.client_addr()),
             status: StatusCode::OK,
             started: Instant::now(),
             format,
@@ -219,7 +219,7 @@ impl RequestContext {
             method: environ.method().clone(),
             // A reference-count bump: hyper's `Uri` parts are `Bytes`.
             uri: environ.uri().clone(),
-            peer: environ.connection().and_then(|c| c.peer_addr()),
+            peer: environ.connection().and_then(|c| c.client_addr()),
         }
     }
 }

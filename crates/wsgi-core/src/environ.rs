@@ -59,6 +59,7 @@ use http::{Extensions, Method, Uri, Version};
 
 use crate::config::Config;
 use crate::connection::Connection;
+use crate::forwarded::Forwarded;
 use crate::input::Input;
 
 /// The request's variables (`environ`), built lazily from the request head.
@@ -87,6 +88,8 @@ pub struct Environ {
     connection: Option<Connection>,
     config: Arc<Config>,
     https: bool,
+    /// What a trusted proxy's headers said (see `forwarded.rs`).
+    forwarded: Option<Box<Forwarded>>,
     script_name: Cow<'static, str>,
     /// Set when middleware rewrites `PATH_INFO`; otherwise it is derived
     /// from the URI on each read.
@@ -176,6 +179,31 @@ fn split_host(authority: &str) -> (&str, Option<u16>) {
     }
 }
 
+/// Applies a trusted proxy's forwarding headers to the request: the
+/// scheme, and the `Host` header (the forwarded authority, also kept in the
+/// result's `host` for absolute-form and HTTP/2 requests).
+fn apply_forwarded(
+    connection: &Connection,
+    head: &mut http::request::Parts,
+    https: &mut bool,
+) -> Option<Box<Forwarded>> {
+    let mut forwarded = connection.forwarded(&head.headers)?;
+    if let Some(forwarded_https) = forwarded.https {
+        *https = forwarded_https;
+    }
+    let current = match head.uri.authority() {
+        Some(authority) => Some(authority.as_str()),
+        None => head.headers.get(header::HOST).and_then(|h| h.to_str().ok()),
+    };
+    forwarded.host = forwarded.authority(current);
+    if let Some(host) = &forwarded.host {
+        if let Ok(value) = HeaderValue::from_str(host) {
+            head.headers.insert(header::HOST, value);
+        }
+    }
+    Some(Box::new(forwarded))
+}
+
 /// Whether header `key` (lower case, as `http` stores it) is the one that
 /// `HTTP_<suffix>` names.
 fn header_matches(key: &str, suffix: &str) -> bool {
@@ -193,13 +221,16 @@ impl Environ {
     /// Builds an environ from a request head and body, for the given
     /// configuration and connection. The server does this for every request.
     pub fn new(
-        head: http::request::Parts,
+        mut head: http::request::Parts,
         input: Input,
         config: Arc<Config>,
         connection: Option<Connection>,
     ) -> Self {
-        let https = connection.as_ref().is_some_and(Connection::is_tls)
+        let mut https = connection.as_ref().is_some_and(Connection::is_tls)
             || head.uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let forwarded = connection
+            .as_ref()
+            .and_then(|c| apply_forwarded(c, &mut head, &mut https));
         let script_name = if config.script_name.is_empty() {
             Cow::Borrowed("")
         } else {
@@ -211,6 +242,7 @@ impl Environ {
             connection,
             config,
             https,
+            forwarded,
             script_name,
             path_info: None,
             vars: Vec::new(),
@@ -482,6 +514,9 @@ impl Environ {
     }
 
     fn authority(&self) -> Option<&str> {
+        if let Some(host) = self.forwarded.as_ref().and_then(|f| f.host.as_deref()) {
+            return Some(host);
+        }
         if let Some(authority) = self.head.uri.authority() {
             return Some(authority.as_str());
         }
@@ -540,14 +575,23 @@ impl Environ {
         &self.config.server_software
     }
 
-    /// `REMOTE_ADDR`, when the connection is known.
+    /// `REMOTE_ADDR`, when the connection is known: the client a trusted
+    /// proxy names (see [`forwarded`](crate::forwarded)), else the
+    /// connection's [`client_addr`](Connection::client_addr).
     pub fn remote_addr(&self) -> Option<IpAddr> {
-        self.connection.as_ref()?.peer_addr().map(|a| a.ip())
+        if let Some(client) = self.forwarded.as_ref().and_then(|f| f.client) {
+            return Some(client);
+        }
+        self.connection.as_ref()?.client_addr().map(|a| a.ip())
     }
 
-    /// `REMOTE_PORT`, when the connection is known.
+    /// `REMOTE_PORT`, when known (a proxy that names the client without
+    /// its port leaves it unknown).
     pub fn remote_port(&self) -> Option<u16> {
-        self.connection.as_ref()?.peer_addr().map(|a| a.port())
+        if let Some(forwarded) = self.forwarded.as_ref().filter(|f| f.client.is_some()) {
+            return forwarded.client_port;
+        }
+        self.connection.as_ref()?.client_addr().map(|a| a.port())
     }
 
     /// `HTTPS == "on"`: the request came over TLS.
@@ -631,6 +675,7 @@ impl Environ {
             connection: None,
             config: Arc::clone(&self.config),
             https: false,
+            forwarded: None,
             script_name: Cow::Borrowed(""),
             path_info: None,
             vars: Vec::new(),

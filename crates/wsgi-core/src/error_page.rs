@@ -104,7 +104,7 @@ pub fn render_error(environ: &Environ, error: &Error) -> WsgiResponse {
             status = status.as_u16(),
             method = %environ.method(),
             uri = %environ.uri(),
-            peer = ?environ.connection().and_then(|c| c.peer_addr()),
+            peer = ?environ.connection().and_then(|c| c.client_addr()),
             "request failed"
         );
     }

@@ -110,6 +110,7 @@ pub mod environ;
 pub mod error;
 pub mod error_page;
 pub mod form;
+pub mod forwarded;
 /// Guides: longer explanations with examples, also readable as Markdown
 /// under `crates/wsgi-core/docs/` in the repository.
 pub mod guide {

@@ -23,6 +23,7 @@
 //! | `in_executor` | [`in_executor`] | middleware: runs a blocking function on the blocking pool |
 //! | `GZipMiddleware` | [`GZip`] | response middleware: gzip for clients that accept it |
 //! | `AccessControl` | [`AccessControl`] | both: CORS headers and preflight answers |
+//! | (Kubernetes-style probes) | [`HealthCheck`] | middleware: `/healthz` and `/readyz`, 503 while draining |
 //!
 //! ```
 //! use wsgi_core::middleware::{middleware_fn, response_middleware_fn};
@@ -43,6 +44,7 @@ mod access_control;
 mod authorization;
 mod clean_path;
 mod gzip;
+mod health;
 mod in_executor;
 mod wait_for_body;
 
@@ -50,6 +52,7 @@ pub use access_control::{AccessControl, AllowOrigin};
 pub use authorization::{Auth, Authorization, DigestAuth};
 pub use clean_path::CleanPath;
 pub use gzip::GZip;
+pub use health::HealthCheck;
 pub use in_executor::{in_executor, InExecutor};
 pub use wait_for_body::WaitForBody;
 

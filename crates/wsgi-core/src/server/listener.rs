@@ -1,6 +1,7 @@
 //! Listening sockets: TCP (one per worker with `SO_REUSEPORT` where the
 //! kernel balances connections across them, else one shared by all
-//! workers) and Unix-domain sockets.
+//! workers), Unix-domain sockets, and sockets inherited through socket
+//! activation (shared by all workers).
 
 use std::fmt;
 use std::io;
@@ -109,6 +110,9 @@ pub(crate) struct Bound {
     pub(crate) addr: BoundAddr,
     /// One socket per worker, in worker order.
     pub(crate) sockets: Vec<StdListener>,
+    /// Whether the server made the socket (and removes a Unix socket's
+    /// file when it stops); inherited sockets belong to their parent.
+    pub(crate) owned: bool,
 }
 
 /// Whether the kernel spreads connections across `SO_REUSEPORT` sockets
@@ -116,13 +120,32 @@ pub(crate) struct Bound {
 /// socket balances better there).
 const BALANCED_REUSEPORT: bool = cfg!(any(target_os = "linux", target_os = "android"));
 
-/// Binds every configured address, `count` sockets each.
+/// Binds every configured address, `count` sockets each; or, under socket
+/// activation without any `fd://N` address, serves every inherited socket
+/// instead.
 pub(crate) fn bind_all(
     binds: &[String],
     backlog: u32,
     count: usize,
 ) -> Result<Vec<Bound>, ServerError> {
     let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+    // Reads LISTEN_FDS and LISTEN_PID (ignored unless it is this process)
+    // and removes both, so child processes do not take the sockets too.
+    let mut inherited = listenfd::ListenFd::from_env();
+    if inherited.len() > 0 && !binds.iter().any(|bind| bind.starts_with("fd://")) {
+        tracing::info!(
+            "socket activation: serving the {} inherited socket(s) instead of `bind`",
+            inherited.len()
+        );
+        return (0..inherited.len())
+            .map(|index| {
+                take_inherited(&mut inherited, index, count).map_err(|source| ServerError::Bind {
+                    addr: format!("fd://{}", index + FIRST_FD),
+                    source,
+                })
+            })
+            .collect();
+    }
     binds
         .iter()
         .map(|bind| {
@@ -130,12 +153,82 @@ pub(crate) fn bind_all(
                 addr: bind.clone(),
                 source,
             };
+            if let Some(fd) = bind.strip_prefix("fd://") {
+                let index = fd
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|fd| fd.checked_sub(FIRST_FD))
+                    .unwrap_or(usize::MAX);
+                return take_inherited(&mut inherited, index, count).map_err(error);
+            }
             match bind.strip_prefix("unix:") {
                 Some(path) => bind_unix(path, backlog, count).map_err(error),
                 None => bind_tcp(bind, backlog, count).map_err(error),
             }
         })
         .collect()
+}
+
+/// The first inherited descriptor (`SD_LISTEN_FDS_START`).
+const FIRST_FD: usize = 3;
+
+/// The inherited listening socket at `index` (descriptor `3 + index`),
+/// shared by the `count` workers.
+fn take_inherited(
+    inherited: &mut listenfd::ListenFd,
+    index: usize,
+    count: usize,
+) -> io::Result<Bound> {
+    let inherited_count = inherited.len();
+    let missing = || {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "no socket was inherited as descriptor {} (LISTEN_FDS={}): start the server through socket activation",
+                index.saturating_add(FIRST_FD),
+                inherited_count
+            ),
+        )
+    };
+    if index >= inherited_count {
+        return Err(missing());
+    }
+    let (first, addr) = match inherited.take_tcp_listener(index) {
+        Ok(Some(listener)) => {
+            let addr = BoundAddr::Tcp(listener.local_addr()?);
+            (StdListener::Tcp(listener), addr)
+        }
+        Ok(None) => return Err(missing()),
+        #[cfg(unix)]
+        Err(_) => match inherited.take_unix_listener(index)? {
+            Some(listener) => {
+                let path = listener
+                    .local_addr()?
+                    .as_pathname()
+                    .map(PathBuf::from)
+                    .unwrap_or_default();
+                (StdListener::Unix(listener), BoundAddr::Unix(path))
+            }
+            None => return Err(missing()),
+        },
+        #[cfg(not(unix))]
+        Err(e) => return Err(e),
+    };
+    match &first {
+        StdListener::Tcp(l) => l.set_nonblocking(true)?,
+        #[cfg(unix)]
+        StdListener::Unix(l) => l.set_nonblocking(true)?,
+    }
+    let mut sockets = Vec::with_capacity(count);
+    for _ in 1..count {
+        sockets.push(first.try_clone()?);
+    }
+    sockets.insert(0, first);
+    Ok(Bound {
+        addr,
+        sockets,
+        owned: false,
+    })
 }
 
 fn tcp_socket(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<Socket> {
@@ -181,6 +274,7 @@ fn bind_tcp(bind: &str, backlog: i32, count: usize) -> io::Result<Bound> {
         return Ok(Bound {
             addr: BoundAddr::Tcp(local),
             sockets,
+            owned: true,
         });
     }
     Err(last_error.unwrap_or_else(|| {
@@ -226,6 +320,7 @@ fn bind_unix(path: &str, backlog: i32, count: usize) -> io::Result<Bound> {
     Ok(Bound {
         addr: BoundAddr::Unix(path),
         sockets,
+        owned: true,
     })
 }
 

@@ -32,9 +32,27 @@
 //!   written when the body ends.
 //! - Hooks: pulsar's lifecycle callbacks, see [`Hooks`].
 //! - Shutdown: on SIGINT or SIGTERM ([`Server::run`]) or
-//!   [`ServerHandle::shutdown`], the listeners close, idle connections close,
-//!   and in-flight requests run to completion for up to `shutdown_timeout`.
-//!   A Unix socket's file is removed.
+//!   [`ServerHandle::shutdown`], [`Connection::is_draining`] turns true
+//!   (readiness probes answer 503, see
+//!   [`HealthCheck`](crate::middleware::HealthCheck)) and the server keeps
+//!   serving for `shutdown_drain`; then the listeners close, idle
+//!   connections close, and in-flight requests run to completion for up to
+//!   `shutdown_timeout`. A Unix socket's file is removed (unless it was
+//!   inherited).
+//! - Behind a proxy: `forwarded_allow_ips` says whose forwarding headers
+//!   are believed (see [`forwarded`](crate::forwarded)); `proxy_protocol`
+//!   expects a PROXY protocol header on every connection, before TLS if
+//!   any (see `proxy_protocol.rs`: v1 and v2, the source address becomes
+//!   `REMOTE_ADDR`; a connection without a valid header in
+//!   `header_read_timeout` is closed unanswered).
+//! - Socket activation: started with `LISTEN_FDS` (and `LISTEN_PID` equal
+//!   to its pid), as systemd's `.socket` units do, the server serves the
+//!   inherited listening sockets (descriptors 3, 4, ...; TCP or Unix,
+//!   shared by all workers) instead of binding `bind`, and removes the two
+//!   variables from its environment. `bind = ["fd://3", ...]` picks
+//!   inherited sockets explicitly, and may mix them with addresses. The
+//!   socket outlives the server, so connections arriving while it
+//!   restarts wait in the backlog instead of being refused.
 //!
 //! ```no_run
 //! use wsgi_core::server::Server;
@@ -70,10 +88,12 @@ use tokio::task::JoinSet;
 use crate::application::Application;
 mod hooks;
 mod listener;
+mod proxy_protocol;
 mod timeouts;
 
 pub use crate::config::{Config, ConfigError};
 pub use crate::connection::Connection;
+use crate::connection::ServerState;
 use crate::dispatch::ResponseBody;
 use crate::service::{ResponseFuture, WsgiService};
 pub use hooks::{HookFuture, Hooks, RequestInfo, ResponseInfo};
@@ -139,7 +159,7 @@ impl fmt::Display for ServerError {
             ServerError::Config(e) => e.fmt(f),
             ServerError::Bind { addr, source } => write!(
                 f,
-                "cannot listen on `{addr}`: {source} (check --bind: HOST:PORT or unix:PATH, a local address, a free port)"
+                "cannot listen on `{addr}`: {source} (check --bind: HOST:PORT, unix:PATH or fd://N, a local address, a free port)"
             ),
             ServerError::Runtime(e) => write!(f, "cannot start the server's event loop: {e}"),
             #[cfg(feature = "tls")]
@@ -243,6 +263,14 @@ impl<A: Application + Clone> Server<A> {
         let loops = workers.max(1);
         let bound = listener::bind_all(&config.bind, config.backlog, loops)?;
         let addrs: Vec<BoundAddr> = bound.iter().map(|b| b.addr.clone()).collect();
+        let unix_files = bound
+            .iter()
+            .filter(|b| b.owned)
+            .filter_map(|b| match &b.addr {
+                BoundAddr::Unix(path) => Some(path.clone()),
+                BoundAddr::Tcp(_) => None,
+            })
+            .collect();
         // One socket of every address for each worker.
         let mut per_worker: Vec<Vec<StdListener>> = (0..loops).map(|_| Vec::new()).collect();
         for b in bound {
@@ -250,6 +278,13 @@ impl<A: Application + Clone> Server<A> {
                 per_worker[index].push(socket);
             }
         }
+        let state = Arc::new(ServerState {
+            // Validated above.
+            proxies: crate::forwarded::TrustedProxies::parse(&config.forwarded_allow_ips)
+                .unwrap_or_default(),
+            draining: Default::default(),
+        });
+        let drain = config.shutdown_drain;
         let config = Arc::new(config);
         let hooks = Arc::new(hooks);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -263,6 +298,7 @@ impl<A: Application + Clone> Server<A> {
                 hooks: Arc::clone(&hooks),
                 tls: tls.clone(),
                 shutdown: shutdown_rx.clone(),
+                state: Arc::clone(&state),
             };
             let (tx, rx) = oneshot::channel();
             done.push(rx);
@@ -301,9 +337,12 @@ impl<A: Application + Clone> Server<A> {
         }
         Ok(ServerHandle {
             addrs,
+            unix_files,
             shutdown_tx,
             done,
             hooks,
+            state,
+            drain,
         })
     }
 }
@@ -313,9 +352,13 @@ impl<A: Application + Clone> Server<A> {
 #[derive(Debug)]
 pub struct ServerHandle {
     addrs: Vec<BoundAddr>,
+    /// The Unix socket files the server made (not the inherited ones).
+    unix_files: Vec<std::path::PathBuf>,
     shutdown_tx: watch::Sender<bool>,
     done: Vec<oneshot::Receiver<()>>,
     hooks: Arc<Hooks>,
+    state: Arc<ServerState>,
+    drain: Duration,
 }
 
 impl ServerHandle {
@@ -363,18 +406,27 @@ impl ServerHandle {
         &self.addrs
     }
 
-    /// Stops accepting, closes idle connections, waits for in-flight
-    /// requests (up to `shutdown_timeout`), returns when every worker has
-    /// stopped, after removing Unix socket files and running `when_exit`.
+    /// Marks the server as draining ([`Connection::is_draining`]) and
+    /// keeps serving for `shutdown_drain`; then stops accepting, closes idle
+    /// connections, waits for in-flight requests (up to
+    /// `shutdown_timeout`), and returns when every worker has stopped,
+    /// after removing the Unix socket files it made and running
+    /// `when_exit`.
     pub async fn shutdown(mut self) {
+        self.state.draining.store(true, Ordering::Release);
+        if !self.drain.is_zero() {
+            tracing::info!(
+                "draining for {:?}: readiness reports 503 while requests are still served",
+                self.drain
+            );
+            tokio::time::sleep(self.drain).await;
+        }
         let _ = self.shutdown_tx.send(true);
         for done in self.done.drain(..) {
             let _ = done.await;
         }
-        for addr in &self.addrs {
-            if let BoundAddr::Unix(path) = addr {
-                let _ = std::fs::remove_file(path);
-            }
+        for path in &self.unix_files {
+            let _ = std::fs::remove_file(path);
         }
         if let Some(hook) = &self.hooks.when_exit {
             hook(()).await;
@@ -531,6 +583,7 @@ struct Worker<A> {
     hooks: Arc<Hooks>,
     tls: Option<Tls>,
     shutdown: watch::Receiver<bool>,
+    state: Arc<ServerState>,
 }
 
 /// The connections served by one clone of the application. A worker
@@ -689,6 +742,7 @@ impl<A: Application + Clone> Worker<A> {
             peer,
             local,
             self.tls.is_some(),
+            Some(Arc::clone(&self.state)),
         );
         let service = ConnService {
             service: generation.service.clone(),
@@ -706,25 +760,27 @@ impl<A: Application + Clone> Worker<A> {
             header_timeout: self.config.header_read_timeout,
         };
         let tls = self.tls.clone();
+        let proxy_protocol = self.config.proxy_protocol;
         // Reap finished connections so the set does not grow.
         while generation.connections.try_join_next().is_some() {}
         generation.connections.spawn(async move {
             // Held until the connection ends: frees a `max_connections` slot.
             let _permit = permit;
-            match tls {
-                None => serving.run(io).await,
-                #[cfg(feature = "tls")]
-                Some(acceptor) => {
-                    let handshake =
-                        tokio::time::timeout(serving.header_timeout, acceptor.0.accept(io)).await;
-                    match handshake {
-                        Ok(Ok(stream)) => serving.run(stream).await,
-                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!("TLS handshake not finished in time"),
+            if !proxy_protocol {
+                return serving.start(tls, io).await;
+            }
+            match proxy_protocol::accept(io, serving.header_timeout).await {
+                Ok((source, io)) => {
+                    if let Some(source) = source {
+                        serving.connection.set_proxied_addr(source);
                     }
+                    serving.start(tls, io).await;
                 }
-                #[cfg(not(feature = "tls"))]
-                Some(never) => match never {},
+                Err(e) => tracing::debug!(
+                    error = %e,
+                    peer = ?serving.connection.peer_addr(),
+                    "closing a connection without a valid PROXY header"
+                ),
             }
         });
     }
@@ -743,6 +799,28 @@ struct Serving<A: ?Sized> {
 }
 
 impl<A: Application + ?Sized> Serving<A> {
+    /// Serves the connection, after the TLS handshake if any.
+    async fn start<IO>(self, tls: Option<Tls>, io: IO)
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        match tls {
+            None => self.run(io).await,
+            #[cfg(feature = "tls")]
+            Some(acceptor) => {
+                let handshake =
+                    tokio::time::timeout(self.header_timeout, acceptor.0.accept(io)).await;
+                match handshake {
+                    Ok(Ok(stream)) => self.run(stream).await,
+                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake not finished in time"),
+                }
+            }
+            #[cfg(not(feature = "tls"))]
+            Some(never) => match never {},
+        }
+    }
+
     async fn run<IO>(self, io: IO)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
