@@ -11,6 +11,7 @@
 //! curl -i -d 'x=1' http://127.0.0.1:8060/post
 //! curl -i -F 'file=@README.md' http://127.0.0.1:8060/upload
 //! curl -i http://127.0.0.1:8060/stream/5/10
+//! curl -i 'http://127.0.0.1:8060/drip?numbytes=5&duration=2'
 //! curl -i -u ada:secret http://127.0.0.1:8060/basic-auth/ada/secret
 //! curl -i http://127.0.0.1:8060/media/hello.txt
 //! ```
@@ -19,11 +20,13 @@
 //! `--stream-buffer`), `/upload` streams it part by part.
 //!
 //! Differences from httpbin.org, on purpose: `files` lists each uploaded
-//! file's name, content type and size rather than echoing its bytes (files
-//! are streamed, never held in memory); `/delete` does not read a body (no
+//! file's name, content type and size (and `/upload` each part's CRC-32)
+//! rather than echoing its bytes (files are streamed, never held in
+//! memory); `/delete` does not read a body (no
 //! form helper reads one for DELETE); `/status` refuses `1xx` codes, which
-//! cannot be a final answer; `/delay` is capped at 10 seconds and
-//! `/stream` and `/getsize` at 10 MiB.
+//! cannot be a final answer; `/delay` is capped at 10 seconds,
+//! `/stream` and `/getsize` at 10 MiB, `/drip` at 10 KiB over at most
+//! 10 seconds.
 //!
 //! The tests serve the same handler in-process: they include this file
 //! and call [`app`].
@@ -50,6 +53,9 @@ use wsgi_core::{
 
 /// The most bytes `/stream` and `/getsize` produce.
 const MAX_GENERATED: u64 = 10 * 1024 * 1024;
+
+/// The most bytes `/drip` sends, one chunk each.
+const MAX_DRIP: u64 = 10 * 1024;
 
 /// The httpbin application, built on each worker's first request, serving
 /// `media_dir` under `/media`.
@@ -78,6 +84,7 @@ pub fn handler(media_dir: PathBuf) -> WsgiHandler {
         .get("/getsize/<int:n>", GetSize)
         .get("/stream/<int:m>/<int:n>", Stream)
         .get("/delay/<float:s>", Delay)
+        .get("/drip", Drip)
         .get("/gzip", Gzipped)
         .get("/cookies", Cookies)
         .get("/cookies/set/<name>/<value>", SetCookie)
@@ -214,6 +221,7 @@ fn index(_environ: &Environ) -> WsgiResponse {
         "/getsize/100",
         "/stream/5/10",
         "/delay/1.0",
+        "/drip?numbytes=5&duration=2&delay=1",
         "/gzip",
         "/cookies",
         "/cookies/set/name/value",
@@ -344,6 +352,58 @@ async fn delay(environ: &mut Environ) -> Result<WsgiResponse, Error> {
     let mut out = info(environ, &form);
     out.insert("delay".into(), Value::from(seconds));
     Ok(json_response(Value::Object(out)))
+}
+
+/// A number of seconds from the query, 0 to 10, or a 400 naming `key`.
+fn query_seconds(form: &Form, key: &str) -> Result<Duration, HttpError> {
+    let Some(text) = form.arg(key) else {
+        return Ok(Duration::ZERO);
+    };
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| (0.0..=10.0).contains(s))
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| HttpError::bad_request(format!("`{key}` is seconds from 0 to 10")))
+}
+
+/// `/drip?numbytes=N&duration=S&delay=S`: waits `delay` seconds, then
+/// sends `numbytes` bytes of `*` one at a time, spread evenly over
+/// `duration` seconds (defaults 10 bytes, 2 s, no delay). Each byte is its
+/// own chunk, and `X-Accel-Buffering: no` asks a proxy in front (nginx) to
+/// pass each one on at once rather than buffer the response.
+#[wsgi_handler]
+async fn drip(environ: &mut Environ) -> Result<WsgiResponse, Error> {
+    let form = Form::parse(environ).await?;
+    let numbytes: u64 = match form.arg("numbytes") {
+        None => 10,
+        Some(text) => text
+            .parse()
+            .ok()
+            .filter(|n| *n <= MAX_DRIP)
+            .ok_or_else(|| {
+                HttpError::bad_request(format!("`numbytes` is a count from 0 to {MAX_DRIP}"))
+            })?,
+    };
+    let duration = match form.arg("duration") {
+        None => Duration::from_secs(2),
+        Some(_) => query_seconds(&form, "duration")?,
+    };
+    let delay = query_seconds(&form, "delay")?;
+    let interval = duration.checked_div(numbytes as u32).unwrap_or_default();
+    let start = tokio::time::Instant::now() + delay;
+    let chunks = (0..numbytes).map(move |i| {
+        Chunk::future(async move {
+            tokio::time::sleep_until(start + interval * i as u32).await;
+            Ok::<_, Error>(Bytes::from_static(b"*"))
+        })
+    });
+    let mut response = WsgiResponse::stream(Body::from_chunks(chunks));
+    response.set_content_type("application/octet-stream");
+    response.headers_mut().insert(
+        HeaderName::from_static("x-accel-buffering"),
+        HeaderValue::from_static("no"),
+    );
+    Ok(response)
 }
 
 /// `/gzip`: a JSON document, gzipped by the `GZip` response middleware for
@@ -498,7 +558,8 @@ fn environ_vars(environ: &Environ) -> WsgiResponse {
 }
 
 /// `/upload`: streams a multipart body part by part; answers with each
-/// part's name, file name, content type and size.
+/// part's name, file name, content type, size and CRC-32 (hex), so a
+/// client can check what arrived without the server keeping it.
 #[wsgi_handler]
 async fn upload(environ: &mut Environ) -> Result<WsgiResponse, Error> {
     let mut multipart = Multipart::from_environ(environ, FormLimits::default())?;
@@ -508,11 +569,14 @@ async fn upload(environ: &mut Environ) -> Result<WsgiResponse, Error> {
         let file_name = field.file_name().map(str::to_owned);
         let content_type = field.content_type().map(str::to_owned);
         let mut size = 0u64;
+        let mut crc = crc32fast::Hasher::new();
         while let Some(chunk) = field.chunk().await? {
             size += chunk.len() as u64;
+            crc.update(&chunk);
         }
         parts.push(json!({
             "name": name, "filename": file_name, "content_type": content_type, "size": size,
+            "crc32": format!("{:08x}", crc.finalize()),
         }));
     }
     Ok(json_response(json!({ "parts": parts })))

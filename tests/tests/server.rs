@@ -128,6 +128,123 @@ async fn graceful_shutdown_lets_an_in_flight_slow_response_finish() {
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
 
+/// Shuts `server` down in the background; returns once it stopped
+/// accepting (its listener refuses connections) and the shutdown reached
+/// its connections.
+async fn begin_shutdown(server: wsgi_core::server::ServerHandle) -> tokio::task::JoinHandle<()> {
+    let addr = server.local_addr();
+    let shutdown = tokio::spawn(server.shutdown());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(addr).await.is_ok() {
+        assert!(Instant::now() < deadline, "still accepting");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    shutdown
+}
+
+// A proxy with pooled connections (nginx `keepalive`) sends its next
+// request the moment a response ends. If the shutdown closed a connection
+// that had just answered, that request would be lost, and a lost POST is a
+// 502 the proxy cannot retry.
+#[tokio::test]
+async fn shutdown_serves_a_request_sent_on_a_just_used_connection_then_closes_it() {
+    let server = serve(app_fn(hello));
+    let mut stream = send(server.local_addr(), b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    read_until(&mut stream, b"Hello, World!").await;
+    let shutdown = begin_shutdown(server).await;
+    stream
+        .write_all(b"GET /next HTTP/1.1\r\nHost: h\r\n\r\n")
+        .await
+        .expect("the connection is still open");
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut raw))
+        .await
+        .expect("the server answered and closed")
+        .expect("closed cleanly, not reset");
+    let response = wsgi_tests::parse_response(&raw, false).expect("an answer to the request");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "Hello, World!");
+    assert_eq!(
+        response.header("connection"),
+        Some("close"),
+        "the answer says the connection ends"
+    );
+    tokio::time::timeout(Duration::from_secs(5), shutdown)
+        .await
+        .expect("the shutdown finished")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_serves_a_connection_waiting_in_the_listen_queue() {
+    // One connection at a time: a second one waits in the kernel's queue,
+    // connected and with its request sent, but not accepted.
+    let mut config = test_config();
+    config.max_connections = 1;
+    let server = serve_with(app_fn(hello), config);
+    let addr = server.local_addr();
+    let mut first = send(addr, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    read_until(&mut first, b"Hello, World!").await;
+    let mut waiting = send(addr, b"GET /waiting HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    let mut buf = [0u8; 64];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), waiting.read(&mut buf))
+            .await
+            .is_err(),
+        "not served while the first connection holds the only slot"
+    );
+    let shutdown = tokio::spawn(server.shutdown());
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), waiting.read_to_end(&mut raw))
+        .await
+        .expect("the waiting connection was answered and closed")
+        .expect("served, not reset when the listener closed");
+    let response = wsgi_tests::parse_response(&raw, false).expect("an answer");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("connection"), Some("close"));
+    tokio::time::timeout(Duration::from_secs(5), shutdown)
+        .await
+        .expect("the shutdown finished")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_ends_idle_connections_cleanly_once_quiet() {
+    let server = serve(app_fn(hello));
+    let addr = server.local_addr();
+    let mut quiet = send(addr, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    read_until(&mut quiet, b"Hello, World!").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let mut recent = send(addr, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    read_until(&mut recent, b"Hello, World!").await;
+    let started = Instant::now();
+    let shutdown = tokio::spawn(server.shutdown());
+    let mut rest = Vec::new();
+    for (stream, name) in [(&mut quiet, "quiet"), (&mut recent, "recent")] {
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
+            .await
+            .unwrap_or_else(|_| panic!("the {name} connection was closed"))
+            .unwrap_or_else(|e| panic!("the {name} connection was reset: {e}"));
+        let closed = started.elapsed();
+        // Idle for 0.7 s: not about to be reused, closed at once. Used a
+        // moment ago: kept open for half a second in case the next request
+        // is on its way.
+        match name {
+            "quiet" => assert!(closed < Duration::from_millis(300), "{name}: {closed:?}"),
+            _ => assert!(
+                closed >= Duration::from_millis(300) && closed < Duration::from_secs(2),
+                "{name}: {closed:?}"
+            ),
+        }
+    }
+    assert!(rest.is_empty(), "nothing more was sent");
+    tokio::time::timeout(Duration::from_secs(5), shutdown)
+        .await
+        .expect("the shutdown finished")
+        .unwrap();
+}
+
 #[tokio::test]
 async fn shutdown_timeout_bounds_draining_then_closes_what_is_left() {
     let mut config = test_config();

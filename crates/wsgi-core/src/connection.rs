@@ -41,6 +41,11 @@ struct Inner {
     /// The connection's task, woken when its last request ends (the idle
     /// timer in `server/timeouts.rs` starts then).
     idle_waker: AtomicWaker,
+    /// Set when the server shuts down: the connection ends after the
+    /// requests that already arrived (see `server/timeouts.rs`).
+    closing: AtomicBool,
+    /// The client sent the HTTP/2 preface.
+    http2: AtomicBool,
     handle: Handle,
 }
 
@@ -96,6 +101,8 @@ impl Connection {
                 served: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
                 idle_waker: AtomicWaker::new(),
+                closing: AtomicBool::new(false),
+                http2: AtomicBool::new(false),
                 handle,
             }),
         }
@@ -207,6 +214,26 @@ impl Connection {
     pub(crate) fn wake_when_idle(&self, waker: &std::task::Waker) {
         self.inner.idle_waker.register(waker);
     }
+
+    /// Marks the connection as ending: the server is shutting down.
+    pub(crate) fn begin_closing(&self) {
+        self.inner.closing.store(true, Ordering::Release);
+    }
+
+    /// Whether the server is ending this connection.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.inner.closing.load(Ordering::Acquire)
+    }
+
+    /// Records that the client speaks HTTP/2 on this connection.
+    pub(crate) fn mark_http2(&self) {
+        self.inner.http2.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the client speaks HTTP/2 on this connection.
+    pub(crate) fn is_http2(&self) -> bool {
+        self.inner.http2.load(Ordering::Relaxed)
+    }
 }
 
 /// What a server shares with all its connections.
@@ -222,6 +249,13 @@ pub(crate) struct ServerState {
 /// body, or with the unfinished response future) ends the request.
 #[derive(Debug)]
 pub(crate) struct InFlight(Connection);
+
+impl InFlight {
+    /// Whether the server is ending the request's connection.
+    pub(crate) fn connection_closing(&self) -> bool {
+        self.0.is_closing()
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {

@@ -195,7 +195,7 @@ fn apply_forwarded(
         Some(authority) => Some(authority.as_str()),
         None => head.headers.get(header::HOST).and_then(|h| h.to_str().ok()),
     };
-    forwarded.host = forwarded.authority(current);
+    forwarded.host = forwarded.authority(current, *https);
     if let Some(host) = &forwarded.host {
         if let Ok(value) = HeaderValue::from_str(host) {
             head.headers.insert(header::HOST, value);

@@ -205,8 +205,11 @@ impl Forwarded {
 
     /// The `Host` the request should show: the forwarded host (else the
     /// `current` one's host part) with the forwarded port, if either was
-    /// forwarded.
-    pub(crate) fn authority(&self, current: Option<&str>) -> Option<String> {
+    /// forwarded. The port is left out when it is the default of the
+    /// request's scheme (`https`), as a browser sends `Host`, so that
+    /// `HTTP_HOST` and the URLs built from it stay `example.com`, not
+    /// `example.com:443`; `SERVER_PORT` still shows it.
+    pub(crate) fn authority(&self, current: Option<&str>, https: bool) -> Option<String> {
         let host = match (&self.host, self.port) {
             (Some(host), None) => return Some(host.clone()),
             (Some(host), Some(_)) => host.as_str(),
@@ -214,9 +217,10 @@ impl Forwarded {
             (None, None) => return None,
         };
         let name = split_port(host).0;
+        let default = if https { 443 } else { 80 };
         let authority = match self.port {
-            Some(port) => format!("{name}:{port}"),
-            None => name.to_owned(),
+            Some(port) if port != default => format!("{name}:{port}"),
+            _ => name.to_owned(),
         };
         valid_host(&authority).then_some(authority)
     }
@@ -542,12 +546,26 @@ mod tests {
             &local(),
         );
         assert_eq!(f.https, Some(true));
-        assert_eq!(f.authority(None).as_deref(), Some("example.com:8443"));
+        assert_eq!(f.authority(None, true).as_deref(), Some("example.com:8443"));
+        // The scheme's default port is not written into Host.
+        let f = Forwarded::from_headers(
+            &headers(&[
+                ("x-forwarded-proto", "https"),
+                ("x-forwarded-host", "example.com:8080"),
+                ("x-forwarded-port", "443"),
+            ]),
+            &local(),
+        );
+        assert_eq!(f.authority(None, true).as_deref(), Some("example.com"));
+        assert_eq!(f.authority(None, false).as_deref(), Some("example.com:443"));
         let f = Forwarded::from_headers(&headers(&[("x-forwarded-ssl", "on")]), &local());
         assert_eq!(f.https, Some(true));
         let f = Forwarded::from_headers(&headers(&[("x-forwarded-port", "81")]), &local());
-        assert_eq!(f.authority(Some("[::1]:80")).as_deref(), Some("[::1]:81"));
-        assert_eq!(f.authority(None), None);
+        assert_eq!(
+            f.authority(Some("[::1]:80"), false).as_deref(),
+            Some("[::1]:81")
+        );
+        assert_eq!(f.authority(None, false), None);
         // Lists as long as X-Forwarded-For: the client's entry.
         let f = Forwarded::from_headers(
             &headers(&[

@@ -78,7 +78,10 @@
 //!
 //! Deployment settings (workers, sockets, limits, TLS, logging) are listed
 //! in [`Config`]; the README's "Running in production" has the table of
-//! flags, environment variables and defaults.
+//! flags, environment variables and defaults. `DEPLOYING.md` in the
+//! repository runs the server behind nginx (a configuration CI tests),
+//! restarts instances without failing a request, and has systemd and
+//! Kubernetes examples and sizing advice.
 //!
 //! ## The rules the server keeps
 //! - Nothing is sent before the body's first non-empty item is ready, so an

@@ -113,6 +113,7 @@ where
     B::Error: Into<BoxError>,
 {
     let (mut head, body) = request.into_parts();
+    let version = head.version;
     let connection = head.extensions.remove::<Connection>();
     let in_flight = connection.as_ref().map(Connection::start_request);
     let limit = config.stream_buffer;
@@ -175,6 +176,15 @@ where
     Box::pin(async move {
         let mut response = dispatch(&*app, environ, &settings).await;
         if let Some(in_flight) = in_flight {
+            // The server is shutting down: this HTTP/1 response ends the
+            // connection, so the client sends nothing more on it (HTTP/2
+            // has GOAWAY instead). See `server/timeouts.rs`.
+            if in_flight.connection_closing() && version < Version::HTTP_2 {
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
             response.body_mut().track(in_flight);
         }
         Ok(response)

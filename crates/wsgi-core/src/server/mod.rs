@@ -35,10 +35,15 @@
 //!   [`ServerHandle::shutdown`], [`Connection::is_draining`] turns true
 //!   (readiness probes answer 503, see
 //!   [`HealthCheck`](crate::middleware::HealthCheck)) and the server keeps
-//!   serving for `shutdown_drain`; then the listeners close, idle
-//!   connections close, and in-flight requests run to completion for up to
-//!   `shutdown_timeout`. A Unix socket's file is removed (unless it was
-//!   inherited).
+//!   serving for `shutdown_drain`. Then the listeners close (connections
+//!   already waiting in their queues are accepted first, not reset) and
+//!   in-flight requests run to completion for up to `shutdown_timeout`.
+//!   HTTP/1 responses from then on carry `Connection: close`; a request
+//!   that already reached an idle connection is served too, rather than
+//!   dropped with a reset; an idle connection closes once it has been quiet
+//!   for half a second (a proxy's pooled connection gets its next request
+//!   the moment the last response ends). HTTP/2 connections get GOAWAY. A
+//!   Unix socket's file is removed (unless it was inherited).
 //! - Behind a proxy: `forwarded_allow_ips` says whose forwarding headers
 //!   are believed (see [`forwarded`](crate::forwarded)); `proxy_protocol`
 //!   expects a PROXY protocol header on every connection, before TLS if
@@ -75,12 +80,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -408,8 +412,8 @@ impl ServerHandle {
 
     /// Marks the server as draining ([`Connection::is_draining`]) and
     /// keeps serving for `shutdown_drain`; then stops accepting, closes idle
-    /// connections, waits for in-flight requests (up to
-    /// `shutdown_timeout`), and returns when every worker has stopped,
+    /// connections (see the module docs), waits for in-flight requests (up
+    /// to `shutdown_timeout`), and returns when every worker has stopped,
     /// after removing the Unix socket files it made and running
     /// `when_exit`.
     pub async fn shutdown(mut self) {
@@ -590,7 +594,8 @@ struct Worker<A> {
 /// starts a new generation after `max_requests`.
 struct Generation<A> {
     service: WsgiService<A>,
-    graceful: GracefulShutdown,
+    // Tells the generation's connections to finish (see `Serving::run`).
+    stop: watch::Sender<bool>,
     // Connection tasks, so those still open when the shutdown timeout ends
     // can be cancelled (with `workers = 0` the runtime outlives the server).
     connections: JoinSet<()>,
@@ -601,7 +606,7 @@ impl<A: Application> Generation<A> {
     fn new(app: A, config: &Arc<Config>) -> Self {
         Generation {
             service: WsgiService::from_shared(Arc::new(app), Arc::clone(config)),
-            graceful: GracefulShutdown::new(),
+            stop: watch::Sender::new(false),
             connections: JoinSet::new(),
             counter: (config.max_requests > 0).then(|| {
                 Arc::new(RequestCounter {
@@ -625,13 +630,13 @@ impl<A: Application> Generation<A> {
     /// connections, then cancels what is left.
     fn drain(self, timeout: Duration) -> impl std::future::Future<Output = ()> + Send {
         let Generation {
-            graceful,
+            stop,
             mut connections,
             ..
         } = self;
         async move {
+            stop.send_replace(true);
             let finished = tokio::time::timeout(timeout, async {
-                graceful.shutdown().await;
                 while connections.join_next().await.is_some() {}
             })
             .await;
@@ -702,15 +707,7 @@ impl<A: Application + Clone> Worker<A> {
                 accepted = incoming.next() => accepted,
             };
             match accepted {
-                Some(Ok(Accepted::Tcp(stream, peer))) => {
-                    let _ = stream.set_nodelay(true);
-                    let local = stream.local_addr().ok();
-                    self.serve(&mut generation, &builder, stream, Some(peer), local, permit);
-                }
-                #[cfg(unix)]
-                Some(Ok(Accepted::Unix(stream))) => {
-                    self.serve(&mut generation, &builder, stream, None, None, permit);
-                }
+                Some(Ok(accepted)) => self.accept(&mut generation, &builder, accepted, permit),
                 Some(Err(e)) => {
                     // Out of file descriptors or a connection reset before
                     // accept: wait a moment rather than spin.
@@ -720,9 +717,37 @@ impl<A: Application + Clone> Worker<A> {
                 None => break,
             }
         }
+        // Connections the kernel completed before the listeners close wait
+        // in their queues, and closing a listener resets them: a client
+        // (a proxy) that already sent a request on one gets no answer.
+        // Serve them as closing connections. `yield_now` lets the event
+        // loop see them first.
+        tokio::task::yield_now().await;
+        while let Some(Some(Ok(accepted))) = incoming.next().now_or_never() {
+            self.accept(&mut generation, &builder, accepted, None);
+        }
         drop(incoming);
         generation.drain(config.shutdown_timeout).await;
         while retired.join_next().await.is_some() {}
+    }
+
+    /// Serves a connection just accepted.
+    fn accept(
+        &self,
+        generation: &mut Generation<A>,
+        builder: &Arc<auto::Builder<TokioExecutor>>,
+        accepted: Accepted,
+        permit: Option<OwnedSemaphorePermit>,
+    ) {
+        match accepted {
+            Accepted::Tcp(stream, peer) => {
+                let _ = stream.set_nodelay(true);
+                let local = stream.local_addr().ok();
+                self.serve(generation, builder, stream, Some(peer), local, permit);
+            }
+            #[cfg(unix)]
+            Accepted::Unix(stream) => self.serve(generation, builder, stream, None, None, permit),
+        }
     }
 
     /// Serves one accepted connection as a task of `generation`.
@@ -754,7 +779,7 @@ impl<A: Application + Clone> Worker<A> {
             connection,
             service,
             builder: Arc::clone(builder),
-            watcher: generation.graceful.watcher(),
+            stop: generation.stop.subscribe(),
             hooks: Arc::clone(&self.hooks),
             keep_alive: self.config.http_keep_alive,
             header_timeout: self.config.header_read_timeout,
@@ -792,7 +817,7 @@ struct Serving<A: ?Sized> {
     connection: Connection,
     service: ConnService<A>,
     builder: Arc<auto::Builder<TokioExecutor>>,
-    watcher: hyper_util::server::graceful::Watcher,
+    stop: watch::Receiver<bool>,
     hooks: Arc<Hooks>,
     keep_alive: Duration,
     header_timeout: Duration,
@@ -829,7 +854,7 @@ impl<A: Application + ?Sized> Serving<A> {
             connection,
             service,
             builder,
-            watcher,
+            mut stop,
             hooks,
             keep_alive,
             header_timeout,
@@ -839,7 +864,30 @@ impl<A: Application + ?Sized> Serving<A> {
         }
         let io = TimedIo::new(io, connection.clone(), keep_alive, header_timeout);
         let conn = builder.serve_connection(TokioIo::new(io), service);
-        if let Err(e) = watcher.watch(conn).await {
+        tokio::pin!(conn);
+        let stopped = async move {
+            let _ = stop.wait_for(|stop| *stop).await;
+        };
+        let result = tokio::select! {
+            // The stop first: a connection accepted during the shutdown
+            // must be closing before its first request is read.
+            biased;
+            // Shutdown (or the server dropped). HTTP/2: GOAWAY, then the
+            // open streams finish. HTTP/1: not hyper's graceful shutdown,
+            // which closes a connection between requests at once, even with
+            // the next request already in the socket. Instead responses
+            // made from now on say `Connection: close` (`respond_with`),
+            // and an idle connection ends once quiet (`TimedIo`).
+            () = stopped => {
+                connection.begin_closing();
+                if connection.is_http2() {
+                    conn.as_mut().graceful_shutdown();
+                }
+                conn.await
+            }
+            result = conn.as_mut() => result,
+        };
+        if let Err(e) = result {
             tracing::debug!(error = %e, connection = connection.id(), "connection ended with an error");
         }
         if let Some(hook) = &hooks.connection_lost {

@@ -16,6 +16,28 @@
 //!
 //! A deadline that passes fails the pending read with `TimedOut`, which
 //! makes hyper close the connection.
+//!
+//! It also ends HTTP/1 connections at shutdown. hyper's own graceful
+//! shutdown closes a connection it sees idle at once, even when the next
+//! request is already in the socket, unread: that request is lost and the
+//! close sends a reset. A proxy that keeps connections to the server (nginx
+//! with upstream `keepalive`) sends its next request the moment the last
+//! response ends, so under load most of them race the shutdown that way,
+//! and a lost POST is a 502 nginx cannot retry. Instead, once the
+//! connection is marked closing, a read that finds nothing while no
+//! request has begun to arrive ends the stream as if the client had closed
+//! it, and hyper closes cleanly; bytes already received are returned as
+//! usual, and the request they carry is served with `Connection: close`
+//! (`service::respond_with` adds it to responses made while closing).
+//!
+//! A connection that served a request a moment ago is the one such a proxy
+//! reuses next, so closing it at once still races the proxy's next request
+//! (the reset above, or nginx reading the close after writing a request: a
+//! 502 for a POST). So a closing connection that has been idle for less
+//! than [`SHUTDOWN_QUIET`] stays open until then: a request arriving
+//! meanwhile is served with `Connection: close`, which ends the connection
+//! without a race; a connection quiet for that long is not the one a proxy
+//! is about to use, and ends.
 
 use std::future::Future;
 use std::io;
@@ -28,6 +50,14 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use crate::connection::Connection;
+
+/// How long a connection must have been idle before a shutdown ends it
+/// (see the module docs); at most this is added to a shutdown.
+pub(crate) const SHUTDOWN_QUIET: Duration = Duration::from_millis(500);
+
+/// How an HTTP/2 connection starts (`PRI * HTTP/2.0`): the first bytes
+/// tell the protocol before hyper has parsed anything.
+const H2_PREFACE_START: &[u8; 4] = b"PRI ";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -50,6 +80,14 @@ pin_project! {
         deadline: Pin<Box<Sleep>>,
         connection: Connection,
         phase: Phase,
+        // No byte of the next request received yet.
+        awaiting: bool,
+        // When the connection last became idle (or was accepted).
+        idle_since: Instant,
+        // The deadline was moved to the end of the shutdown's quiet period.
+        quieting: bool,
+        // Whether the first read has been looked at for the HTTP/2 preface.
+        sniffed: bool,
         seen: u64,
         keep_alive: Duration,
         header_timeout: Duration,
@@ -68,6 +106,10 @@ impl<T> TimedIo<T> {
             deadline: Box::pin(tokio::time::sleep(header_timeout)),
             connection,
             phase: Phase::Head,
+            awaiting: true,
+            idle_since: Instant::now(),
+            quieting: false,
+            sniffed: false,
             seen: 0,
             keep_alive,
             header_timeout,
@@ -94,6 +136,9 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
             // A request finished since the last read: idle until the next.
             *this.seen = started;
             *this.phase = Phase::Idle;
+            *this.awaiting = true;
+            *this.quieting = false;
+            *this.idle_since = Instant::now();
             this.deadline
                 .as_mut()
                 .reset(Instant::now() + *this.keep_alive);
@@ -102,22 +147,47 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
         let before = buf.filled().len();
         let result = this.io.poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &result {
-            if *this.phase == Phase::Idle && buf.filled().len() > before {
-                *this.phase = Phase::Head;
-                this.deadline
-                    .as_mut()
-                    .reset(Instant::now() + *this.header_timeout);
+            let read = &buf.filled()[before..];
+            if !read.is_empty() {
+                if !*this.sniffed {
+                    *this.sniffed = true;
+                    if read.starts_with(&H2_PREFACE_START[..read.len().min(4)]) {
+                        this.connection.mark_http2();
+                    }
+                }
+                if *this.phase != Phase::Busy {
+                    *this.awaiting = false;
+                }
+                if *this.phase == Phase::Idle {
+                    *this.phase = Phase::Head;
+                    this.deadline
+                        .as_mut()
+                        .reset(Instant::now() + *this.header_timeout);
+                }
             }
         }
-        if result.is_pending()
-            && *this.phase != Phase::Busy
-            && this.deadline.as_mut().poll(cx).is_ready()
-        {
-            let what = match this.phase {
-                Phase::Idle => "keep-alive connection idle for too long",
-                _ => "request head not received in time",
-            };
-            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, what)));
+        if result.is_pending() && *this.phase != Phase::Busy {
+            // Shutting down, and no request has begun to arrive.
+            let ending =
+                *this.awaiting && this.connection.is_closing() && !this.connection.is_http2();
+            if ending && !*this.quieting {
+                *this.quieting = true;
+                let quiet_end = *this.idle_since + SHUTDOWN_QUIET;
+                if quiet_end < this.deadline.deadline() {
+                    this.deadline.as_mut().reset(quiet_end);
+                }
+            }
+            if this.deadline.as_mut().poll(cx).is_ready() {
+                if ending {
+                    // As if the client had closed: hyper closes cleanly.
+                    return Poll::Ready(Ok(()));
+                }
+                let what = match this.phase {
+                    Phase::Idle => "keep-alive connection idle for too long",
+                    _ => "request head not received in time",
+                };
+                return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, what)));
+            }
         }
         result
     }
