@@ -68,10 +68,10 @@ fn check(environ: &Environ) -> Vec<String> {
         // The request target is UTF-8 (`http::Uri` holds a `str`): like
         // PATH_INFO, QUERY_STRING and RAW_URI carry its bytes as UTF-8,
         // the environ's documented rule. Everything else is latin-1.
-        if !matches!(&**name, "PATH_INFO" | "QUERY_STRING" | "RAW_URI") {
-            if value.chars().any(|c| c as u32 > 0xff) {
-                fail(format!("{name} = {value:?} is not latin-1"));
-            }
+        if !matches!(&**name, "PATH_INFO" | "QUERY_STRING" | "RAW_URI")
+            && value.chars().any(|c| c as u32 > 0xff)
+        {
+            fail(format!("{name} = {value:?} is not latin-1"));
         }
     }
 
