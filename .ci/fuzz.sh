@@ -63,8 +63,11 @@ for target in $targets; do
         grep -E '^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
     else
         failed=1
-        echo "!! $target failed; the end of its output:"
-        tail -n 60 "$log"
+        echo "!! $target failed:"
+        # The panic (or libFuzzer's error) and the input, then the end.
+        grep -E -A 12 "panicked at|ERROR: libFuzzer" "$log" | head -n 40 || true
+        echo "!! the end of its output:"
+        tail -n 40 "$log"
         for artifact in "fuzz/artifacts/$target"/*; do
             [ -e "$artifact" ] || continue
             echo "!! reproducer: $artifact"

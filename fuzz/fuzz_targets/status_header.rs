@@ -102,6 +102,11 @@ fuzz_target!(|head: Head| {
     for (name, value) in &shared.headers {
         let name = name.to_ascii_lowercase();
         if name == "content-length" {
+            // 204 and 304 carry no content: the server drops the length
+            // (RFC 9110 §8.6), rightly.
+            if status.code() == 204 || status.code() == 304 {
+                continue;
+            }
             assert_eq!(
                 response.header("content-length"),
                 Some(length.to_string().as_str())
