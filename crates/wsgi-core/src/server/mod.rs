@@ -60,8 +60,8 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
@@ -70,6 +70,7 @@ use tokio::task::JoinSet;
 use crate::application::Application;
 mod hooks;
 mod listener;
+mod protocol;
 mod timeouts;
 
 pub use crate::config::{Config, ConfigError};
@@ -79,6 +80,7 @@ use crate::service::{ResponseFuture, WsgiService};
 pub use hooks::{HookFuture, Hooks, RequestInfo, ResponseInfo};
 pub use listener::BoundAddr;
 use listener::{Accepted, Listener, StdListener};
+use protocol::{Protocol, Rewind};
 use timeouts::TimedIo;
 
 #[cfg(feature = "tls")]
@@ -462,7 +464,7 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
     type Error = Infallible;
     type Future = ResponseFuture;
 
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
         if let Some(counter) = &self.counter {
             counter.count();
         }
@@ -473,10 +475,9 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
             version: request.version(),
             connection: self.connection.clone(),
         });
-        request.extensions_mut().insert(self.connection.clone());
         // Made now so the request counts as in flight during `pre_request`;
         // the application is only called when it is polled.
-        let respond = self.service.respond(request);
+        let respond = self.service.respond_on(request, self.connection.clone());
         let Some(info) = info else {
             return respond;
         };
@@ -505,23 +506,45 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
     }
 }
 
-fn connection_builder(config: &Config) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
+/// hyper's default (and cheapest) `max_headers` for HTTP/1.
+const HYPER_MAX_HEADERS: usize = 100;
+
+/// hyper's default `max_buf_size`: how much response body it queues
+/// before writing (and the largest request head it reads).
+const HYPER_MAX_BUF_SIZE: usize = 8192 + 4096 * 100;
+
+/// The HTTP/1 and HTTP/2 connection settings, made once per worker.
+struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+fn connection_builders(config: &Config) -> Builders {
+    let mut http1 = http1::Builder::new();
+    http1
         .timer(TokioTimer::new())
         // `TimedIo` keeps the head and idle deadlines (see `timeouts`).
         .header_read_timeout(None)
         .keep_alive(!config.http_keep_alive.is_zero())
-        .max_buf_size(config.max_header_size.max(8192))
-        .max_headers(config.max_headers);
-    builder
-        .http2()
+        .max_header_size(config.max_header_size);
+    // The buffer also bounds the head hyper reads; the head limit itself is
+    // `max_header_size`, so keep hyper's larger default, which lets several
+    // body chunks go out in one write.
+    if config.max_header_size > HYPER_MAX_BUF_SIZE {
+        http1.max_buf_size(config.max_header_size);
+    }
+    // hyper's own limit is 100 headers, checked with arrays on the stack;
+    // setting any limit makes it fill two heap arrays on every request.
+    if config.max_headers != HYPER_MAX_HEADERS {
+        http1.max_headers(config.max_headers);
+    }
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(config.http_keep_alive.max(Duration::from_secs(1))))
         .keep_alive_timeout(Duration::from_secs(20));
-    builder
+    Builders { http1, http2 }
 }
 
 /// What one worker needs to serve.
@@ -621,7 +644,7 @@ impl<A: Application + Clone> Worker<A> {
         let config = Arc::clone(&self.config);
         let limit =
             (config.max_connections > 0).then(|| Arc::new(Semaphore::new(config.max_connections)));
-        let builder = Arc::new(connection_builder(&config));
+        let builder = Arc::new(connection_builders(&config));
         let mut generation = Generation::new(self.app.clone(), &config);
         let mut retired = JoinSet::new();
         loop {
@@ -676,7 +699,7 @@ impl<A: Application + Clone> Worker<A> {
     fn serve<IO>(
         &self,
         generation: &mut Generation<A>,
-        builder: &Arc<auto::Builder<TokioExecutor>>,
+        builder: &Arc<Builders>,
         io: IO,
         peer: Option<SocketAddr>,
         local: Option<SocketAddr>,
@@ -735,7 +758,7 @@ impl<A: Application + Clone> Worker<A> {
 struct Serving<A: ?Sized> {
     connection: Connection,
     service: ConnService<A>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builder: Arc<Builders>,
     watcher: hyper_util::server::graceful::Watcher,
     hooks: Arc<Hooks>,
     keep_alive: Duration,
@@ -759,9 +782,25 @@ impl<A: Application + ?Sized> Serving<A> {
         if let Some(hook) = &hooks.connection_made {
             hook(connection.clone()).await;
         }
-        let io = TimedIo::new(io, connection.clone(), keep_alive, header_timeout);
-        let conn = builder.serve_connection(TokioIo::new(io), service);
-        if let Err(e) = watcher.watch(conn).await {
+        let mut io = TimedIo::new(io, connection.clone(), keep_alive, header_timeout);
+        // Within the head deadline, like the rest of the first request.
+        let served: Result<(), crate::error::BoxError> = match protocol::sniff(&mut io).await {
+            Ok((protocol, prefix, len)) => {
+                let io = TokioIo::new(Rewind::new(io, prefix, len));
+                match protocol {
+                    Protocol::Http1 => watcher
+                        .watch(builder.http1.serve_connection(io, service))
+                        .await
+                        .map_err(Into::into),
+                    Protocol::Http2 => watcher
+                        .watch(builder.http2.serve_connection(io, service))
+                        .await
+                        .map_err(Into::into),
+                }
+            }
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = served {
             tracing::debug!(error = %e, connection = connection.id(), "connection ended with an error");
         }
         if let Some(hook) = &hooks.connection_lost {
