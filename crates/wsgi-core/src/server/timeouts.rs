@@ -46,8 +46,11 @@ pin_project! {
         #[pin]
         io: T,
         // Boxed so the wrapper stays `Unpin`, as hyper's IO must be; one
-        // allocation per connection.
-        deadline: Pin<Box<Sleep>>,
+        // allocation per connection. Armed lazily (see `wait`): it may be
+        // set earlier than `deadline_at`, never later.
+        timer: Pin<Box<Sleep>>,
+        // The deadline of the current phase.
+        deadline_at: Instant,
         connection: Connection,
         phase: Phase,
         seen: u64,
@@ -63,9 +66,11 @@ impl<T> TimedIo<T> {
         keep_alive: Duration,
         header_timeout: Duration,
     ) -> Self {
+        let deadline_at = Instant::now() + header_timeout;
         TimedIo {
             io,
-            deadline: Box::pin(tokio::time::sleep(header_timeout)),
+            timer: Box::pin(tokio::time::sleep_until(deadline_at)),
+            deadline_at,
             connection,
             phase: Phase::Head,
             seen: 0,
@@ -94,9 +99,7 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
             // A request finished since the last read: idle until the next.
             *this.seen = started;
             *this.phase = Phase::Idle;
-            this.deadline
-                .as_mut()
-                .reset(Instant::now() + *this.keep_alive);
+            *this.deadline_at = Instant::now() + *this.keep_alive;
         }
 
         let before = buf.filled().len();
@@ -104,14 +107,12 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
         if let Poll::Ready(Ok(())) = &result {
             if *this.phase == Phase::Idle && buf.filled().len() > before {
                 *this.phase = Phase::Head;
-                this.deadline
-                    .as_mut()
-                    .reset(Instant::now() + *this.header_timeout);
+                *this.deadline_at = Instant::now() + *this.header_timeout;
             }
         }
         if result.is_pending()
             && *this.phase != Phase::Busy
-            && this.deadline.as_mut().poll(cx).is_ready()
+            && expired(this.timer, *this.deadline_at, cx)
         {
             let what = match this.phase {
                 Phase::Idle => "keep-alive connection idle for too long",
@@ -121,6 +122,25 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
         }
         result
     }
+}
+
+/// Whether `deadline` has passed, else arms `timer` to wake the task by
+/// then. Re-arming a tokio timer costs as much as a small request, so
+/// `timer` is moved only earlier: a later deadline (the next idle period)
+/// leaves it where it is, and when it fires before the real deadline it is
+/// re-armed then, about once per keep-alive period instead of twice per
+/// request.
+fn expired(timer: &mut Pin<Box<Sleep>>, deadline: Instant, cx: &mut Context<'_>) -> bool {
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    while timer.as_mut().poll(cx).is_ready() {
+        if Instant::now() >= deadline {
+            return true;
+        }
+        timer.as_mut().reset(deadline);
+    }
+    false
 }
 
 impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
