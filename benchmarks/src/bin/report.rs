@@ -333,14 +333,16 @@ fn markdown(results: &Results) -> String {
 wsgi-rs (`wsgi_bench`, {workers} worker event loops), raw hyper 1.x (`raw_hyper`: `http1::Builder`, or `http2::Builder` for h2, a multi-thread runtime of {workers} threads, a plain accept loop) \
 and axum 0.8 (`axum_bench`: `axum::serve`, same runtime). Each round runs every server once per workload, in turn (wsgi-rs, hyper, axum, wsgi-rs, ...), so drift hits all alike; \
 each figure is the median of {rounds} rounds of {duration}. Load: `wrk -t{threads} -c<connections> -d{duration} --latency` (HTTP/1.1 keep-alive), \
-`h2load -c{h2c} -m{h2m} -t{threads} -D <duration>` (h2c prior knowledge), and `idle_clients` (10,000 loopback connections, one request each, then idle; the server's `VmRSS` is read from `/proc`). \
-Everything runs on loopback, client and servers on the same cores.\n",
+`h2load -c{h2c} -m{h2m} -t{threads} -D <duration>` (h2c prior knowledge), and `idle_clients` ({idle} loopback connections, one request each, then idle; the server's `VmRSS` is read from `/proc`, median of {idle_rounds} rounds). \
+Everything runs on loopback, client and servers on the same cores. Instructions per request, which do not depend on load, come from `benchmarks/callgrind.sh`.\n",
         workers = s("WORKERS"),
         rounds = s("ROUNDS"),
         duration = s("DURATION"),
         threads = s("THREADS"),
         h2c = s("H2_CONNECTIONS"),
         h2m = s("H2_STREAMS"),
+        idle = s("IDLE_CONNECTIONS"),
+        idle_rounds = s("IDLE_ROUNDS"),
     );
     let _ = writeln!(md, "## Results\n");
     let _ = writeln!(
