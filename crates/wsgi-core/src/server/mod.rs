@@ -736,15 +736,22 @@ impl<A: Application + Clone> Worker<A> {
             let _permit = permit;
             match tls {
                 None => serving.run(io).await,
+                // Boxed: a task's memory is the size of its largest state,
+                // and the TLS session's would be paid by every plaintext
+                // connection, idle ones included.
                 #[cfg(feature = "tls")]
                 Some(acceptor) => {
-                    let handshake =
-                        tokio::time::timeout(serving.header_timeout, acceptor.0.accept(io)).await;
-                    match handshake {
-                        Ok(Ok(stream)) => serving.run(stream).await,
-                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!("TLS handshake not finished in time"),
-                    }
+                    Box::pin(async move {
+                        let handshake =
+                            tokio::time::timeout(serving.header_timeout, acceptor.0.accept(io))
+                                .await;
+                        match handshake {
+                            Ok(Ok(stream)) => serving.run(stream).await,
+                            Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!("TLS handshake not finished in time"),
+                        }
+                    })
+                    .await
                 }
                 #[cfg(not(feature = "tls"))]
                 Some(never) => match never {},
@@ -792,10 +799,13 @@ impl<A: Application + ?Sized> Serving<A> {
                         .watch(builder.http1.serve_connection(io, service))
                         .await
                         .map_err(Into::into),
-                    Protocol::Http2 => watcher
-                        .watch(builder.http2.serve_connection(io, service))
-                        .await
-                        .map_err(Into::into),
+                    // Boxed for the same reason as TLS: HTTP/1 connections
+                    // should not carry the size of an HTTP/2 one.
+                    Protocol::Http2 => {
+                        Box::pin(watcher.watch(builder.http2.serve_connection(io, service)))
+                            .await
+                            .map_err(Into::into)
+                    }
                 }
             }
             Err(e) => Err(e.into()),
