@@ -290,10 +290,14 @@ fn headline(results: &Results) -> String {
         ratio("axum"),
         results.settings.get("ROUNDS").map_or("?", String::as_str),
         results.machine.get("nproc").map_or("?", String::as_str),
-        if results.settings.get("QUICK").is_some_and(|q| q == "1") {
-            ", quick run"
-        } else {
-            ""
+        match (
+            results.settings.get("QUICK").is_some_and(|q| q == "1"),
+            results.settings.get("NOTE").is_some_and(|n| !n.is_empty()),
+        ) {
+            (true, true) => ", quick run on a shared, noisy machine",
+            (true, false) => ", quick run",
+            (false, true) => ", on a shared, noisy machine",
+            (false, false) => "",
         }
     )
 }
@@ -356,8 +360,7 @@ Everything runs on loopback, client and servers on the same cores. Instructions 
         }
         let _ = writeln!(
             md,
-            "| server | median {} | samples | wsgi-rs ÷ server |\n|---|---|---|---|",
-            row.unit
+            "| server | median | samples | wsgi-rs ÷ server |\n|---|---|---|---|"
         );
         let ours = row.median.get("wsgi-rs").copied();
         for server in SERVERS {
