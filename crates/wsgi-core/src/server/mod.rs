@@ -66,6 +66,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::application::Application;
 mod hooks;
@@ -561,6 +562,10 @@ struct Worker<A> {
 struct Generation<A> {
     service: WsgiService<A>,
     graceful: GracefulShutdown,
+    // Cancelled when the generation drains: stops connections that have
+    // not yet sent the first bytes the protocol is told from (those are
+    // not under `graceful` yet).
+    stop: CancellationToken,
     // Connection tasks, so those still open when the shutdown timeout ends
     // can be cancelled (with `workers = 0` the runtime outlives the server).
     connections: JoinSet<()>,
@@ -572,6 +577,7 @@ impl<A: Application> Generation<A> {
         Generation {
             service: WsgiService::from_shared(Arc::new(app), Arc::clone(config)),
             graceful: GracefulShutdown::new(),
+            stop: CancellationToken::new(),
             connections: JoinSet::new(),
             counter: (config.max_requests > 0).then(|| {
                 Arc::new(RequestCounter {
@@ -596,9 +602,11 @@ impl<A: Application> Generation<A> {
     fn drain(self, timeout: Duration) -> impl std::future::Future<Output = ()> + Send {
         let Generation {
             graceful,
+            stop,
             mut connections,
             ..
         } = self;
+        stop.cancel();
         async move {
             let finished = tokio::time::timeout(timeout, async {
                 graceful.shutdown().await;
@@ -724,6 +732,7 @@ impl<A: Application + Clone> Worker<A> {
             service,
             builder: Arc::clone(builder),
             watcher: generation.graceful.watcher(),
+            stop: generation.stop.clone(),
             hooks: Arc::clone(&self.hooks),
             keep_alive: self.config.http_keep_alive,
             header_timeout: self.config.header_read_timeout,
@@ -767,6 +776,7 @@ struct Serving<A: ?Sized> {
     service: ConnService<A>,
     builder: Arc<Builders>,
     watcher: hyper_util::server::graceful::Watcher,
+    stop: CancellationToken,
     hooks: Arc<Hooks>,
     keep_alive: Duration,
     header_timeout: Duration,
@@ -782,6 +792,7 @@ impl<A: Application + ?Sized> Serving<A> {
             service,
             builder,
             watcher,
+            stop,
             hooks,
             keep_alive,
             header_timeout,
@@ -790,8 +801,14 @@ impl<A: Application + ?Sized> Serving<A> {
             hook(connection.clone()).await;
         }
         let mut io = TimedIo::new(io, connection.clone(), keep_alive, header_timeout);
-        // Within the head deadline, like the rest of the first request.
-        let served: Result<(), crate::error::BoxError> = match protocol::sniff(&mut io).await {
+        // Within the head deadline, like the rest of the first request; a
+        // shutdown closes a connection that has sent nothing yet.
+        let sniffed = tokio::select! {
+            biased;
+            () = stop.cancelled() => Err(io::Error::other("shut down before the first request")),
+            sniffed = protocol::sniff(&mut io) => sniffed,
+        };
+        let served: Result<(), crate::error::BoxError> = match sniffed {
             Ok((protocol, prefix, len)) => {
                 let io = TokioIo::new(Rewind::new(io, prefix, len));
                 match protocol {
