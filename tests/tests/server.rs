@@ -246,6 +246,31 @@ async fn shutdown_ends_idle_connections_cleanly_once_quiet() {
 }
 
 #[tokio::test]
+async fn shutdown_closes_a_connection_that_never_sent_a_byte() {
+    // The head deadline (10 s) and the shutdown timeout (5 s) are both far
+    // longer than the drain may take here.
+    let server = serve(app_fn(hello));
+    let mut silent = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    // Let the server accept it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    server.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a silent connection held the drain for {:?}",
+        started.elapsed()
+    );
+    let mut buf = [0u8; 16];
+    let closed = tokio::time::timeout(Duration::from_secs(1), silent.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the silent connection is still open: {closed:?}"
+    );
+}
+
+#[tokio::test]
 async fn shutdown_timeout_bounds_draining_then_closes_what_is_left() {
     let mut config = test_config();
     config.shutdown_timeout = Duration::from_millis(200);

@@ -205,6 +205,45 @@ fn apply_forwarded(
     Some(Box::new(forwarded))
 }
 
+/// `HTTP_<NAME>` for a header name (lower case, as `http` stores it):
+/// static for the headers most requests carry, so listing the environ
+/// allocates a name only for unusual headers.
+fn http_name(key: &str) -> Cow<'static, str> {
+    let known = match key {
+        "host" => "HTTP_HOST",
+        "user-agent" => "HTTP_USER_AGENT",
+        "accept" => "HTTP_ACCEPT",
+        "accept-encoding" => "HTTP_ACCEPT_ENCODING",
+        "accept-language" => "HTTP_ACCEPT_LANGUAGE",
+        "connection" => "HTTP_CONNECTION",
+        "cookie" => "HTTP_COOKIE",
+        "referer" => "HTTP_REFERER",
+        "origin" => "HTTP_ORIGIN",
+        "authorization" => "HTTP_AUTHORIZATION",
+        "cache-control" => "HTTP_CACHE_CONTROL",
+        "pragma" => "HTTP_PRAGMA",
+        "if-none-match" => "HTTP_IF_NONE_MATCH",
+        "if-modified-since" => "HTTP_IF_MODIFIED_SINCE",
+        "range" => "HTTP_RANGE",
+        "upgrade-insecure-requests" => "HTTP_UPGRADE_INSECURE_REQUESTS",
+        "x-forwarded-for" => "HTTP_X_FORWARDED_FOR",
+        "x-forwarded-proto" => "HTTP_X_FORWARDED_PROTO",
+        "x-forwarded-host" => "HTTP_X_FORWARDED_HOST",
+        "x-real-ip" => "HTTP_X_REAL_IP",
+        "x-requested-with" => "HTTP_X_REQUESTED_WITH",
+        _ => {
+            let mut name = String::with_capacity(5 + key.len());
+            name.push_str("HTTP_");
+            name.extend(key.bytes().map(|b| match b {
+                b'-' => '_',
+                b => char::from(b.to_ascii_uppercase()),
+            }));
+            return Cow::Owned(name);
+        }
+    };
+    Cow::Borrowed(known)
+}
+
 /// Whether header `key` (lower case, as `http` stores it) is the one that
 /// `HTTP_<suffix>` names.
 fn header_matches(key: &str, suffix: &str) -> bool {
@@ -359,17 +398,7 @@ impl Environ {
             }
             let separator: &[u8] = if key == header::COOKIE { b"; " } else { b"," };
             if let Some(value) = self.joined(key, separator) {
-                let name: String = "HTTP_"
-                    .chars()
-                    .chain(key.as_str().chars().map(|c| {
-                        if c == '-' {
-                            '_'
-                        } else {
-                            c.to_ascii_uppercase()
-                        }
-                    }))
-                    .collect();
-                out.push((Cow::Owned(name), value));
+                out.push((http_name(key.as_str()), value));
             }
         }
         for (k, v) in &self.vars {
@@ -763,6 +792,30 @@ impl fmt::Write for Errors {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn http_names_static_or_built_match_the_rule() {
+        for key in [
+            "host",
+            "user-agent",
+            "x-forwarded-for",
+            "x-custom-thing",
+            "dnt",
+            "a1-b",
+        ] {
+            let built: String = "HTTP_"
+                .chars()
+                .chain(key.chars().map(|c| {
+                    if c == '-' {
+                        '_'
+                    } else {
+                        c.to_ascii_uppercase()
+                    }
+                }))
+                .collect();
+            assert_eq!(super::http_name(key), built);
+        }
+    }
+
     use super::*;
 
     fn environ(req: http::Request<()>, script_name: &str) -> Environ {

@@ -247,6 +247,7 @@ where
             &self.inner.config,
             &self.inner.settings,
             request,
+            None,
         )
     }
 }

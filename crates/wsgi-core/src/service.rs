@@ -93,19 +93,48 @@ impl<A: Application + ?Sized> WsgiService<A> {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        respond_with(Arc::clone(&self.app), &self.config, &self.settings, request)
+        respond_with(
+            Arc::clone(&self.app),
+            &self.config,
+            &self.settings,
+            request,
+            None,
+        )
+    }
+
+    /// Handles one request served on `connection` (the server's path: the
+    /// connection goes straight into the environ, not through the
+    /// request's extensions, which would allocate a map per request).
+    pub(crate) fn respond_on<B>(
+        &self,
+        request: Request<B>,
+        connection: Connection,
+    ) -> ResponseFuture
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        respond_with(
+            Arc::clone(&self.app),
+            &self.config,
+            &self.settings,
+            request,
+            Some(connection),
+        )
     }
 }
 
-/// Handles one request with `app`. A [`Connection`] in the request's
-/// extensions becomes `pulsar.connection`, and the request counts as in
-/// flight on it until its response body is done. The whole request runs in one
+/// Handles one request with `app`. The `connection` given, else a
+/// [`Connection`] in the request's extensions, becomes `pulsar.connection`,
+/// and the request counts as in flight on it until its response body is
+/// done. The whole request runs in one
 /// boxed future, so the environ is not moved between boxes.
 pub(crate) fn respond_with<A, B>(
     app: Arc<A>,
     config: &Arc<Config>,
     settings: &Arc<Settings>,
     request: Request<B>,
+    connection: Option<Connection>,
 ) -> ResponseFuture
 where
     A: Application + ?Sized,
@@ -114,7 +143,7 @@ where
 {
     let (mut head, body) = request.into_parts();
     let version = head.version;
-    let connection = head.extensions.remove::<Connection>();
+    let connection = connection.or_else(|| head.extensions.remove::<Connection>());
     let in_flight = connection.as_ref().map(Connection::start_request);
     let limit = config.stream_buffer;
     let too_large = head

@@ -247,7 +247,9 @@ where
 {
     let status = status.into_status()?;
     let iter = headers.into_iter();
-    let mut map = HeaderMap::with_capacity(iter.size_hint().0);
+    // Room for the `Content-Length` and `Server` the server may add: a
+    // `HeaderMap` that grows rehashes every entry.
+    let mut map = HeaderMap::with_capacity(iter.size_hint().0 + 2);
     let mut content_length = None;
     for (name, value) in iter {
         let name = name.as_ref();

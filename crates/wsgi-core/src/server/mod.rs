@@ -83,8 +83,8 @@ use std::time::{Duration, Instant};
 use futures_util::{FutureExt, StreamExt};
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -92,6 +92,7 @@ use tokio::task::JoinSet;
 use crate::application::Application;
 mod hooks;
 mod listener;
+mod protocol;
 mod proxy_protocol;
 mod timeouts;
 
@@ -103,6 +104,7 @@ use crate::service::{ResponseFuture, WsgiService};
 pub use hooks::{HookFuture, Hooks, RequestInfo, ResponseInfo};
 pub use listener::BoundAddr;
 use listener::{Accepted, Listener, StdListener};
+use protocol::{Protocol, Rewind};
 use timeouts::TimedIo;
 
 #[cfg(feature = "tls")]
@@ -518,7 +520,7 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
     type Error = Infallible;
     type Future = ResponseFuture;
 
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
         if let Some(counter) = &self.counter {
             counter.count();
         }
@@ -529,10 +531,9 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
             version: request.version(),
             connection: self.connection.clone(),
         });
-        request.extensions_mut().insert(self.connection.clone());
         // Made now so the request counts as in flight during `pre_request`;
         // the application is only called when it is polled.
-        let respond = self.service.respond(request);
+        let respond = self.service.respond_on(request, self.connection.clone());
         let Some(info) = info else {
             return respond;
         };
@@ -561,23 +562,45 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
     }
 }
 
-fn connection_builder(config: &Config) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
+/// hyper's default (and cheapest) `max_headers` for HTTP/1.
+const HYPER_MAX_HEADERS: usize = 100;
+
+/// hyper's default `max_buf_size`: how much response body it queues
+/// before writing (and the largest request head it reads).
+const HYPER_MAX_BUF_SIZE: usize = 8192 + 4096 * 100;
+
+/// The HTTP/1 and HTTP/2 connection settings, made once per worker.
+struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+fn connection_builders(config: &Config) -> Builders {
+    let mut http1 = http1::Builder::new();
+    http1
         .timer(TokioTimer::new())
         // `TimedIo` keeps the head and idle deadlines (see `timeouts`).
         .header_read_timeout(None)
         .keep_alive(!config.http_keep_alive.is_zero())
-        .max_buf_size(config.max_header_size.max(8192))
-        .max_headers(config.max_headers);
-    builder
-        .http2()
+        .max_header_size(config.max_header_size);
+    // The buffer also bounds the head hyper reads; the head limit itself is
+    // `max_header_size`, so keep hyper's larger default, which lets several
+    // body chunks go out in one write.
+    if config.max_header_size > HYPER_MAX_BUF_SIZE {
+        http1.max_buf_size(config.max_header_size);
+    }
+    // hyper's own limit is 100 headers, checked with arrays on the stack;
+    // setting any limit makes it fill two heap arrays on every request.
+    if config.max_headers != HYPER_MAX_HEADERS {
+        http1.max_headers(config.max_headers);
+    }
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    http2
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(config.http_keep_alive.max(Duration::from_secs(1))))
         .keep_alive_timeout(Duration::from_secs(20));
-    builder
+    Builders { http1, http2 }
 }
 
 /// What one worker needs to serve.
@@ -679,7 +702,7 @@ impl<A: Application + Clone> Worker<A> {
         let config = Arc::clone(&self.config);
         let limit =
             (config.max_connections > 0).then(|| Arc::new(Semaphore::new(config.max_connections)));
-        let builder = Arc::new(connection_builder(&config));
+        let builder = Arc::new(connection_builders(&config));
         let mut generation = Generation::new(self.app.clone(), &config);
         let mut retired = JoinSet::new();
         loop {
@@ -735,7 +758,7 @@ impl<A: Application + Clone> Worker<A> {
     fn accept(
         &self,
         generation: &mut Generation<A>,
-        builder: &Arc<auto::Builder<TokioExecutor>>,
+        builder: &Arc<Builders>,
         accepted: Accepted,
         permit: Option<OwnedSemaphorePermit>,
     ) {
@@ -754,7 +777,7 @@ impl<A: Application + Clone> Worker<A> {
     fn serve<IO>(
         &self,
         generation: &mut Generation<A>,
-        builder: &Arc<auto::Builder<TokioExecutor>>,
+        builder: &Arc<Builders>,
         io: IO,
         peer: Option<SocketAddr>,
         local: Option<SocketAddr>,
@@ -816,11 +839,17 @@ impl<A: Application + Clone> Worker<A> {
 struct Serving<A: ?Sized> {
     connection: Connection,
     service: ConnService<A>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builder: Arc<Builders>,
     stop: watch::Receiver<bool>,
     hooks: Arc<Hooks>,
     keep_alive: Duration,
     header_timeout: Duration,
+}
+
+/// Resolves once the server stops (or is dropped). The `watch` borrow is
+/// released before returning, never held across an await.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }
 
 impl<A: Application + ?Sized> Serving<A> {
@@ -832,14 +861,20 @@ impl<A: Application + ?Sized> Serving<A> {
         match tls {
             None => self.run(io).await,
             #[cfg(feature = "tls")]
+            // Boxed: a task's memory is the size of its largest state, and
+            // the TLS session's would be paid by every plaintext connection,
+            // idle ones included.
             Some(acceptor) => {
-                let handshake =
-                    tokio::time::timeout(self.header_timeout, acceptor.0.accept(io)).await;
-                match handshake {
-                    Ok(Ok(stream)) => self.run(stream).await,
-                    Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!("TLS handshake not finished in time"),
-                }
+                Box::pin(async move {
+                    let handshake =
+                        tokio::time::timeout(self.header_timeout, acceptor.0.accept(io)).await;
+                    match handshake {
+                        Ok(Ok(stream)) => self.run(stream).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake not finished in time"),
+                    }
+                })
+                .await
             }
             #[cfg(not(feature = "tls"))]
             Some(never) => match never {},
@@ -862,32 +897,74 @@ impl<A: Application + ?Sized> Serving<A> {
         if let Some(hook) = &hooks.connection_made {
             hook(connection.clone()).await;
         }
-        let io = TimedIo::new(io, connection.clone(), keep_alive, header_timeout);
-        let conn = builder.serve_connection(TokioIo::new(io), service);
-        tokio::pin!(conn);
-        let stopped = async move {
-            let _ = stop.wait_for(|stop| *stop).await;
-        };
-        let result = tokio::select! {
-            // The stop first: a connection accepted during the shutdown
-            // must be closing before its first request is read.
-            biased;
-            // Shutdown (or the server dropped). HTTP/2: GOAWAY, then the
-            // open streams finish. HTTP/1: not hyper's graceful shutdown,
-            // which closes a connection between requests at once, even with
-            // the next request already in the socket. Instead responses
-            // made from now on say `Connection: close` (`respond_with`),
-            // and an idle connection ends once quiet (`TimedIo`).
-            () = stopped => {
-                connection.begin_closing();
-                if connection.is_http2() {
-                    conn.as_mut().graceful_shutdown();
+        let mut io = TimedIo::new(io, connection.clone(), keep_alive, header_timeout);
+        // The protocol, from the first bytes (within the head deadline, like
+        // the rest of the first request). A shutdown meanwhile marks the
+        // connection closing: `TimedIo` ends it once quiet unless a request
+        // begins to arrive, which is then served.
+        let sniffed = {
+            let sniff = protocol::sniff(&mut io);
+            tokio::pin!(sniff);
+            tokio::select! {
+                biased;
+                () = stopped(&mut stop) => {
+                    connection.begin_closing();
+                    sniff.await
                 }
-                conn.await
+                sniffed = sniff.as_mut() => sniffed,
             }
-            result = conn.as_mut() => result,
         };
-        if let Err(e) = result {
+        // Shutdown (or the server dropped), once serving. HTTP/2: GOAWAY,
+        // then the open streams finish. HTTP/1: not hyper's graceful
+        // shutdown, which closes a connection between requests at once, even
+        // with the next request already in the socket. Instead responses
+        // made from now on say `Connection: close` (`respond_with`), and an
+        // idle connection ends once quiet (`TimedIo`). The stop is polled
+        // first: a connection accepted during the shutdown must be closing
+        // before its first request is read.
+        let served: Result<(), crate::error::BoxError> = match sniffed {
+            Ok((protocol, prefix, len)) => {
+                let io = TokioIo::new(Rewind::new(io, prefix, len));
+                match protocol {
+                    Protocol::Http1 => {
+                        let conn = builder.http1.serve_connection(io, service);
+                        tokio::pin!(conn);
+                        tokio::select! {
+                            biased;
+                            () = stopped(&mut stop) => {
+                                connection.begin_closing();
+                                conn.await
+                            }
+                            result = conn.as_mut() => result,
+                        }
+                        .map_err(Into::into)
+                    }
+                    // Boxed for the same reason as TLS: HTTP/1 connections
+                    // should not carry the size of an HTTP/2 one.
+                    Protocol::Http2 => {
+                        connection.mark_http2();
+                        let closing = connection.clone();
+                        Box::pin(async move {
+                            let conn = builder.http2.serve_connection(io, service);
+                            tokio::pin!(conn);
+                            tokio::select! {
+                                biased;
+                                () = stopped(&mut stop) => {
+                                    closing.begin_closing();
+                                    conn.as_mut().graceful_shutdown();
+                                    conn.await
+                                }
+                                result = conn.as_mut() => result,
+                            }
+                        })
+                        .await
+                        .map_err(Into::into)
+                    }
+                }
+            }
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = served {
             tracing::debug!(error = %e, connection = connection.id(), "connection ended with an error");
         }
         if let Some(hook) = &hooks.connection_lost {

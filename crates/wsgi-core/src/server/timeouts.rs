@@ -2,8 +2,8 @@
 //!
 //! hyper's own header timer starts as soon as it waits for a head, so on a
 //! keep-alive connection it cannot tell "idle between requests" from "slowly
-//! sending a head", and hyper-util's protocol detection waits for the first
-//! bytes with no timer at all. [`TimedIo`] wraps the socket and keeps both
+//! sending a head", and telling HTTP/1 from HTTP/2 (`protocol.rs`) waits for
+//! the first bytes with no timer of its own. [`TimedIo`] wraps the socket and keeps both
 //! deadlines itself:
 //!
 //! - a new connection must deliver a complete request head within
@@ -55,10 +55,6 @@ use crate::connection::Connection;
 /// (see the module docs); at most this is added to a shutdown.
 pub(crate) const SHUTDOWN_QUIET: Duration = Duration::from_millis(500);
 
-/// How an HTTP/2 connection starts (`PRI * HTTP/2.0`): the first bytes
-/// tell the protocol before hyper has parsed anything.
-const H2_PREFACE_START: &[u8; 4] = b"PRI ";
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     /// Waiting for, or reading, a request head: `header_read_timeout`.
@@ -76,8 +72,11 @@ pin_project! {
         #[pin]
         io: T,
         // Boxed so the wrapper stays `Unpin`, as hyper's IO must be; one
-        // allocation per connection.
-        deadline: Pin<Box<Sleep>>,
+        // allocation per connection. Armed lazily (see `expired`): it may be
+        // set earlier than `deadline_at`, never later.
+        timer: Pin<Box<Sleep>>,
+        // The deadline of the current phase.
+        deadline_at: Instant,
         connection: Connection,
         phase: Phase,
         // No byte of the next request received yet.
@@ -86,8 +85,6 @@ pin_project! {
         idle_since: Instant,
         // The deadline was moved to the end of the shutdown's quiet period.
         quieting: bool,
-        // Whether the first read has been looked at for the HTTP/2 preface.
-        sniffed: bool,
         seen: u64,
         keep_alive: Duration,
         header_timeout: Duration,
@@ -101,15 +98,16 @@ impl<T> TimedIo<T> {
         keep_alive: Duration,
         header_timeout: Duration,
     ) -> Self {
+        let deadline_at = Instant::now() + header_timeout;
         TimedIo {
             io,
-            deadline: Box::pin(tokio::time::sleep(header_timeout)),
+            timer: Box::pin(tokio::time::sleep_until(deadline_at)),
+            deadline_at,
             connection,
             phase: Phase::Head,
             awaiting: true,
             idle_since: Instant::now(),
             quieting: false,
-            sniffed: false,
             seen: 0,
             keep_alive,
             header_timeout,
@@ -139,30 +137,19 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
             *this.awaiting = true;
             *this.quieting = false;
             *this.idle_since = Instant::now();
-            this.deadline
-                .as_mut()
-                .reset(Instant::now() + *this.keep_alive);
+            *this.deadline_at = *this.idle_since + *this.keep_alive;
         }
 
         let before = buf.filled().len();
         let result = this.io.poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &result {
-            let read = &buf.filled()[before..];
-            if !read.is_empty() {
-                if !*this.sniffed {
-                    *this.sniffed = true;
-                    if read.starts_with(&H2_PREFACE_START[..read.len().min(4)]) {
-                        this.connection.mark_http2();
-                    }
-                }
+            if buf.filled().len() > before {
                 if *this.phase != Phase::Busy {
                     *this.awaiting = false;
                 }
                 if *this.phase == Phase::Idle {
                     *this.phase = Phase::Head;
-                    this.deadline
-                        .as_mut()
-                        .reset(Instant::now() + *this.header_timeout);
+                    *this.deadline_at = Instant::now() + *this.header_timeout;
                 }
             }
         }
@@ -173,11 +160,11 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
             if ending && !*this.quieting {
                 *this.quieting = true;
                 let quiet_end = *this.idle_since + SHUTDOWN_QUIET;
-                if quiet_end < this.deadline.deadline() {
-                    this.deadline.as_mut().reset(quiet_end);
+                if quiet_end < *this.deadline_at {
+                    *this.deadline_at = quiet_end;
                 }
             }
-            if this.deadline.as_mut().poll(cx).is_ready() {
+            if expired(this.timer, *this.deadline_at, cx) {
                 if ending {
                     // As if the client had closed: hyper closes cleanly.
                     return Poll::Ready(Ok(()));
@@ -191,6 +178,25 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
         }
         result
     }
+}
+
+/// Whether `deadline` has passed, else arms `timer` to wake the task by
+/// then. Re-arming a tokio timer costs as much as a small request, so
+/// `timer` is moved only earlier: a later deadline (the next idle period)
+/// leaves it where it is, and when it fires before the real deadline it is
+/// re-armed then, about once per keep-alive period instead of twice per
+/// request.
+fn expired(timer: &mut Pin<Box<Sleep>>, deadline: Instant, cx: &mut Context<'_>) -> bool {
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    while timer.as_mut().poll(cx).is_ready() {
+        if Instant::now() >= deadline {
+            return true;
+        }
+        timer.as_mut().reset(deadline);
+    }
+    false
 }
 
 impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {

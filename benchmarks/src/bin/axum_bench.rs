@@ -1,0 +1,60 @@
+//! axum 0.8 with `axum::serve` (HTTP/1.1 and h2c), serving the workloads of
+//! `wsgi_benchmarks`.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use clap::Parser;
+use http::header::CONTENT_TYPE;
+use wsgi_benchmarks::{json_object, peer_vars, runtime, ServerArgs, StreamShape, HELLO};
+
+/// The listening address, for `SERVER_NAME` when no `Host` is sent.
+#[derive(Clone, Copy)]
+struct LocalAddr(SocketAddr);
+
+async fn environ(
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> impl IntoResponse {
+    let (head, _) = request.into_parts();
+    let local = head.extensions.get::<LocalAddr>().map(|l| l.0);
+    let json = json_object(&peer_vars(&head, Some(peer), local));
+    ([(CONTENT_TYPE, "application/json")], json)
+}
+
+async fn stream(request: Request) -> impl IntoResponse {
+    let shape = StreamShape::for_path(request.uri().path()).unwrap_or(StreamShape {
+        chunks: 0,
+        chunk: b"",
+    });
+    (
+        [(CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(shape.stream()),
+    )
+}
+
+fn main() -> std::io::Result<()> {
+    let args = ServerArgs::parse();
+    runtime(args.workers)?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&args.bind).await?;
+        let local = LocalAddr(listener.local_addr()?);
+        let app = Router::new()
+            .route(
+                "/",
+                get(|| async { ([(CONTENT_TYPE, "text/plain")], HELLO) }),
+            )
+            .route("/environ", get(environ))
+            .route("/stream/small", get(stream))
+            .route("/stream/large", get(stream))
+            .layer(axum::Extension(local));
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+    })
+}
