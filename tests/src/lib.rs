@@ -9,6 +9,8 @@ use tokio::net::TcpStream;
 use wsgi_core::server::{Server, ServerHandle};
 use wsgi_core::{Application, Config};
 
+pub mod child;
+
 /// How long any single wire operation in a test may take before the test
 /// fails instead of hanging.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
