@@ -181,7 +181,7 @@ fn access_log_follows_access_log_format_and_errors_carry_the_request() {
             "--bind",
             "127.0.0.1:0",
             "--access-log-format",
-            "ACCESS {method} {path} q={query} {status} {bytes} {user_agent}",
+            "ACCESS {method} {path} q={query} {status} {bytes} {user_agent} from={remote_addr}",
         ])
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
@@ -198,7 +198,9 @@ fn access_log_follows_access_log_format_and_errors_carry_the_request() {
     };
     exchange(
         &addr,
-        b"GET /slow?a=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: tester/1\r\nConnection: close\r\n\r\n",
+        // From loopback, a trusted proxy by default: the log names the
+        // forwarded client, not the peer.
+        b"GET /slow?a=1 HTTP/1.1\r\nHost: h\r\nUser-Agent: tester/1\r\nX-Forwarded-For: 203.0.113.5\r\nConnection: close\r\n\r\n",
     );
     let failed = exchange(
         &addr,
@@ -213,7 +215,7 @@ fn access_log_follows_access_log_format_and_errors_carry_the_request() {
     let _ = child.wait();
     let log = seen.join("\n");
     assert!(
-        log.contains("ACCESS GET /slow q=a=1 200 17 tester/1"),
+        log.contains("ACCESS GET /slow q=a=1 200 17 tester/1 from=203.0.113.5"),
         "{log}"
     );
     let error = seen

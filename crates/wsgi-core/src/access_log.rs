@@ -4,7 +4,8 @@
 //!
 //! | placeholder | value |
 //! |---|---|
-//! | `{peer}` | the client's `IP:PORT` (`-` on a Unix socket) |
+//! | `{peer}` | the connection's peer `IP:PORT`, or the PROXY protocol source (`-` on a Unix socket) |
+//! | `{remote_addr}` | the environ's `REMOTE_ADDR`: the client named by a trusted proxy's forwarding headers, else the peer's address (`-` when unknown) |
 //! | `{method}` | the request method |
 //! | `{uri}` | the request target as sent (path and query) |
 //! | `{path}` | the path of the request target |
@@ -40,6 +41,8 @@ pub const DEFAULT_FORMAT: &str =
 pub enum Field {
     /// `{peer}`
     Peer,
+    /// `{remote_addr}`
+    RemoteAddr,
     /// `{method}`
     Method,
     /// `{uri}`
@@ -66,6 +69,7 @@ pub enum Field {
 
 const FIELDS: &[(&str, Field)] = &[
     ("peer", Field::Peer),
+    ("remote_addr", Field::RemoteAddr),
     ("method", Field::Method),
     ("uri", Field::Uri),
     ("path", Field::Path),

@@ -300,7 +300,7 @@ struct Args {
     /// Log filter when no tracing subscriber is installed [default: info]
     #[arg(long, env = "WSGI_LOG_LEVEL")]
     log_level: Option<String>,
-    /// Access-log line template with {peer} {method} {uri} {path} {query}
+    /// Access-log line template with {peer} {remote_addr} {method} {uri} {path} {query}
     /// {version} {status} {bytes} {duration_ms} {outcome} {user_agent}
     /// {referer} [default: {peer} "{method} {uri} {version}" {status} {bytes} {duration_ms}ms]
     #[arg(long, env = "WSGI_ACCESS_LOG_FORMAT", value_name = "TEMPLATE")]

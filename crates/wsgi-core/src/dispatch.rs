@@ -118,6 +118,7 @@ pub(crate) struct AccessLog {
     uri: http::Uri,
     version: Version,
     peer: Option<std::net::SocketAddr>,
+    remote_addr: Option<std::net::IpAddr>,
     user_agent: Option<HeaderValue>,
     referer: Option<HeaderValue>,
     status: StatusCode,
@@ -143,6 +144,7 @@ impl AccessLog {
             uri: environ.uri().clone(),
             version: environ.version(),
             peer: environ.connection().and_then(|c| c.client_addr()),
+            remote_addr: environ.remote_addr(),
             status: StatusCode::OK,
             started: Instant::now(),
             format,
@@ -156,6 +158,10 @@ impl AccessLog {
             let _ = match field {
                 Field::Peer => match self.peer {
                     Some(peer) => write!(out, "{peer}"),
+                    None => write!(out, "-"),
+                },
+                Field::RemoteAddr => match self.remote_addr {
+                    Some(addr) => write!(out, "{addr}"),
                     None => write!(out, "-"),
                 },
                 Field::Method => write!(out, "{}", self.method),
