@@ -42,7 +42,7 @@ use http::StatusCode;
 use serde_json::{json, Map, Value};
 use wsgi_core::cookie::Cookie;
 use wsgi_core::form::{Form, FormLimits, Multipart};
-use wsgi_core::middleware::{Auth, Authorization, CleanPath, GZip, WaitForBody};
+use wsgi_core::middleware::{Auth, Authorization, CleanPath, GZip, HealthCheck, WaitForBody};
 use wsgi_core::router::{RouteParams, Router};
 use wsgi_core::server::Server;
 use wsgi_core::static_files::MediaRouter;
@@ -97,6 +97,9 @@ pub fn handler(media_dir: PathBuf) -> WsgiHandler {
         .get("/environ", EnvironVars)
         .post("/upload", Upload);
     WsgiHandler::default()
+        // Probes first: `/healthz` (alive) and `/readyz` (503 once the
+        // server drains), for load balancers and DEPLOYING.md's restarts.
+        .middleware(HealthCheck::new())
         .middleware(CleanPath)
         .middleware(Authorization)
         .middleware(MediaRouter::new("/media", media_dir))

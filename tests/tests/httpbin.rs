@@ -70,6 +70,15 @@ async fn index_is_html() {
 }
 
 #[tokio::test]
+async fn health_probes_answer() {
+    let server = start();
+    let live = get(server.local_addr(), "/healthz").await;
+    assert_eq!((live.status, live.text().trim()), (200, "ok"));
+    let ready = get(server.local_addr(), "/readyz").await;
+    assert_eq!((ready.status, ready.text().trim()), (200, "ready"));
+}
+
+#[tokio::test]
 async fn get_echoes_args_with_repeats_headers_and_origin() {
     let server = start();
     let response = request(
