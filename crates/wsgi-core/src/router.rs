@@ -80,6 +80,10 @@ pub enum RuleError {
     /// Two placeholders follow each other with no literal text between
     /// them, so where one ends is ambiguous.
     Adjacent(String),
+    /// A word of `any(…)` contains `/`: it could be built by `url_for` but
+    /// never matched, as the value of every converter but `path` stops at
+    /// the first `/`.
+    SlashInAny(String),
 }
 
 impl fmt::Display for RuleError {
@@ -103,6 +107,10 @@ impl fmt::Display for RuleError {
             RuleError::Adjacent(rule) => write!(
                 f,
                 "rule `{rule}` has two placeholders with nothing between them; separate them with literal text such as `/`"
+            ),
+            RuleError::SlashInAny(word) => write!(
+                f,
+                "`any(...)` word `{word}` contains `/`, which a parameter never matches; use literal text or separate rules"
             ),
         }
     }
@@ -180,6 +188,10 @@ impl Converter {
                     .collect();
                 if words.is_empty() {
                     return Err(RuleError::UnknownConverter(other.to_owned()));
+                }
+                // Found by fuzzing: such a word built URLs it never matched.
+                if let Some(word) = words.iter().find(|w| w.contains('/')) {
+                    return Err(RuleError::SlashInAny(word.clone()));
                 }
                 Converter::Any(words)
             }
@@ -854,6 +866,13 @@ mod tests {
         ) -> Result<crate::Body, Error> {
             Err(Error::msg("not called"))
         }
+    }
+
+    #[test]
+    fn any_words_with_a_slash_are_refused() {
+        let err = Rule::new("/<any(a/b,c):x>").unwrap_err();
+        assert_eq!(err, RuleError::SlashInAny("a/b".to_owned()));
+        assert!(err.to_string().contains("`a/b` contains `/`"));
     }
 
     #[test]
