@@ -9,6 +9,9 @@
 #   FUZZ_SANITIZER   none (default) or address; see FUZZING.md for why none
 #   FUZZ_TARGET_DIR  build directory (default: $CARGO_TARGET_DIR/fuzz or target/fuzz)
 #   FUZZ_JOBS        libFuzzer processes per target (default 1)
+#   FUZZ_SEED        libFuzzer's -seed (default 1, so CI's gate replays the
+#                    same inputs run to run; 0 for a random seed, as long
+#                    exploratory runs should use)
 #
 # cargo-fuzz needs nightly compiler flags; on a stable toolchain
 # RUSTC_BOOTSTRAP=1 enables them (set here, for the fuzz build only).
@@ -19,6 +22,7 @@ seconds="${FUZZ_SECONDS:-30}"
 sanitizer="${FUZZ_SANITIZER:-none}"
 target_dir="${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-target}/fuzz}"
 jobs="${FUZZ_JOBS:-1}"
+seed="${FUZZ_SEED:-1}"
 export RUSTC_BOOTSTRAP=1
 export CARGO_INCREMENTAL=0
 
@@ -43,6 +47,7 @@ for target in $targets; do
     mkdir -p "$scratch/$target" "fuzz/corpus/$target" "fuzz/artifacts/$target"
     options=(
         "-max_total_time=$seconds"
+        "-seed=$seed"
         # One input must not take more than 10 s, nor 2 GB.
         -timeout=10
         -rss_limit_mb=2048
