@@ -53,19 +53,7 @@ impl ChildServer {
             .expect("start the server process");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("the server logs its address before exiting")
-                .expect("read a log line");
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let addr: String = rest
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                    .collect();
-                break addr.parse().expect("a socket address");
-            }
-        };
+        let addr = read_address(&mut lines);
         // Keep draining the log so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         ChildServer { child, addr }
@@ -140,11 +128,7 @@ impl ChildServer {
 
     /// Sends `signal` (a name such as `TERM`) with `kill`.
     pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.pid().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
+        send_signal(self.pid(), signal);
     }
 
     /// Waits up to `within` for the process to exit.
@@ -160,6 +144,33 @@ impl ChildServer {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
+}
+
+/// Reads a server's log lines up to the one announcing its address
+/// (`listening on http://ADDR`), and returns that address.
+pub fn read_address(lines: &mut impl Iterator<Item = std::io::Result<String>>) -> SocketAddr {
+    loop {
+        let line = lines
+            .next()
+            .expect("the server logs its address before exiting")
+            .expect("read a log line");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            let addr: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                .collect();
+            return addr.parse().expect("a socket address");
+        }
+    }
+}
+
+/// Sends `signal` (a name such as `TERM`) to process `pid` with `kill`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
 }
 
 /// `VmRSS` of process `pid` in KiB, if the process is still there.

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wsgi_tests::child::{read_address, send_signal};
 
 /// Starts the `slow_server` binary on a free port; returns it and its address.
 fn start_server(workers: &str) -> (Child, SocketAddr) {
@@ -25,30 +26,10 @@ fn start_server(workers: &str) -> (Child, SocketAddr) {
         .expect("start slow_server");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server logs its address before exiting")
-            .expect("read a log line");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            let addr: String = rest
-                .chars()
-                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                .collect();
-            break addr.parse().expect("a socket address");
-        }
-    };
+    let addr = read_address(&mut lines);
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
     (child, addr)
-}
-
-fn send_signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
 }
 
 async fn drains_on(signal: &str, workers: &str) {
@@ -61,7 +42,7 @@ async fn drains_on(signal: &str, workers: &str) {
     let mut first = [0u8; 64];
     let n = stream.read(&mut first).await.unwrap();
     assert!(n > 0, "the response started");
-    send_signal(&child, signal);
+    send_signal(child.id(), signal);
     let mut rest = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut rest))
         .await

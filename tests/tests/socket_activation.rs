@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use wsgi_tests::child::send_signal;
 use wsgi_tests::{get, parse_response, IO_TIMEOUT};
 
 const ACTIVATOR: &str = r#"
@@ -71,14 +72,6 @@ fn wait_for_log(stdout: &mut BufReader<ChildStdout>, needle: &str) -> String {
             return line;
         }
     }
-}
-
-fn send_signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
 }
 
 fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
@@ -150,7 +143,7 @@ async fn the_inherited_socket_is_served_and_no_early_connection_is_lost() {
 
     // SIGTERM with a drain: not ready, still serving, then gone.
     assert_eq!(get(addr, "/readyz").await.status, 200);
-    send_signal(&child, "TERM");
+    send_signal(child.id(), "TERM");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let ready = get(addr, "/readyz").await;
@@ -224,7 +217,7 @@ async fn fd_bind_picks_an_inherited_unix_socket_next_to_a_bound_address() {
         format!("pid={} LISTEN_FDS=unset", child.id())
     );
 
-    send_signal(&child, "TERM");
+    send_signal(child.id(), "TERM");
     assert!(wait_exit(&mut child).success());
     assert!(
         path.exists(),
