@@ -87,28 +87,14 @@ impl<A: Application + ?Sized> WsgiService<A> {
         &self.config
     }
 
-    /// Handles one request; see [`respond_with`].
-    pub(crate) fn respond<B>(&self, request: Request<B>) -> ResponseFuture
-    where
-        B: http_body::Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<BoxError>,
-    {
-        respond_with(
-            Arc::clone(&self.app),
-            &self.config,
-            &self.settings,
-            request,
-            None,
-        )
-    }
-
-    /// Handles one request served on `connection` (the server's path: the
-    /// connection goes straight into the environ, not through the
-    /// request's extensions, which would allocate a map per request).
-    pub(crate) fn respond_on<B>(
+    /// Handles one request; see [`respond_with`]. The server passes the
+    /// `connection` it serves the request on: it goes straight into the
+    /// environ, not through the request's extensions, which would allocate
+    /// a map per request.
+    pub(crate) fn respond<B>(
         &self,
         request: Request<B>,
-        connection: Connection,
+        connection: Option<Connection>,
     ) -> ResponseFuture
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -119,7 +105,7 @@ impl<A: Application + ?Sized> WsgiService<A> {
             &self.config,
             &self.settings,
             request,
-            Some(connection),
+            connection,
         )
     }
 }
@@ -329,7 +315,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        self.respond(request)
+        self.respond(request, None)
     }
 }
 

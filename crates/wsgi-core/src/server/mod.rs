@@ -533,7 +533,7 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
         });
         // Made now so the request counts as in flight during `pre_request`;
         // the application is only called when it is polled.
-        let respond = self.service.respond_on(request, self.connection.clone());
+        let respond = self.service.respond(request, Some(self.connection.clone()));
         let Some(info) = info else {
             return respond;
         };
