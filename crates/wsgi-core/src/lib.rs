@@ -150,11 +150,6 @@ pub use connection::Connection;
 /// The `cookie` crate, for [`WsgiResponse::set_cookie`] and
 /// [`Cookies`](extract::Cookies).
 pub use cookie;
-/// The `headers` crate, for [`TypedHeader`](extract::TypedHeader).
-pub use headers;
-/// The `http` crate: `StatusCode`, `Method`, `HeaderValue`, ... as this
-/// crate uses them (no separate dependency needed).
-pub use http;
 pub use dispatch::{ResponseBody, StreamError};
 pub use environ::{Environ, EnvironError, Errors};
 pub use error::{BoxError, Error, HttpError};
@@ -162,6 +157,11 @@ pub use error_page::ErrorRenderer;
 pub use extract::{FromEnviron, Json};
 pub use form::Form;
 pub use handler::WsgiHandler;
+/// The `headers` crate, for [`TypedHeader`](extract::TypedHeader).
+pub use headers;
+/// The `http` crate: `StatusCode`, `Method`, `HeaderValue`, ... as this
+/// crate uses them (no separate dependency needed).
+pub use http;
 pub use input::{Input, InputError};
 pub use lazy::LazyWsgi;
 pub use response::{Content, Html, IntoResponse, Redirect, WsgiResponse};

@@ -100,7 +100,12 @@ fn read(function: &ItemFn, args: args::Args) -> syn::Result<Handler<'_>> {
                     Arg::Environ(_) => {
                         environs += 1;
                         if environs > 1 {
-                            push_error(syn::Error::new_spanned(ty, format!("the environ is taken once: remove this argument\n{ACCEPTED}")));
+                            push_error(syn::Error::new_spanned(
+                                ty,
+                                format!(
+                                    "the environ is taken once: remove this argument\n{ACCEPTED}"
+                                ),
+                            ));
                         }
                     }
                     Arg::StartResponse => {
@@ -196,10 +201,13 @@ pub(crate) fn respan(ident: &Ident, span: Span) -> Ident {
 impl Handler<'_> {
     /// The extractor arguments' bindings and types, in order.
     fn extractors(&self) -> impl Iterator<Item = (usize, &syn::Type)> {
-        self.args.iter().enumerate().filter_map(|(i, arg)| match arg {
-            Arg::Extractor(ty) => Some((i, &**ty)),
-            _ => None,
-        })
+        self.args
+            .iter()
+            .enumerate()
+            .filter_map(|(i, arg)| match arg {
+                Arg::Extractor(ty) => Some((i, &**ty)),
+                _ => None,
+            })
     }
 
     /// A compile-time check that at most one extractor reads the body: one
@@ -301,7 +309,11 @@ impl Handler<'_> {
     /// `Err(e)` is turned into a response or an error (by `IntoResponse`,
     /// else `Into<Error>`) and handed to `respond`; `None` returns
     /// `on_none`.
-    fn unwrap_output(&self, on_none: TokenStream, respond: &dyn Fn(TokenStream) -> TokenStream) -> TokenStream {
+    fn unwrap_output(
+        &self,
+        on_none: TokenStream,
+        respond: &dyn Fn(TokenStream) -> TokenStream,
+    ) -> TokenStream {
         let output = local("output");
         let extract = self.extract();
         let call = self.call();
@@ -360,11 +372,11 @@ impl Handler<'_> {
         let span = signature::first_span(&self.output.inner_ty);
         let output = respan(&local("output"), span);
         let start = self.start_binding(true);
-        let started = |response: TokenStream| {
-            quote!(::wsgi_core::__private::start(#response, #environ, &#start_response))
-        };
+        let started = |response: TokenStream| quote!(::wsgi_core::__private::start(#response, #environ, &#start_response));
         let unwrap = self.unwrap_output(
-            quote!(::core::result::Result::Err(::wsgi_core::__private::not_found())),
+            quote!(::core::result::Result::Err(
+                ::wsgi_core::__private::not_found()
+            )),
             &started,
         );
         let finish = match (&self.form, &self.output.inner) {
@@ -409,7 +421,9 @@ impl Handler<'_> {
         let start = self.start_binding(true);
         let answered = |response: TokenStream| match self.form {
             Form::Wsgi => quote!(::wsgi_core::__private::answer(#response, &#start_response)),
-            Form::Typed => quote!(::core::result::Result::Ok(::core::option::Option::Some(#response))),
+            Form::Typed => {
+                quote!(::core::result::Result::Ok(::core::option::Option::Some(#response)))
+            }
         };
         let unwrap = self.unwrap_output(
             quote!(::core::result::Result::Ok(::core::option::Option::None)),
@@ -510,7 +524,12 @@ impl Handler<'_> {
         }
     }
 
-    fn trait_impl(&self, trait_path: TokenStream, method: TokenStream, with_check: bool) -> TokenStream {
+    fn trait_impl(
+        &self,
+        trait_path: TokenStream,
+        method: TokenStream,
+        with_check: bool,
+    ) -> TokenStream {
         let cfgs = self.generated.cfgs();
         let impl_params = &self.generated.generics.impl_params;
         let where_clause = &self.generated.generics.where_clause;

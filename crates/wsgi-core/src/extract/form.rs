@@ -23,13 +23,13 @@ use crate::error::HttpError;
 /// use wsgi_core::{wsgi_handler, Html};
 ///
 /// #[derive(Deserialize)]
-/// struct Signup {
+/// struct SignupForm {
 ///     email: String,
 ///     age: u8,
 /// }
 ///
 /// #[wsgi_handler]
-/// async fn signup(Form(form): Form<Signup>) -> Html<String> {
+/// async fn signup(Form(form): Form<SignupForm>) -> Html<String> {
 ///     Html(format!("<p>Welcome, {} ({})</p>", form.email, form.age))
 /// }
 /// # let _ = Signup;

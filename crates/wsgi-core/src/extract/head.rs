@@ -77,8 +77,12 @@ impl FromEnviron for RouteParams {
     type Rejection = Error;
 
     async fn from_environ(environ: &mut Environ) -> Result<Self, Error> {
-        environ.extensions().get::<RouteParams>().cloned().ok_or_else(|| {
-            Error::msg("no route parameters: this handler is not served by a Router")
-        })
+        environ
+            .extensions()
+            .get::<RouteParams>()
+            .cloned()
+            .ok_or_else(|| {
+                Error::msg("no route parameters: this handler is not served by a Router")
+            })
     }
 }

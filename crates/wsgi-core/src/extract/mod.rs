@@ -10,7 +10,7 @@
 //! ```
 //! use serde::Deserialize;
 //! use wsgi_core::extract::{Path, Query, State};
-//! use wsgi_core::{wsgi_handler, Json, Router, WsgiHandler};
+//! use wsgi_core::{wsgi_handler, Router, WsgiHandler};
 //!
 //! #[derive(Clone)]
 //! struct Greeting(&'static str);
@@ -72,6 +72,12 @@
 //!         Ok(ApiKey(key.to_owned()))
 //!     }
 //! }
+//!
+//! #[wsgi_core::wsgi_handler]
+//! fn whoami(ApiKey(key): ApiKey) -> String {
+//!     format!("key {key}")
+//! }
+//! # let _ = Whoami;
 //! ```
 
 mod body;
@@ -94,8 +100,8 @@ pub use form::Form;
 pub use json::Json;
 pub use path::Path;
 pub use query::Query;
-pub use state::{Extension, State};
 pub(crate) use state::StateSet;
+pub use state::{Extension, State};
 pub use typed_header::TypedHeader;
 
 use crate::environ::Environ;
@@ -218,11 +224,19 @@ mod tests {
         Query(page): Query<Page>,
         State(prefix): State<Prefix>,
     ) -> String {
-        format!("{} {id} page {} {}", prefix.0, page.n.unwrap_or(1), environ.method())
+        format!(
+            "{} {id} page {} {}",
+            prefix.0,
+            page.n.unwrap_or(1),
+            environ.method()
+        )
     }
 
     #[wsgi_handler]
-    fn create(Path(id): Path<u64>, Json(mut item): Json<Item>) -> Result<(StatusCode, Json<Item>), Error> {
+    fn create(
+        Path(id): Path<u64>,
+        Json(mut item): Json<Item>,
+    ) -> Result<(StatusCode, Json<Item>), Error> {
         if item.name.is_empty() {
             return Err(HttpError::bad_request("name is empty").into());
         }
@@ -231,11 +245,13 @@ mod tests {
     }
 
     fn app() -> WsgiHandler {
-        WsgiHandler::default().with_state(Prefix("item")).middleware(
-            Router::new()
-                .get("/items/<int:id>", Show)
-                .post("/items/<int:id>", Create),
-        )
+        WsgiHandler::default()
+            .with_state(Prefix("item"))
+            .middleware(
+                Router::new()
+                    .get("/items/<int:id>", Show)
+                    .post("/items/<int:id>", Create),
+            )
     }
 
     #[tokio::test]

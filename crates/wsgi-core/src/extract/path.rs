@@ -34,13 +34,13 @@ use crate::router::RouteParams;
 /// }
 ///
 /// #[derive(Deserialize)]
-/// struct Post {
+/// struct PostPath {
 ///     user: u64,
 ///     slug: String,
 /// }
 ///
 /// #[wsgi_handler]
-/// fn post(Path(post): Path<Post>) -> String {
+/// fn post(Path(post): Path<PostPath>) -> String {
 ///     format!("post {} of user {}", post.slug, post.user)
 /// }
 ///
@@ -57,7 +57,9 @@ impl<T: DeserializeOwned + Send + 'static> FromEnviron for Path<T> {
 
     async fn from_environ(environ: &mut Environ) -> Result<Self, Error> {
         let params = environ.extensions().get::<RouteParams>().ok_or_else(|| {
-            Error::msg("`Path` is used by a handler that no Router serves: it has no route parameters")
+            Error::msg(
+                "`Path` is used by a handler that no Router serves: it has no route parameters",
+            )
         })?;
         from_params(params).map(Path).map_err(Error::from)
     }
@@ -129,7 +131,10 @@ impl<'de> Deserializer<'de> for Params<'de> {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, PathError> {
-        let entries = self.0.iter().map(|&(name, value)| (name, Param { name, value }));
+        let entries = self
+            .0
+            .iter()
+            .map(|&(name, value)| (name, Param { name, value }));
         visitor.visit_map(MapDeserializer::new(entries))
     }
 
@@ -146,7 +151,11 @@ impl<'de> Deserializer<'de> for Params<'de> {
         visitor.visit_seq(SeqDeserializer::new(self.values()))
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, PathError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value, PathError> {
         if len != self.0.len() {
             return Err(PathError(format!(
                 "in the route: a tuple of {len} was expected, but the route has {} parameters",
@@ -284,7 +293,9 @@ impl<'de> Deserializer<'de> for Param<'de> {
     ) -> Result<V::Value, PathError> {
         let value: serde::de::value::BorrowedStrDeserializer<'de, PathError> =
             serde::de::value::BorrowedStrDeserializer::new(self.value);
-        visitor.visit_enum(value).map_err(|e| PathError(format!("`{}`: {}", self.name, e.0)))
+        visitor
+            .visit_enum(value)
+            .map_err(|e| PathError(format!("`{}`: {}", self.name, e.0)))
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, _visitor: V) -> Result<V::Value, PathError> {
@@ -337,16 +348,27 @@ mod tests {
         );
         assert_eq!(
             from_params::<Post>(&params(&[("user", "3"), ("slug", "hi")])).unwrap(),
-            Post { user: 3, slug: "hi".to_owned() }
+            Post {
+                user: 3,
+                slug: "hi".to_owned()
+            }
         );
-        assert_eq!(from_params::<Kind>(&params(&[("k", "draft")])).unwrap(), Kind::Draft);
+        assert_eq!(
+            from_params::<Kind>(&params(&[("k", "draft")])).unwrap(),
+            Kind::Draft
+        );
     }
 
     #[test]
     fn a_value_that_does_not_parse_names_its_parameter() {
         let error = from_params::<Post>(&params(&[("user", "ada"), ("slug", "hi")])).unwrap_err();
         assert_eq!(error.status(), 400);
-        assert!(error.to_string().contains("`user`: `ada` is not a valid u64"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("`user`: `ada` is not a valid u64"),
+            "{error}"
+        );
         let error = from_params::<u64>(&params(&[("a", "1"), ("b", "2")])).unwrap_err();
         assert!(error.to_string().contains("2 parameters"), "{error}");
         let error = from_params::<Kind>(&params(&[("k", "gone")])).unwrap_err();

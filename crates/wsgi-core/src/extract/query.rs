@@ -17,13 +17,13 @@ use crate::error::HttpError;
 /// use wsgi_core::wsgi_handler;
 ///
 /// #[derive(Deserialize)]
-/// struct Search {
+/// struct SearchParams {
 ///     q: String,
 ///     page: Option<u32>,
 /// }
 ///
 /// #[wsgi_handler]
-/// fn search(Query(search): Query<Search>) -> String {
+/// fn search(Query(search): Query<SearchParams>) -> String {
 ///     format!("{} (page {})", search.q, search.page.unwrap_or(1))
 /// }
 /// # let _ = Search;

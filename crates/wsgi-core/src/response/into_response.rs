@@ -51,11 +51,21 @@ use crate::error::{Error, HttpError};
 ///         }
 ///     }
 /// }
+///
+/// #[wsgi_core::wsgi_handler]
+/// fn item(wsgi_core::extract::Path(id): wsgi_core::extract::Path<u64>) -> Result<String, AppError> {
+///     match id {
+///         1 => Ok("the first item".to_owned()),
+///         0 => Err(AppError::Database(std::io::Error::other("disk"))),
+///         id => Err(AppError::NotFound(id)),
+///     }
+/// }
+/// # let _ = Item;
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be returned from a handler: it does not implement `wsgi_core::response::IntoResponse`",
     label = "not a response",
-    note = "handlers return `WsgiResponse`, `String`, `&'static str`, `Json<T>`, `Html<T>`, `Redirect`, `StatusCode`, `Body`, `(StatusCode, T)`, `Result<T, E>` with `E` an `IntoResponse` (`wsgi_core::Error`, `HttpError`, `anyhow::Error`, or your own type), ...",
+    note = "handlers return `WsgiResponse`, `String`, `&'static str`, `Json<T>`, `Html<T>`, `Redirect`, `StatusCode`, `Body`, `(StatusCode, T)`, `Result<T, E>` with `E` an `IntoResponse` (`wsgi_core::Error`, `HttpError`, `anyhow::Error`, or your own type) or any `std::error::Error`, ...",
     note = "for a type of your own, implement `IntoResponse` for it"
 )]
 pub trait IntoResponse {
@@ -269,7 +279,9 @@ impl IntoResponse for Redirect {
             Error::msg("the redirect's location is not a valid header value (a line break or a control character)")
         })?;
         let mut response = WsgiResponse::new(self.status);
-        response.headers_mut().insert(http::header::LOCATION, location);
+        response
+            .headers_mut()
+            .insert(http::header::LOCATION, location);
         Ok(response)
     }
 }
