@@ -28,6 +28,76 @@
 //! assert_eq!(config.workers, 2);
 //! assert_eq!(config.get("workers").as_deref(), Some("2"));
 //! ```
+//!
+//! In code, [`Config::builder`] sets any setting and validates the result
+//! (`Config` is `#[non_exhaustive]`, so it has no struct literal outside
+//! this crate):
+//!
+//! ```
+//! let config = wsgi_core::Config::builder().debug(true).workers(2).bind("127.0.0.1:0").build().unwrap();
+//! assert!(config.debug);
+//! ```
+//!
+//! # Your application's own settings
+//! An application declares its settings as a struct deriving `clap::Args`
+//! and implementing [`AppSettings`], and reads the configuration with
+//! [`Config::from_args_with`] instead of [`Config::from_args`]. Its settings
+//! then come from the same places as the server's, in the same order: the
+//! fields' `default_value`s (the code), the file's `[app]` table (keys are
+//! the field names; unknown keys are refused), the fields' `env` variables,
+//! and their flags. `--help` lists them after the server's, and a value
+//! that does not parse, or that [`AppSettings::validate`] refuses, is an
+//! error naming the setting, before anything is bound. Handlers read them
+//! typed with [`Config::app`]: `environ.config().app::<TodoSettings>()`.
+//! ([`Config::get`] knows only the server's settings.)
+//!
+//! clap is re-exported: with `use wsgi_core::clap;` the derive works without
+//! a clap dependency of your own (or add `clap = { version = "4", features
+//! = ["derive", "env"] }`).
+//!
+//! ```
+//! use std::path::PathBuf;
+//! use wsgi_core::config::AppSettings;
+//! use wsgi_core::{clap, Config, ConfigError};
+//!
+//! #[derive(Debug, Clone, PartialEq, clap::Args)]
+//! struct TodoSettings {
+//!     /// SQLite database file
+//!     #[arg(long, env = "TODO_DATABASE", default_value = "todo.db")]
+//!     database: PathBuf,
+//!     /// Most items in one list
+//!     #[arg(long, env = "TODO_MAX_ITEMS", default_value_t = 1000)]
+//!     max_items: u32,
+//! }
+//!
+//! impl AppSettings for TodoSettings {
+//!     fn validate(&self) -> Result<(), ConfigError> {
+//!         if self.max_items == 0 {
+//!             return Err(ConfigError::invalid("max_items", "use 1 or more"));
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! // In main: `let config = Config::from_args_with::<TodoSettings>();`
+//! // here, an explicit command line and a file:
+//! let path = std::env::temp_dir().join(format!("todo-{}.toml", std::process::id()));
+//! std::fs::write(&path, "workers = 4\n\n[app]\ndatabase = \"/var/lib/todo.db\"\n").unwrap();
+//! let args = ["todo", "--config", path.to_str().unwrap(), "--max-items", "50"];
+//! let config = Config::try_from_args_with::<TodoSettings>(args).unwrap();
+//! let settings: &TodoSettings = config.app::<TodoSettings>().unwrap();
+//! assert_eq!(settings.database, PathBuf::from("/var/lib/todo.db"));
+//! assert_eq!((config.workers, settings.max_items), (4, 50));
+//!
+//! let err = Config::try_from_args_with::<TodoSettings>(["todo", "--max-items", "0"]).unwrap_err();
+//! assert_eq!(err.to_string(), "invalid setting `max_items`: use 1 or more");
+//! # std::fs::remove_file(&path).unwrap();
+//! ```
+//!
+//! # Signed and private cookies
+//! The `secret_key` setting (`--secret-key`, `WSGI_SECRET_KEY`) is the
+//! secret they are made with; [`Config::cookie_key`] gives the derived
+//! `cookie::Key`. See [`SecretKey`].
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
