@@ -128,6 +128,10 @@ impl Config {
     /// variables, then their flags), and [`AppSettings::validate`] runs
     /// with the server's checks.
     ///
+    /// # Panics
+    /// As [`from_args_with`](Config::from_args_with): if a setting of `S`
+    /// has the name or flag of a server setting.
+    ///
     /// ```
     /// use wsgi_core::{clap, Config};
     ///
