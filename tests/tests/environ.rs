@@ -413,3 +413,38 @@ async fn middleware_sets_any_variable_and_the_typed_accessors_read_it() {
         assert!(env.contains_key(name), "vars() leaves out {name}");
     }
 }
+
+#[tokio::test]
+async fn middleware_removes_variables_and_the_typed_accessors_see_it() {
+    let strip = wsgi_core::middleware::middleware_fn(|environ: &mut Environ| {
+        let dropped = environ.remove("HTTP_X_INTERNAL")?;
+        environ.set("myapp.dropped", dropped.unwrap_or_default())?;
+        environ.remove("REMOTE_ADDR")?;
+        environ.remove("QUERY_STRING")?;
+        // Required keys stay; the error says what to do instead.
+        let refused = environ.remove("SERVER_NAME").unwrap_err().to_string();
+        environ.set("myapp.refused", refused)?;
+        Ok::<_, Error>(None)
+    });
+    let handler = wsgi_core::WsgiHandler::default()
+        .middleware(strip)
+        .app(typed_echo());
+    let server = serve(handler);
+    let response = raw_request(
+        server.local_addr(),
+        "GET /?a=1 HTTP/1.1\r\nHost: h\r\nX-Internal: secret\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let env: Map<String, Value> = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(env.get("HTTP_X_INTERNAL"), None);
+    assert_eq!(s(&env, "myapp.dropped"), Some("secret"));
+    assert_eq!(env.get("REMOTE_ADDR"), None);
+    assert_eq!(env.get("typed.remote_addr"), Some(&Value::Null));
+    assert_eq!(env.get("QUERY_STRING"), None);
+    assert!(
+        s(&env, "myapp.refused").is_some_and(|e| e.contains("required")),
+        "{env:?}"
+    );
+    assert_eq!(s(&env, "SERVER_NAME"), Some("h"));
+}
