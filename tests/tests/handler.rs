@@ -526,3 +526,31 @@ async fn a_blocking_lazy_setup_does_not_stall_the_event_loop() {
     );
     assert_eq!(slow.await.unwrap().text(), "built");
 }
+
+#[tokio::test]
+async fn async_middleware_fn_awaits_with_the_environ() {
+    use wsgi_core::middleware::async_middleware_fn;
+    let handler = WsgiHandler::default()
+        .middleware(async_middleware_fn(|environ: &mut Environ| {
+            Box::pin(async move {
+                if environ.method() != Method::POST {
+                    return Ok::<_, Error>(None);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let body = environ.input().read_all().await?;
+                Ok(Some(WsgiResponse::text(format!(
+                    "got {}",
+                    String::from_utf8_lossy(&body)
+                ))))
+            })
+        }))
+        .middleware(path_is("/", "passed"));
+    let server = serve(handler);
+    let posted = raw_request(
+        server.local_addr(),
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .await;
+    assert_eq!(posted.text(), "got hello");
+    assert_eq!(get(server.local_addr(), "/").await.text(), "passed");
+}
