@@ -1136,6 +1136,11 @@ impl Environ {
         &self.config
     }
 
+    /// `pulsar.cfg`, shared: what the `Arc<Config>` extractor clones.
+    pub(crate) fn shared_config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
     /// The request head, for adapters that rebuild an `http::Request`.
     pub(crate) fn head(&self) -> &http::request::Parts {
         &self.head

@@ -32,6 +32,10 @@ use cookie::Cookie;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 
+mod into_response;
+
+pub use into_response::{Html, IntoResponse, IntoResponseParts, Redirect};
+
 use crate::body::Body;
 use crate::environ::Environ;
 use crate::error::Error;

@@ -37,6 +37,7 @@ use crate::connection::Connection;
 use crate::dispatch::{dispatch, plain_response, ResponseBody, Settings};
 use crate::environ::Environ;
 use crate::error::BoxError;
+use crate::extract::{CheckError, Provided};
 use crate::input::Input;
 
 /// An [`Application`] as a `tower::Service`. Cheap to clone.
@@ -48,13 +49,33 @@ pub struct WsgiService<A: ?Sized> {
 
 impl<A: Application> WsgiService<A> {
     /// Serves `app` with the default configuration.
+    ///
+    /// # Panics
+    /// As [`with_config`](Self::with_config), if the start-up check fails.
     pub fn new(app: A) -> Self {
         WsgiService::with_config(app, Config::default())
     }
 
     /// Serves `app` with `config` (readable as `pulsar.cfg`).
+    ///
+    /// # Panics
+    /// If the application's [start-up check](Application::check) fails
+    /// (a handler takes a `State<S>` that no `with_state` provides):
+    /// a mistake in how the application is built, reported before it
+    /// serves anything. [`try_with_config`](Self::try_with_config) returns
+    /// it instead.
     pub fn with_config(app: A, config: Config) -> Self {
-        WsgiService::from_shared(Arc::new(app), Arc::new(config))
+        match WsgiService::try_with_config(app, config) {
+            Ok(service) => service,
+            Err(error) => panic!("the application cannot be served: {error}"),
+        }
+    }
+
+    /// Serves `app` with `config`, after the application's
+    /// [start-up check](Application::check).
+    pub fn try_with_config(app: A, config: Config) -> Result<Self, CheckError> {
+        app.check(&Provided::new(&config))?;
+        Ok(WsgiService::from_shared(Arc::new(app), Arc::new(config)))
     }
 }
 

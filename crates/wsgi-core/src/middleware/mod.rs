@@ -72,6 +72,7 @@ use crate::body::Body;
 use crate::dispatch::{read_prefix, Prefix, StreamError};
 use crate::environ::Environ;
 use crate::error::{BoxError, Error};
+use crate::extract::{CheckError, Provided};
 use crate::input::Input;
 use crate::response::{Content, WsgiResponse};
 use crate::start_response::StartResponse;
@@ -82,6 +83,13 @@ use crate::start_response::StartResponse;
 pub trait Middleware: Send + Sync + 'static {
     /// Looks at the request; may change the environ for later middleware.
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error>;
+
+    /// Checks before serving that what this middleware's handlers extract
+    /// is provided; see [`Application::check`].
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        let _ = provided;
+        Ok(())
+    }
 }
 
 /// `(environ, response) -> response`, applied to the winning response.
@@ -100,12 +108,20 @@ impl<M: Middleware + ?Sized> Middleware for Arc<M> {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         (**self).call(environ).await
     }
+
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        (**self).check(provided)
+    }
 }
 
 #[async_trait]
 impl<M: Middleware + ?Sized> Middleware for Box<M> {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         (**self).call(environ).await
+    }
+
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        (**self).check(provided)
     }
 }
 
@@ -394,6 +410,10 @@ impl<A: Application> AppMiddleware<A> {
 impl<A: Application> Middleware for AppMiddleware<A> {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         capture(&self.app, environ).await.map(Some)
+    }
+
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        self.app.check(provided)
     }
 }
 
