@@ -188,12 +188,20 @@ pub struct Config {
     /// CIDR ranges (`10.0.0.0/8`, `fd00::/8`) or `*` for all; see
     /// [`forwarded`](crate::forwarded). Default `["127.0.0.1", "::1"]`.
     pub forwarded_allow_ips: Vec<String>,
+    /// Believe `X-Forwarded-Prefix` (else `X-Script-Name`) from the peers
+    /// of `forwarded_allow_ips` as `SCRIPT_NAME`: the prefix a proxy
+    /// mounts the application at; see [`forwarded`](crate::forwarded).
+    /// Default off.
+    pub forwarded_prefix: bool,
     /// Show error details (the error chain) in 500 responses. Default off.
     pub debug: bool,
     /// `SERVER_SOFTWARE` and the `Server` header. Default `wsgi-rs/<version>`.
     pub server_software: String,
     /// `SCRIPT_NAME`: the URL prefix the application is mounted at; it is
-    /// removed from `PATH_INFO`. Default empty.
+    /// removed from `PATH_INFO`. A request whose path is outside it (`/other`
+    /// for `/app`) is answered 404 without calling the application, since
+    /// no `SCRIPT_NAME` + `PATH_INFO` split could rebuild its path. Default
+    /// empty.
     pub script_name: String,
     /// Log filter used by [`Server::run`](crate::server::Server::run) when no
     /// `tracing` subscriber is installed (`info`, `debug`, `wsgi=trace`, ...).
@@ -233,6 +241,7 @@ impl Default for Config {
             keyfile: None,
             proxy_protocol: false,
             forwarded_allow_ips: vec!["127.0.0.1".to_owned(), "::1".to_owned()],
+            forwarded_prefix: false,
             debug: false,
             server_software: concat!("wsgi-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
             script_name: String::new(),
@@ -405,6 +414,11 @@ struct Args {
     /// (--proxy-protocol or --proxy-protocol=false) [default: false]
     #[arg(long, env = "WSGI_PROXY_PROTOCOL", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     proxy_protocol: Option<bool>,
+    /// Believe X-Forwarded-Prefix/X-Script-Name from trusted proxies as
+    /// SCRIPT_NAME (--forwarded-prefix or --forwarded-prefix=false)
+    /// [default: false]
+    #[arg(long, env = "WSGI_FORWARDED_PREFIX", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    forwarded_prefix: Option<bool>,
     /// Peers whose X-Forwarded-*/Forwarded headers are believed: IPs,
     /// CIDR ranges or *, comma-separated [default: 127.0.0.1,::1]
     #[arg(long, env = "WSGI_FORWARDED_ALLOW_IPS", value_name = "IPS", value_delimiter = ',', action = ArgAction::Append)]
@@ -467,6 +481,7 @@ struct FileSettings {
     certfile: Option<PathBuf>,
     keyfile: Option<PathBuf>,
     proxy_protocol: Option<bool>,
+    forwarded_prefix: Option<bool>,
     forwarded_allow_ips: Option<OneOrMany>,
     debug: Option<bool>,
     server_software: Option<String>,
@@ -507,6 +522,7 @@ impl Config {
         "keyfile",
         "proxy_protocol",
         "forwarded_allow_ips",
+        "forwarded_prefix",
         "debug",
         "server_software",
         "script_name",
@@ -642,6 +658,7 @@ impl Config {
             max_headers,
             debug,
             proxy_protocol,
+            forwarded_prefix,
             server_software,
             script_name,
             log_level,
@@ -706,6 +723,7 @@ impl Config {
             shutdown_drain,
             debug,
             proxy_protocol,
+            forwarded_prefix,
             server_software,
             script_name,
             log_level,
@@ -852,6 +870,7 @@ impl Config {
             "keyfile" => path(&self.keyfile),
             "proxy_protocol" => self.proxy_protocol.to_string(),
             "forwarded_allow_ips" => self.forwarded_allow_ips.join(","),
+            "forwarded_prefix" => self.forwarded_prefix.to_string(),
             "debug" => self.debug.to_string(),
             "server_software" => self.server_software.clone(),
             "script_name" => self.script_name.clone(),
