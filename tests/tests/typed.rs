@@ -1274,6 +1274,14 @@ async fn the_wsgi_form_takes_an_extractor_argument() {
     let alone = serve(WsgiForm);
     assert_eq!(get(alone.local_addr(), "/?q=x").await.text(), "GET found x");
     assert_eq!(get(alone.local_addr(), "/").await.status, 400);
+    // Served directly, its rejection is still an error page by `Accept`.
+    let json = get_accepting(alone.local_addr(), "/", "application/json").await;
+    let (status, message) = json_error(&json);
+    assert_eq!(status, 400);
+    assert!(message.contains("`q`"), "{message}");
+    let html = get_accepting(alone.local_addr(), "/", "text/html").await;
+    assert_eq!(html.header("content-type"), Some("text/html; charset=utf-8"));
+    assert!(html.text().contains("<title>400 Bad Request</title>"));
 }
 
 #[wsgi_handler(blocking)]

@@ -32,6 +32,7 @@ use crate::body::{Body, Outcome};
 use crate::connection::InFlight;
 use crate::environ::Environ;
 use crate::error::{BoxError, Error};
+use crate::error_page::RichPage;
 use crate::start_response::{Head, StartResponse};
 
 /// Per-service values computed once rather than per request.
@@ -530,6 +531,20 @@ pub(crate) fn error_response(
     settings: &Settings,
     log: Option<AccessLog>,
 ) -> Response<ResponseBody> {
+    error_response_by_accept(error, debug, request, settings, log, None)
+}
+
+/// The answer for an error the application returned or panicked with:
+/// plain text, or HTML or JSON when the request's `Accept` prefers them
+/// (as the error pages of a `WsgiHandler` are).
+fn error_response_by_accept(
+    error: &Error,
+    debug: bool,
+    request: &RequestContext,
+    settings: &Settings,
+    log: Option<AccessLog>,
+    accept: Option<&HeaderValue>,
+) -> Response<ResponseBody> {
     let status = error.status();
     let method = &request.method;
     let text = if status.is_server_error() {
@@ -552,7 +567,31 @@ pub(crate) fn error_response(
     } else {
         format!("{error}\n")
     };
+    let rich = accept
+        .filter(|_| !status.is_redirection())
+        .and_then(|accept| {
+            let message = if !status.is_server_error() {
+                error.to_string()
+            } else if debug {
+                error.chain()
+            } else {
+                status
+                    .canonical_reason()
+                    .unwrap_or("Server Error")
+                    .to_owned()
+            };
+            crate::error_page::rich_page(Some(accept), status, &message)
+        });
+    let content_type = rich.as_ref().map(RichPage::content_type);
+    let text = rich.map_or(text, RichPage::into_body);
     let mut response = plain_response(status, text, method, settings, log);
+    if let Some(content_type) = content_type {
+        if response.headers().contains_key(header::CONTENT_TYPE) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+    }
     // `Location` for redirects, `Allow` for 405, ... from an `HttpError`.
     if let Some(headers) = error.headers() {
         for (name, value) in headers {
@@ -627,15 +666,35 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
             }
         },
     };
-    // The body is `'static`; the request head and any unread input go now.
-    drop(environ);
+    let accept = |environ: &Environ| environ.header(header::ACCEPT).cloned();
     let mut body = match called {
         Ok(Ok(body)) => body,
-        Ok(Err(error)) => return error_response(&error, debug, &request, settings, log),
+        Ok(Err(error)) => {
+            let accept = accept(&environ);
+            return error_response_by_accept(
+                &error,
+                debug,
+                &request,
+                settings,
+                log,
+                accept.as_ref(),
+            );
+        }
         Err(panic) => {
-            return error_response(&Error::from_panic(panic), debug, &request, settings, log)
+            let accept = accept(&environ);
+            let error = Error::from_panic(panic);
+            return error_response_by_accept(
+                &error,
+                debug,
+                &request,
+                settings,
+                log,
+                accept.as_ref(),
+            );
         }
     };
+    // The body is `'static`; the request head and any unread input go now.
+    drop(environ);
 
     // A HEAD answer needs only the head: once it is set, the body is not
     // waited for (it may be an endless event stream).
