@@ -875,13 +875,16 @@ fn ret_redirect(Path(kind): Path<String>) -> Redirect {
     }
 }
 
-#[wsgi_handler]
-fn ret_tuple() -> (
+/// Status, repeated headers, a typed header and a JSON body.
+type Created = (
     StatusCode,
     [(&'static str, &'static str); 2],
     TypedHeader<CacheControl>,
     Json<u32>,
-) {
+);
+
+#[wsgi_handler]
+fn ret_tuple() -> Created {
     (
         StatusCode::CREATED,
         [("x-id", "7"), ("x-id", "8")],
@@ -1280,7 +1283,10 @@ async fn the_wsgi_form_takes_an_extractor_argument() {
     assert_eq!(status, 400);
     assert!(message.contains("`q`"), "{message}");
     let html = get_accepting(alone.local_addr(), "/", "text/html").await;
-    assert_eq!(html.header("content-type"), Some("text/html; charset=utf-8"));
+    assert_eq!(
+        html.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
     assert!(html.text().contains("<title>400 Bad Request</title>"));
 }
 
