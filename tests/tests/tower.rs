@@ -150,3 +150,56 @@ impl wsgi_core::Application for SlowApp {
         Ok("too late".into())
     }
 }
+
+#[derive(serde::Deserialize)]
+struct Name {
+    name: String,
+}
+
+/// A typed handler, mounted in axum as it is: its generated type is a
+/// tower `Service`.
+#[wsgi_core::wsgi_handler]
+async fn hello(
+    wsgi_core::extract::Query(who): wsgi_core::extract::Query<Name>,
+    method: http::Method,
+) -> wsgi_core::Html<String> {
+    wsgi_core::Html(format!("<p>{method} hello {}</p>", who.name))
+}
+
+#[tokio::test]
+async fn a_generated_handler_type_is_an_axum_fallback_service() {
+    let router = Router::new()
+        .route("/native", axum_get(|| async { "axum handler" }))
+        .fallback_service(Hello);
+    let addr = serve_axum(router).await;
+    let response = tokio::time::timeout(IO_TIMEOUT, get(addr, "/native"))
+        .await
+        .unwrap();
+    assert_eq!(response.text(), "axum handler");
+    let response = tokio::time::timeout(IO_TIMEOUT, get(addr, "/anything?name=ada"))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        response.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(response.text(), "<p>GET hello ada</p>");
+    let rejected = tokio::time::timeout(
+        IO_TIMEOUT,
+        wsgi_tests::raw_request(
+            addr,
+            "GET /anything HTTP/1.1\r\nHost: h\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rejected.status, 400);
+    let page: serde_json::Value = serde_json::from_slice(&rejected.body)
+        .unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&rejected.raw)));
+    assert_eq!(page["status"], 400);
+    assert!(
+        page["message"].as_str().unwrap().contains("`name`"),
+        "{page}"
+    );
+}

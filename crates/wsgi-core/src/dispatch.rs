@@ -32,6 +32,7 @@ use crate::body::{Body, Outcome};
 use crate::connection::InFlight;
 use crate::environ::Environ;
 use crate::error::{BoxError, Error};
+use crate::error_page::RichPage;
 use crate::start_response::{Head, StartResponse};
 
 /// Per-service values computed once rather than per request.
@@ -539,6 +540,20 @@ pub(crate) fn error_response(
     settings: &Settings,
     log: Option<AccessLog>,
 ) -> Response<ResponseBody> {
+    error_response_by_accept(error, debug, request, settings, log, None)
+}
+
+/// The answer for an error the application returned or panicked with:
+/// plain text, or HTML or JSON when the request's `Accept` prefers them
+/// (as the error pages of a `WsgiHandler` are).
+fn error_response_by_accept(
+    error: &Error,
+    debug: bool,
+    request: &RequestContext,
+    settings: &Settings,
+    log: Option<AccessLog>,
+    accept: Option<&HeaderValue>,
+) -> Response<ResponseBody> {
     let status = error.status();
     let method = &request.method;
     let text = if status.is_server_error() {
@@ -561,7 +576,31 @@ pub(crate) fn error_response(
     } else {
         format!("{error}\n")
     };
+    let rich = accept
+        .filter(|_| !status.is_redirection())
+        .and_then(|accept| {
+            let message = if !status.is_server_error() {
+                error.to_string()
+            } else if debug {
+                error.chain()
+            } else {
+                status
+                    .canonical_reason()
+                    .unwrap_or("Server Error")
+                    .to_owned()
+            };
+            crate::error_page::rich_page(Some(accept), status, &message)
+        });
+    let content_type = rich.as_ref().map(RichPage::content_type);
+    let text = rich.map_or(text, RichPage::into_body);
     let mut response = plain_response(status, text, method, settings, log);
+    if let Some(content_type) = content_type {
+        if response.headers().contains_key(header::CONTENT_TYPE) {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+    }
     // `Location` for redirects, `Allow` for 405, ... from an `HttpError`.
     if let Some(headers) = error.headers() {
         for (name, value) in headers {
@@ -619,6 +658,8 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     let debug = environ.config().debug;
     let request = RequestContext::capture(&environ);
     let log = AccessLog::capture(&environ, settings);
+    // For the error page: the environ moves into the call below.
+    let accept = environ.header(header::ACCEPT).cloned();
 
     let timeout = settings.response_timeout;
     // The call owns the application handle and the environ, so that when it
@@ -654,9 +695,26 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     };
     let mut body = match called {
         Some(Ok(Ok(body))) => body,
-        Some(Ok(Err(error))) => return error_response(&error, debug, &request, settings, log),
+        Some(Ok(Err(error))) => {
+            return error_response_by_accept(
+                &error,
+                debug,
+                &request,
+                settings,
+                log,
+                accept.as_ref(),
+            )
+        }
         Some(Err(panic)) => {
-            return error_response(&Error::from_panic(panic), debug, &request, settings, log)
+            let error = Error::from_panic(panic);
+            return error_response_by_accept(
+                &error,
+                debug,
+                &request,
+                settings,
+                log,
+                accept.as_ref(),
+            );
         }
         // Written while still running: the rest of the call, then its body,
         // is the body.
@@ -669,7 +727,6 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
             futures_util::stream::iter([Err(error)]).right_stream()
         })),
     };
-
     // A HEAD answer needs only the head: once it is set, the body is not
     // waited for (it may be an endless event stream).
     let prefix = if request.method == Method::HEAD && start_response.is_started() {

@@ -121,31 +121,63 @@ pub fn render_error(environ: &Environ, error: &Error) -> WsgiResponse {
     } else {
         error.to_string()
     };
+    let mut page = match rich_page(environ.header(header::ACCEPT), status, &message) {
+        Some(RichPage::Html(page)) => WsgiResponse::html(page),
+        Some(RichPage::Json(page)) => WsgiResponse::json(page),
+        None => WsgiResponse::text(format!("{message}\n")),
+    };
+    page.set_status(status);
+    page.headers_mut().extend(response.headers_mut().drain());
+    page
+}
+
+/// An error page in a format other than plain text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RichPage {
+    /// `text/html; charset=utf-8`.
+    Html(String),
+    /// `application/json`.
+    Json(String),
+}
+
+impl RichPage {
+    /// The page's content type.
+    pub(crate) fn content_type(&self) -> &'static str {
+        match self {
+            RichPage::Html(_) => "text/html; charset=utf-8",
+            RichPage::Json(_) => "application/json",
+        }
+    }
+
+    /// The page.
+    pub(crate) fn into_body(self) -> String {
+        match self {
+            RichPage::Html(page) | RichPage::Json(page) => page,
+        }
+    }
+}
+
+/// The page saying `message` for `status` in HTML or JSON, when `accept`
+/// prefers one of them; `None` for plain text. Shared by the
+/// [`ErrorRenderer`] default and the server's answer to an application's
+/// error (a typed handler served directly, whose rejection is rendered by
+/// `Accept` like any error page).
+pub(crate) fn rich_page(
+    accept: Option<&HeaderValue>,
+    status: StatusCode,
+    message: &str,
+) -> Option<RichPage> {
+    let reason = status.canonical_reason().unwrap_or("Error");
     let title = format!("{} {reason}", status.as_u16());
-    match negotiate(environ.header(header::ACCEPT)) {
-        Format::Text => {
-            let mut text = WsgiResponse::text(format!("{message}\n"));
-            text.set_status(status);
-            text.headers_mut().extend(response.headers_mut().drain());
-            text
-        }
-        Format::Html => {
-            let page = format!(
-                "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body><h1>{title}</h1><p>{}</p></body></html>\n",
-                escape_html(&message)
-            );
-            let mut html = WsgiResponse::html(page);
-            html.set_status(status);
-            html.headers_mut().extend(response.headers_mut().drain());
-            html
-        }
-        Format::Json => {
-            let json = serde_json::json!({ "status": status.as_u16(), "message": message });
-            let mut out = WsgiResponse::json(json.to_string());
-            out.set_status(status);
-            out.headers_mut().extend(response.headers_mut().drain());
-            out
-        }
+    match negotiate(accept) {
+        Format::Text => None,
+        Format::Html => Some(RichPage::Html(format!(
+            "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body><h1>{title}</h1><p>{}</p></body></html>\n",
+            escape_html(message)
+        ))),
+        Format::Json => Some(RichPage::Json(
+            serde_json::json!({ "status": status.as_u16(), "message": message }).to_string(),
+        )),
     }
 }
 

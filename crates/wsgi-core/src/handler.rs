@@ -183,7 +183,7 @@ impl WsgiHandler {
 
 impl Inner {
     async fn first_answer(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
-        self.states.enter(environ);
+        let scope = self.states.enter(environ);
         for middleware in &self.middleware {
             let answer = AssertUnwindSafe(middleware.call(environ))
                 .catch_unwind()
@@ -193,6 +193,8 @@ impl Inner {
                 return Ok(answer);
             }
         }
+        // Passing: the middleware after this handler do not see its states.
+        StateSet::leave(scope, environ);
         Ok(None)
     }
 

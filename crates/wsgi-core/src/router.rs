@@ -751,13 +751,15 @@ impl Router {
                 params,
                 rule: route.rule.source.clone(),
             });
-            self.states.enter(environ);
+            let scope = self.states.enter(environ);
             for handler in handlers {
                 if let Some(response) = handler.call(environ).await? {
                     return Ok(Some(response));
                 }
             }
-            // Every handler passed: the next matching rule may answer.
+            // Every handler passed: the next matching rule may answer, and
+            // what follows the router does not see its states.
+            StateSet::leave(scope, environ);
             environ.extensions_mut().remove::<RouteParams>();
         }
         if !any_matched || allowed.is_empty() {

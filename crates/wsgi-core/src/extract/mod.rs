@@ -283,6 +283,37 @@ mod tests {
         assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 
+    #[wsgi_handler]
+    fn prefixed(State(prefix): State<Prefix>) -> &'static str {
+        prefix.0
+    }
+
+    #[wsgi_handler]
+    fn passes(State(_prefix): State<Prefix>) -> Option<&'static str> {
+        None
+    }
+
+    #[tokio::test]
+    async fn the_states_of_a_handler_or_router_that_passed_are_not_seen_after_it() {
+        let app = WsgiHandler::default()
+            .with_state(Prefix("outer"))
+            .middleware(
+                WsgiHandler::default()
+                    .with_state(Prefix("inner handler"))
+                    .middleware(Router::new().get("/inner", Prefixed)),
+            )
+            .middleware(
+                Router::new()
+                    .with_state(Prefix("inner router"))
+                    .get("/both", Passes),
+            )
+            .middleware(Router::new().get("/outer", Prefixed).get("/both", Prefixed));
+        let client = TestClient::new(app);
+        assert_eq!(client.get("/inner").await.text(), "inner handler");
+        assert_eq!(client.get("/outer").await.text(), "outer");
+        assert_eq!(client.get("/both").await.text(), "outer");
+    }
+
     #[test]
     fn a_missing_state_is_found_before_serving() {
         let app = WsgiHandler::default().middleware(Router::new().get("/items/<int:id>", Show));

@@ -150,17 +150,36 @@ impl StateSet {
     }
 
     /// Makes these states visible to the handlers called after this, for
-    /// this request. Nothing is done (nor allocated) for an empty set.
-    pub(crate) fn enter(&self, environ: &mut Environ) {
+    /// this request, until [`leave`](Self::leave) with the returned scope.
+    /// Nothing is done (nor allocated) for an empty set.
+    pub(crate) fn enter(&self, environ: &mut Environ) -> StateScope {
         if self.entries.is_empty() {
-            return;
+            return StateScope(None);
         }
         let extensions = environ.extensions_mut();
         match extensions.get_mut::<StateStack>() {
-            Some(stack) => stack.0.push(self.clone()),
+            Some(stack) => {
+                let depth = stack.0.len();
+                stack.0.push(self.clone());
+                StateScope(Some(depth))
+            }
             None => {
                 extensions.insert(StateStack(vec![self.clone()]));
+                StateScope(Some(0))
             }
+        }
+    }
+
+    /// Ends `scope`: the states it entered (and any entered inside it) are
+    /// no longer visible. Called when the handler or router that entered
+    /// them passes, so that the middleware after it see the states of
+    /// their own scope, not those of a sibling.
+    pub(crate) fn leave(scope: StateScope, environ: &mut Environ) {
+        let StateScope(Some(depth)) = scope else {
+            return;
+        };
+        if let Some(stack) = environ.extensions_mut().get_mut::<StateStack>() {
+            stack.0.truncate(depth);
         }
     }
 
@@ -179,7 +198,13 @@ impl std::fmt::Debug for StateSet {
     }
 }
 
-/// The state scopes a request went through, innermost last; kept in the
+/// Where a [`StateSet::enter`] began: the depth of the stack before it
+/// (`None` when it entered nothing).
+#[must_use = "leave the scope when the handler that entered it passes"]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StateScope(Option<usize>);
+
+/// The state scopes a request is in, innermost last; kept in the
 /// environ's extensions.
 #[derive(Clone, Default)]
 pub(crate) struct StateStack(Vec<StateSet>);
