@@ -369,17 +369,22 @@ fn delete(State(db): State<Db>, Path(id): Path<i64>) -> Result<StatusCode, ApiEr
     }
 }
 
-/// The application on `db`. A path no route matches is the server's 404,
-/// a known path with another method a 405.
-pub fn app(db: Db) -> WsgiHandler {
-    let routes = Router::new()
+/// The routes. Their handlers take `State<Db>`: served without one (see
+/// [`app`]), the server refuses to start, naming the handler.
+pub fn routes() -> Router {
+    Router::new()
         .get("/", Index)
         .get("/todos", List)
         .post("/todos", Create)
         .get("/todos/<int:id>", Show)
         .patch("/todos/<int:id>", Update)
-        .delete("/todos/<int:id>", Delete);
-    WsgiHandler::default().with_state(db).middleware(routes)
+        .delete("/todos/<int:id>", Delete)
+}
+
+/// The application on `db`. A path no route matches is the server's 404,
+/// a known path with another method a 405.
+pub fn app(db: Db) -> WsgiHandler {
+    WsgiHandler::default().with_state(db).middleware(routes())
 }
 
 /// `&`, `<`, `>`, `"` and `'` as HTML entities.
