@@ -120,6 +120,8 @@ pub mod forwarded;
 pub mod guide {
     #[doc = include_str!("../docs/coming-from-python.md")]
     pub mod coming_from_python {}
+    #[doc = include_str!("../docs/extractors.md")]
+    pub mod extractors {}
     #[doc = include_str!("../docs/writing-middleware.md")]
     pub mod writing_middleware {}
     #[doc = include_str!("../docs/streaming.md")]
