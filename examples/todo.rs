@@ -32,7 +32,7 @@ use std::path::{Path as FsPath, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use http::header::LOCATION;
+use http::header::{HeaderName, LOCATION};
 use http::StatusCode;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
@@ -321,13 +321,16 @@ fn list(
     Ok((cookies, Json(todos)))
 }
 
+/// `201 Created`, the new resource's `Location`, and the resource.
+type Created = (StatusCode, [(HeaderName, String); 1], Json<Todo>);
+
 /// `POST /todos` with `{"title": "…", "done": false}`: `201 Created` with
 /// the todo and its `Location`.
 #[wsgi_handler(blocking)]
 fn create(
     State(db): State<Db>,
     body: Result<Json<NewTodo>, HttpError>,
-) -> Result<(StatusCode, [(http::HeaderName, String); 1], Json<Todo>), ApiError> {
+) -> Result<Created, ApiError> {
     let Json(new) = body?;
     let todo = db.insert(valid_title(&new.title)?, new.done)?;
     let location = format!("/todos/{}", todo.id);
