@@ -10,7 +10,7 @@
 //! tokio's blocking pool (`#[wsgi_handler(blocking)]`).
 //!
 //! ```text
-//! TODO_DATABASE=/tmp/todo.db cargo run --example todo
+//! cargo run --example todo -- --database /tmp/todo.db
 //! curl -i -H 'content-type: application/json' -d '{"title": "buy milk"}' http://127.0.0.1:8060/todos
 //! curl -i http://127.0.0.1:8060/todos/1
 //! curl -i -X PATCH -H 'content-type: application/json' -d '{"done": true}' http://127.0.0.1:8060/todos/1
@@ -21,8 +21,10 @@
 //! ```
 //!
 //! `GET /` is a small HTML page listing the todos. The database file is
-//! `TODO_DATABASE` (default `todo.db` in the working directory), created
-//! on first use.
+//! the app's own setting ([`TodoSettings`]), read with the server's:
+//! `--database PATH`, `TODO_DATABASE`, or `database = "…"` in the `[app]`
+//! table of a `--config` file (default `todo.db` in the working
+//! directory); it is created on first use. `--help` lists it.
 //!
 //! The tests serve [`app`] in-process through `TestClient`, and run this
 //! file as a server process (`todo_server`) over a real socket.
@@ -36,12 +38,13 @@ use http::header::{HeaderName, LOCATION};
 use http::StatusCode;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
+use wsgi_core::config::AppSettings;
 use wsgi_core::cookie::{Cookie, SameSite};
 use wsgi_core::extract::{Cookies, Path, Query, State};
 use wsgi_core::response::IntoResponse;
 use wsgi_core::server::Server;
 use wsgi_core::{
-    wsgi_handler, Config, Error, Html, HttpError, Json, Router, WsgiHandler, WsgiResponse,
+    clap, wsgi_handler, Config, Error, Html, HttpError, Json, Router, WsgiHandler, WsgiResponse,
 };
 
 /// The longest title accepted, in characters.
@@ -49,6 +52,16 @@ const MAX_TITLE: usize = 200;
 
 /// The cookie remembering the last `done` filter of `GET /todos`.
 const FILTER_COOKIE: &str = "todo_done";
+
+/// The example's own settings, beside the server's.
+#[derive(Debug, Clone, PartialEq, clap::Args)]
+pub struct TodoSettings {
+    /// The SQLite database file, created on first use
+    #[arg(long, env = "TODO_DATABASE", default_value = "todo.db")]
+    pub database: PathBuf,
+}
+
+impl AppSettings for TodoSettings {}
 
 /// A todo, as stored and as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -406,20 +419,20 @@ fn escape(text: &str) -> String {
     escaped
 }
 
-/// The database file: `TODO_DATABASE`, or `todo.db`.
-fn database_path() -> PathBuf {
-    std::env::var_os("TODO_DATABASE").map_or_else(|| PathBuf::from("todo.db"), PathBuf::from)
-}
-
-/// Serves the todo API with the server's flags (`--bind`, `--workers`, ...).
+/// Serves the todo API with the server's flags (`--bind`, `--workers`, ...)
+/// and its own (`--database`).
 pub fn main() -> ExitCode {
-    let config = Config::from_args();
-    let path = database_path();
-    let db = match Db::open(&path) {
+    let config = Config::from_args_with::<TodoSettings>();
+    let Some(settings) = config.app::<TodoSettings>() else {
+        eprintln!("the todo settings were not read; build the configuration with `Config::from_args_with::<TodoSettings>()`");
+        return ExitCode::FAILURE;
+    };
+    let path = &settings.database;
+    let db = match Db::open(path) {
         Ok(db) => db,
         Err(e) => {
             eprintln!(
-                "cannot open the database {}: {e}; set TODO_DATABASE to a writable path",
+                "cannot open the database {}: {e}; give a writable path with --database or TODO_DATABASE",
                 path.display()
             );
             return ExitCode::FAILURE;

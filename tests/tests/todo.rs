@@ -251,14 +251,11 @@ fn a_handler_without_its_database_is_refused_before_serving() {
     assert!(error.to_string().contains("State<"), "{error}");
 }
 
-/// The example as a process on a free port, on the database `path`.
+/// The example as a process on a free port, on the database `path`
+/// (its own `--database` setting).
 fn start_server(path: &Path) -> ChildServer {
     let path = path.to_str().expect("a UTF-8 temporary path");
-    ChildServer::start_with_env(
-        env!("CARGO_BIN_EXE_todo_server"),
-        &[],
-        &[("TODO_DATABASE", path)],
-    )
+    ChildServer::start(env!("CARGO_BIN_EXE_todo_server"), &["--database", path])
 }
 
 /// One request on a new connection; `body` is sent as JSON when given.
@@ -385,9 +382,17 @@ async fn todos_persist_in_the_sqlite_file_across_requests_and_restarts() {
     assert_eq!(row, ("persist".to_owned(), true));
     drop(connection);
 
-    // A new process on the same file serves it.
+    // A new process on the same file serves it; the setting given this
+    // time through the environment.
     drop(server);
-    let restarted = start_server(&file);
+    let restarted = ChildServer::start_with_env(
+        env!("CARGO_BIN_EXE_todo_server"),
+        &[],
+        &[(
+            "TODO_DATABASE",
+            file.to_str().expect("a UTF-8 temporary path"),
+        )],
+    );
     let listed = send(restarted.addr(), "GET", "/todos", None).await;
     let todos: Vec<Todo> = json_of(&listed);
     assert_eq!(todos.len(), 1);

@@ -1,6 +1,6 @@
 //! The todo example as a server process, for tests/tests/todo.rs: the
-//! example's own `main` (flags, `TODO_DATABASE`), so the test runs exactly
-//! what `cargo run --example todo` runs.
+//! example's own `main` (the server's flags and `--database`), so the test
+//! runs exactly what `cargo run --example todo` runs.
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../../examples/todo.rs"]
