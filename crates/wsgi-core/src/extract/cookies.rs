@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use cookie::{Cookie, CookieJar};
 use http::header;
 
-use super::FromEnviron;
+use super::{CheckError, FromEnviron, Provided};
 use crate::environ::Environ;
 use crate::error::Error;
 use crate::response::{IntoResponseParts, WsgiResponse};
@@ -97,3 +97,138 @@ impl IntoResponseParts for Cookies {
         Ok(())
     }
 }
+
+/// A cookie jar whose cookies are signed (`SignedCookies`) or encrypted
+/// (`PrivateCookies`) with the key derived from the `secret_key` setting.
+macro_rules! keyed_jar {
+    ($(#[$doc:meta])* $name:ident, $view:ident, $view_mut:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            jar: CookieJar,
+            key: cookie::Key,
+        }
+
+        impl $name {
+            #[doc = concat!("The cookie named `name` with its value ", $what, ", if it is there and was made with this key (a tampered or foreign one is `None`).")]
+            pub fn get(&self, name: &str) -> Option<Cookie<'static>> {
+                self.jar.$view(&self.key).get(name)
+            }
+
+            #[doc = concat!("Adds (or replaces) a cookie, its value ", $what, ": a `Set-Cookie` in the response.")]
+            pub fn add(&mut self, cookie: impl Into<Cookie<'static>>) {
+                self.jar.$view_mut(&self.key).add(cookie);
+            }
+
+            /// Removes a cookie: an expired `Set-Cookie` in the response.
+            /// Give it the `path` (and `domain`) it was set with.
+            pub fn remove(&mut self, cookie: impl Into<Cookie<'static>>) {
+                self.jar.$view_mut(&self.key).remove(cookie);
+            }
+        }
+
+        impl FromEnviron for $name {
+            type Rejection = Error;
+
+            async fn from_environ(environ: &mut Environ) -> Result<Self, Error> {
+                let key = environ
+                    .config()
+                    .secret_key
+                    .as_ref()
+                    .map(|secret| secret.cookie_key().clone())
+                    .ok_or_else(|| Error::msg(missing_key(stringify!($name))))?;
+                Ok($name {
+                    jar: Cookies::from_headers(environ).jar,
+                    key,
+                })
+            }
+
+            fn check(provided: &Provided<'_>) -> Result<(), CheckError> {
+                match provided.config().secret_key {
+                    Some(_) => Ok(()),
+                    None => Err(CheckError::new(missing_key(stringify!($name)))),
+                }
+            }
+        }
+
+        /// Each cookie added or removed becomes a `Set-Cookie`.
+        impl IntoResponseParts for $name {
+            fn into_response_parts(self, response: &mut WsgiResponse) -> Result<(), Error> {
+                for cookie in self.jar.delta() {
+                    response.set_cookie(cookie.clone());
+                }
+                Ok(())
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                // Neither the key nor the sealed values are shown.
+                f.debug_struct(stringify!($name))
+                    .field("cookies", &self.jar.iter().map(Cookie::name).collect::<Vec<_>>())
+                    .finish()
+            }
+        }
+    };
+}
+
+fn missing_key(extractor: &str) -> String {
+    format!(
+        "it takes `{extractor}`, which needs a key: set the `secret_key` setting \
+         (--secret-key, WSGI_SECRET_KEY or `secret_key` in the config file; at least 32 bytes, \
+         e.g. from `openssl rand -base64 48`)"
+    )
+}
+
+keyed_jar!(
+    /// Cookies signed with the key derived from the `secret_key` setting:
+    /// the client can read them but not change them (a changed one is
+    /// ignored). A handler taking `SignedCookies` where no `secret_key` is
+    /// configured is refused at start-up.
+    ///
+    /// ```
+    /// use wsgi_core::extract::SignedCookies;
+    /// use wsgi_core::{wsgi_handler, HttpError};
+    ///
+    /// #[wsgi_handler]
+    /// fn whoami(cookies: SignedCookies) -> Result<String, HttpError> {
+    ///     let user = cookies.get("user").ok_or_else(|| HttpError::new(http::StatusCode::UNAUTHORIZED))?;
+    ///     Ok(format!("you are {}", user.value()))
+    /// }
+    ///
+    /// #[wsgi_handler]
+    /// fn login(mut cookies: SignedCookies) -> (SignedCookies, &'static str) {
+    ///     cookies.add(("user", "ada"));
+    ///     (cookies, "welcome")
+    /// }
+    /// # let _ = (Whoami, Login);
+    /// ```
+    SignedCookies,
+    signed,
+    signed_mut,
+    "verified"
+);
+
+keyed_jar!(
+    /// Cookies encrypted (and authenticated) with the key derived from the
+    /// `secret_key` setting: the client can neither read nor change them.
+    /// A handler taking `PrivateCookies` where no `secret_key` is
+    /// configured is refused at start-up.
+    ///
+    /// ```
+    /// use wsgi_core::extract::PrivateCookies;
+    /// use wsgi_core::wsgi_handler;
+    ///
+    /// #[wsgi_handler]
+    /// fn remember(mut cookies: PrivateCookies) -> (PrivateCookies, String) {
+    ///     let seen = cookies.get("seen").map(|c| c.value().to_owned()).unwrap_or_default();
+    ///     cookies.add(("seen", format!("{seen}x")));
+    ///     (cookies, format!("seen {seen}"))
+    /// }
+    /// # let _ = Remember;
+    /// ```
+    PrivateCookies,
+    private,
+    private_mut,
+    "decrypted"
+);

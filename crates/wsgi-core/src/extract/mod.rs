@@ -38,7 +38,7 @@
 //! | [`Form<T>`] | a URL-encoded or multipart body (text fields), or the query of a `GET` | 415, 413, 422 |
 //! | [`Json<T>`](crate::Json) | a JSON body | 415 for another content type, 400 for invalid JSON, 422 when it does not fit `T`, 413 over the limit |
 //! | [`Bytes`](bytes::Bytes), `String` | the whole body | 413, 400 |
-//! | [`Cookies`] | the `Cookie` header | never |
+//! | [`Cookies`], [`SignedCookies`], [`PrivateCookies`] | the `Cookie` header (signed and private ones with the key from the `secret_key` setting) | never; a signed or private jar without a `secret_key` is refused at start-up |
 //! | [`TypedHeader<H>`] | one header, typed by the `headers` crate | 400 |
 //! | [`State<S>`] | state given to [`WsgiHandler::with_state`](crate::WsgiHandler::with_state) or [`Router::with_state`](crate::Router::with_state) | checked at start-up |
 //! | [`Extension<T>`] | a value a middleware put in the environ's extensions | 500 |
@@ -95,7 +95,7 @@ use std::convert::Infallible;
 use std::future::Future;
 
 pub use check::{CheckError, Provided};
-pub use cookies::Cookies;
+pub use cookies::{Cookies, PrivateCookies, SignedCookies};
 pub use form::Form;
 pub use json::Json;
 pub use path::Path;
@@ -289,5 +289,70 @@ mod tests {
         let error = crate::WsgiService::try_with_config(app, crate::Config::default()).unwrap_err();
         assert!(error.to_string().contains("State<"), "{error}");
         assert_eq!(error.handler(), Some("Show"));
+    }
+
+    #[wsgi_handler]
+    fn login(
+        mut cookies: super::SignedCookies,
+        mut private: super::PrivateCookies,
+    ) -> (super::SignedCookies, super::PrivateCookies, &'static str) {
+        cookies.add(("user", "ada"));
+        private.add(("secret", "42"));
+        (cookies, private, "welcome")
+    }
+
+    #[wsgi_handler]
+    fn whoami(cookies: super::SignedCookies, private: super::PrivateCookies) -> String {
+        let user = cookies
+            .get("user")
+            .map(|c| c.value().to_owned())
+            .unwrap_or_default();
+        let secret = private
+            .get("secret")
+            .map(|c| c.value().to_owned())
+            .unwrap_or_default();
+        format!("user={user} secret={secret}")
+    }
+
+    #[tokio::test]
+    async fn signed_and_private_cookies_round_trip_and_refuse_tampering() {
+        let config = crate::Config::builder()
+            .secret_key("0123456789abcdef0123456789abcdef-test")
+            .build()
+            .unwrap();
+        let app = WsgiHandler::default()
+            .middleware(Router::new().get("/login", Login).get("/me", Whoami));
+        let client = TestClient::with_config(app, config);
+        let response = client.get("/login").await;
+        let set: Vec<String> = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .collect();
+        assert_eq!(set.len(), 2, "{set:?}");
+        assert!(
+            set.iter()
+                .all(|c| !c.contains("=ada") && !c.ends_with("=42")),
+            "{set:?}"
+        );
+        let request = Request::get("/me")
+            .header("cookie", set.join("; "))
+            .body(Bytes::new())
+            .unwrap();
+        assert_eq!(client.request(request).await.text(), "user=ada secret=42");
+        let tampered: Vec<String> = set.iter().map(|c| c.replace("ada", "eve")).collect();
+        let request = Request::get("/me")
+            .header("cookie", tampered.join("; "))
+            .body(Bytes::new())
+            .unwrap();
+        assert_eq!(client.request(request).await.text(), "user= secret=42");
+    }
+
+    #[test]
+    fn signed_cookies_without_a_secret_key_are_refused_before_serving() {
+        let app = WsgiHandler::default().app(Whoami);
+        let error = crate::WsgiService::try_with_config(app, crate::Config::default()).unwrap_err();
+        assert!(error.to_string().contains("secret_key"), "{error}");
     }
 }
