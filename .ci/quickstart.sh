@@ -51,4 +51,10 @@ if [ "$answer" != "$expected" ]; then
     echo "quickstart: expected '$expected', got '$answer'"
     exit 1
 fi
+# The tour's typed handler, behind its router.
+sum=$(curl -sf --max-time 5 "http://127.0.0.1:$port/add/2/3" || true)
+if [ "$sum" != "2 + 3 = 5" ]; then
+    echo "quickstart: expected '2 + 3 = 5' from /add/2/3, got '$sum'"
+    exit 1
+fi
 echo "quickstart: README tour built and answered '$answer' in $(( $(date +%s) - started )) s"

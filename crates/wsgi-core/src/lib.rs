@@ -13,6 +13,7 @@
 //! |---|---|
 //! | `app(environ, start_response)` | [`Application::call`] (async), [`app_fn`] (sync) |
 //! | a function as the application | [`#[wsgi_handler]`](wsgi_handler): `async fn` or `fn`, `(environ, start_response)` or `(environ)` |
+//! | typed handlers (beyond WSGI) | [`#[wsgi_handler]`](wsgi_handler) with [extractors](extract) as arguments (`Path`, `Query`, `Json`, `Form`, `State`, `Cookies`, …) and any [`IntoResponse`] as the return |
 //! | pulsar's `WsgiHandler(middleware, response_middleware)` | [`WsgiHandler`], [`#[response_middleware]`](response_middleware) |
 //! | `environ` | [`Environ`]: [`Environ::get`]`("PATH_INFO")` or [`Environ::path_info`] |
 //! | `environ['wsgi.input']` | [`Input`]: `read_all`, `read(n)`, `read_line`, chunks |
@@ -52,6 +53,9 @@
 //! ```
 //!
 //! ## Guides
+//! - [Typed handlers and extractors](guide::extractors): extractors and
+//!   their rejections, writing your own, `IntoResponse` returns, errors,
+//!   state checked at start-up, and coming from axum.
 //! - [Coming from Python WSGI and pulsar](guide::coming_from_python): the
 //!   mapping from `environ`, `start_response`, iterables, `exc_info`,
 //!   `write`, `LazyWsgi`, `pulsar.connection` and `pulsar.cfg`, and the
@@ -120,6 +124,8 @@ pub mod forwarded;
 pub mod guide {
     #[doc = include_str!("../docs/coming-from-python.md")]
     pub mod coming_from_python {}
+    #[doc = include_str!("../docs/extractors.md")]
+    pub mod extractors {}
     #[doc = include_str!("../docs/writing-middleware.md")]
     pub mod writing_middleware {}
     #[doc = include_str!("../docs/streaming.md")]

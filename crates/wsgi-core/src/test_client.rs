@@ -29,8 +29,10 @@
 //! ```
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, Request, StatusCode};
+use http::{header, HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::application::Application;
 use crate::config::Config;
@@ -70,6 +72,56 @@ impl<A: Application> TestClient<A> {
         match request {
             Ok(request) => self.request(request).await,
             Err(e) => panic!("TestClient::get: `{path}` is not a valid request target: {e}"),
+        }
+    }
+
+    /// `POST path` with `value` serialized as the JSON body
+    /// (`Content-Type: application/json`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use wsgi_core::test_client::TestClient;
+    /// use wsgi_core::{wsgi_handler, Json};
+    ///
+    /// #[wsgi_handler]
+    /// async fn double(Json(n): Json<u32>) -> Json<u32> {
+    ///     Json(n * 2)
+    /// }
+    ///
+    /// let client = TestClient::new(Double);
+    /// let response = client.post_json("/", &21).await;
+    /// assert_eq!(response.json::<u32>().unwrap(), 42);
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If `path` is not a valid request target or `value` cannot be
+    /// serialized: test bugs, reported loudly.
+    pub async fn post_json<T: Serialize + ?Sized>(&self, path: &str, value: &T) -> TestResponse {
+        self.send_json(Method::POST, path, value).await
+    }
+
+    /// `method path` with `value` serialized as the JSON body, for `PUT`,
+    /// `PATCH` and the rest. Panics like [`post_json`](Self::post_json).
+    pub async fn send_json<T: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        value: &T,
+    ) -> TestResponse {
+        let body = match serde_json::to_vec(value) {
+            Ok(body) => body,
+            Err(e) => panic!("TestClient::send_json: the value is not serializable as JSON: {e}"),
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Bytes::from(body));
+        match request {
+            Ok(request) => self.request(request).await,
+            Err(e) => panic!("TestClient::send_json: `{path}` is not a valid request target: {e}"),
         }
     }
 
@@ -138,6 +190,35 @@ impl TestResponse {
     /// The body as text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body deserialized from JSON into `T`, for typed assertions. The
+    /// error says where the body does not fit `T`; the content type is not
+    /// checked (compare [`header`](Self::header) for that).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use serde::Deserialize;
+    /// use wsgi_core::test_client::TestClient;
+    /// use wsgi_core::{wsgi_handler, Json};
+    ///
+    /// #[derive(Deserialize, Debug, PartialEq)]
+    /// struct Health {
+    ///     ok: bool,
+    /// }
+    ///
+    /// #[wsgi_handler]
+    /// fn status() -> Json<serde_json::Value> {
+    ///     Json(serde_json::json!({ "ok": true }))
+    /// }
+    ///
+    /// let response = TestClient::new(Status).get("/").await;
+    /// assert_eq!(response.json::<Health>().unwrap(), Health { ok: true });
+    /// # }
+    /// ```
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
     }
 
     /// Why the stream was aborted after the head, if it was (a failing body,

@@ -32,31 +32,86 @@ use proc_macro::TokenStream;
 ///
 /// # Accepted forms
 ///
-/// The function is an `async fn` or a plain `fn`, taking the environ
-/// borrowed (`&Environ`) or mutably (`&mut Environ`), in one of two forms:
+/// The function is an `async fn` or a plain `fn`, in one of two forms:
 ///
 /// | form | signature |
 /// |---|---|
-/// | WSGI | `fn(environ: &Environ, start_response: StartResponse) -> R` |
-/// | request | `fn(environ: &Environ) -> WsgiResponse` |
+/// | typed | `fn(extractors…) -> R`: any number of extractors (types implementing `wsgi_core::extract::FromEnviron`: `Path<T>`, `Query<T>`, `Json<T>`, `Form<T>`, `State<S>`, `Cookies`, …) and at most one `&Environ` or `&mut Environ`, in any order |
+/// | WSGI | `fn(environ: &Environ, start_response: StartResponse, extractors…) -> B`: a `StartResponse` argument makes it the WSGI form |
 ///
-/// where the return is:
+/// The request form `fn(environ: &Environ) -> WsgiResponse` is the typed
+/// form with the environ as its only argument. The extractors run in the
+/// order written, before the function; the first that rejects the request
+/// answers instead (its status and message, rendered by `Accept`). At most
+/// one argument may read the request body (`Json`, `Form`, `Bytes`,
+/// `String`): a second is a compile error. The `wsgi_core::guide::extractors`
+/// guide lists every extractor and its rejection.
+///
+/// The return is:
 ///
 /// | return | as an application | as a middleware |
 /// |---|---|---|
-/// | a body `B` (WSGI form): anything `Into<Body>` | the head given to `start_response`, then `B` | always answers, with the head and body captured |
-/// | `WsgiResponse` | the response, started | always answers with it |
+/// | typed form: anything `wsgi_core::response::IntoResponse` (`WsgiResponse`, `String`, `&'static str`, `Json<T>`, `Html<T>`, `Redirect`, `StatusCode`, `Body`, `(StatusCode, parts…, R)`, …) | the response | always answers with it |
+/// | WSGI form: a body `B`, anything `Into<Body>` | the head given to `start_response`, then `B` | always answers, with the head and body captured |
+/// | WSGI form: `WsgiResponse` | the response, started | always answers with it |
 /// | `Option<…>` | `None` is a 404 | `None` passes to the next middleware |
-/// | `Result<…, E>`, `Result<Option<…>, E>` with `E: Into<wsgi_core::Error>` | `Err` is an error response, with the error's status (500 unless it carries one, as `HttpError` does) | the same, rendered by the `WsgiHandler` by `Accept` |
+/// | `Result<…, E>`, `Result<Option<…>, E>` | `Err` is answered by `E` | the same |
+///
+/// An `E` that implements `IntoResponse` answers for itself: `HttpError`
+/// with its status, `anyhow::Error` with the status of an `HttpError`
+/// inside (else 500), `wsgi_core::Error`, or your own type choosing its
+/// status and body. Any other `E: Into<wsgi_core::Error>` (every
+/// `std::error::Error`) is a 500. Errors are rendered by the `WsgiHandler`
+/// by `Accept`.
 ///
 /// A WSGI-form function that returns a `WsgiResponse` must not also call
-/// `start_response`: that is two heads, an error.
+/// `start_response`: that is two heads, an error. It cannot return a
+/// typed-form response (`Json`, `Html`, `Redirect`, `StatusCode`, a
+/// tuple): remove the `StartResponse` argument for those.
 ///
 /// The macro reads the signature as written: `Environ`, `StartResponse`,
 /// `WsgiResponse`, `Option` and `Result` are recognised by the last segment
 /// of their path (`wsgi_core::Environ` is fine, an alias under another
-/// name is not), any other return type is taken as a body, and a `Result`
-/// may name its error (`Result<T, E>`) or not (`io::Result<T>`).
+/// name is not), every other argument type is taken as an extractor, and
+/// the outer `Result` may name its error (`Result<T, E>`) or not
+/// (`io::Result<T>`).
+///
+/// ## The typed form
+///
+/// ```
+/// use serde::Deserialize;
+/// use wsgi_core::extract::{Path, Query, State};
+/// use wsgi_core::http::StatusCode;
+/// use wsgi_core::{wsgi_handler, Environ, HttpError, Json, Router, WsgiHandler};
+///
+/// #[derive(Clone)]
+/// struct Prefix(&'static str);
+///
+/// #[derive(Deserialize)]
+/// struct Paging {
+///     page: Option<u32>,
+/// }
+///
+/// /// Extractors in any order, the environ among them if wanted.
+/// #[wsgi_handler]
+/// async fn show(Path(id): Path<u64>, environ: &Environ, Query(paging): Query<Paging>) -> String {
+///     format!("{} {id}, page {}", environ.method(), paging.page.unwrap_or(1))
+/// }
+///
+/// /// A JSON body in, a status and JSON out; an `HttpError` keeps its status.
+/// #[wsgi_handler]
+/// fn create(State(prefix): State<Prefix>, Json(name): Json<String>) -> Result<(StatusCode, Json<String>), HttpError> {
+///     if name.is_empty() {
+///         return Err(HttpError::bad_request("the name is empty"));
+///     }
+///     Ok((StatusCode::CREATED, Json(format!("{}{name}", prefix.0))))
+/// }
+///
+/// let app = WsgiHandler::default()
+///     .with_state(Prefix("item-"))
+///     .middleware(Router::new().get("/items/<int:id>", Show).post("/items", Create));
+/// # let _ = app;
+/// ```
 ///
 /// ## The WSGI form
 ///
@@ -100,7 +155,7 @@ use proc_macro::TokenStream;
 /// assert_eq!(hello(&environ, StartResponse::new()).unwrap(), "Hello, World!");
 /// ```
 ///
-/// ## The request form
+/// ## The request form: the environ alone
 ///
 /// ```
 /// use wsgi_core::{wsgi_handler, Environ, Error, HttpError, WsgiResponse};
@@ -225,12 +280,14 @@ use proc_macro::TokenStream;
 ///
 /// Anything else is a compile error on the offending token, with a message
 /// that lists the accepted forms: an item that is not a function, a method,
-/// an `unsafe fn`, no argument or more than two, a first argument that is
-/// not `&Environ`/`&mut Environ`, a second that is not `StartResponse` (by
-/// value), no return type, a request form returning a body, `Option` or
-/// `Result` nested other than `Result<Option<…>, E>`, `async` together
-/// with `blocking`, and an unknown attribute argument. A body that is not
-/// `Into<Body>`, or an error that is not `Into<wsgi_core::Error>`, is
+/// an `unsafe fn`, the environ taken by value or twice, `StartResponse`
+/// borrowed or taken twice, an extractor taken by reference, two arguments
+/// that read the body, no return type, a WSGI form returning a typed-form
+/// response, `Option` or `Result` nested other than `Result<Option<…>,
+/// E>`, `async` together with `blocking`, and an unknown attribute
+/// argument. An argument that is not an extractor, a return that is not
+/// `IntoResponse` (typed form) or `Into<Body>` (WSGI form), and an error
+/// that is neither `IntoResponse` nor `Into<wsgi_core::Error>` are
 /// reported by the compiler on that type. The function is emitted
 /// unchanged alongside the error.
 #[proc_macro_attribute]
