@@ -29,7 +29,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use cookie::Cookie;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 
 mod into_response;
@@ -288,6 +288,11 @@ impl WsgiResponse {
             None => status.into_status()?,
         };
 
+        if headers.is_empty() {
+            // Content type, length and the server's `Server`, without
+            // growing (and rehashing) the map on the way.
+            headers.reserve(4);
+        }
         if let Some(content_type) = content_type {
             headers.insert(header::CONTENT_TYPE, content_type.map_err(Error::new)?);
         }
@@ -317,7 +322,7 @@ impl WsgiResponse {
             // answer's headers match the GET answer's (no invented length).
             Content::Stream(body) => body,
         };
-        start_response.start(status, headers.iter().map(|(k, v)| (k as &HeaderName, v)))?;
+        start_response.start_map(status, headers)?;
         Ok(body)
     }
 }
