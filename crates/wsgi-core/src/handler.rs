@@ -211,7 +211,17 @@ impl Inner {
     }
 
     async fn respond(&self, environ: &mut Environ) -> WsgiResponse {
-        let response = match self.first_answer(environ).await {
+        let answer = match self.first_answer(environ).await {
+            // An error before a streamed body's first chunk is still an
+            // error page, seen by the response middleware like any other.
+            Ok(Some(response)) => AssertUnwindSafe(response.read_first_chunk(environ.method()))
+                .catch_unwind()
+                .await
+                .map_err(Error::from_panic)
+                .and_then(|read| read.map(Some)),
+            other => other,
+        };
+        let response = match answer {
             Ok(Some(response)) => response,
             Ok(None) => self
                 .renderer

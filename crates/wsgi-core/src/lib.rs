@@ -145,6 +145,10 @@ pub mod test_client;
 pub use application::{app_fn, AppFn, Application};
 pub use async_trait::async_trait;
 pub use body::{Body, Chunk, Outcome};
+/// The `clap` crate, for `#[derive(clap::Args)]` on an application's own
+/// settings ([`config::AppSettings`]) without depending on clap yourself:
+/// `use wsgi_core::clap;`.
+pub use clap;
 pub use config::{Config, ConfigError};
 pub use connection::Connection;
 /// The `cookie` crate, for [`WsgiResponse::set_cookie`] and

@@ -206,6 +206,22 @@ impl WsgiResponse {
         std::mem::replace(&mut self.content, Content::Bytes(Bytes::new()))
     }
 
+    /// For a streamed response, waits for the body's first item (see
+    /// `Body::read_first_item`): an error before it becomes this call's
+    /// error, which the handler renders as an error page. A `HEAD` answer
+    /// is left alone: its body is never sent.
+    pub(crate) async fn read_first_chunk(mut self, method: &Method) -> Result<Self, Error> {
+        if method == Method::HEAD {
+            return Ok(self);
+        }
+        if self.is_streamed() {
+            if let Content::Stream(body) = self.take_content() {
+                self.content = Content::Stream(body.read_first_item().await?);
+            }
+        }
+        Ok(self)
+    }
+
     /// Whether the content is a streamed iterable (length unknown).
     pub fn is_streamed(&self) -> bool {
         matches!(self.content, Content::Stream(_))

@@ -210,7 +210,23 @@ where
         connection,
     );
     Box::pin(async move {
-        let mut response = dispatch(&*app, environ, &settings).await;
+        let mut response = if environ.is_outside_mount() {
+            // No `SCRIPT_NAME` + `PATH_INFO` split rebuilds this path: it is
+            // not the application's (see `Config::script_name`).
+            let text = format!(
+                "Not Found: this server serves only paths under {}\n",
+                environ.script_name()
+            );
+            plain_response(
+                StatusCode::NOT_FOUND,
+                text,
+                environ.method(),
+                &settings,
+                None,
+            )
+        } else {
+            dispatch(app, environ, &settings).await
+        };
         if let Some(in_flight) = in_flight {
             // The server is shutting down: this HTTP/1 response ends the
             // connection, so the client sends nothing more on it (HTTP/2

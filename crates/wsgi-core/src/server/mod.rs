@@ -635,6 +635,9 @@ struct Generation<A> {
     // can be cancelled (with `workers = 0` the runtime outlives the server).
     connections: JoinSet<()>,
     counter: Option<Arc<RequestCounter>>,
+    /// Given to the generation's connections: what is built once per
+    /// worker copy of the application is keyed by it (`LazyWsgi`).
+    mark: Arc<crate::connection::WorkerMark>,
 }
 
 impl<A: Application> Generation<A> {
@@ -650,6 +653,7 @@ impl<A: Application> Generation<A> {
                     reached: Notify::new(),
                 })
             }),
+            mark: Arc::default(),
         }
     }
 
@@ -803,6 +807,7 @@ impl<A: Application + Clone> Worker<A> {
             local,
             self.tls.is_some(),
             Some(Arc::clone(&self.state)),
+            Some(Arc::clone(&generation.mark)),
         );
         let service = ConnService {
             service: generation.service.clone(),
