@@ -7,10 +7,17 @@
 #
 #   benchmarks/callgrind.sh                    # hello, every server
 #   benchmarks/callgrind.sh /environ wsgi-rs   # one path, one server
+#   benchmarks/callgrind.sh typed-json axum    # POST item.json to /items/42
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PATH_=${1:-/}
 ONLY=${2:-}
+POST=()
+if [[ $PATH_ == typed-json ]]; then
+    # The typed handler: Path + Json in, Json out (run.sh's typed-json).
+    PATH_=/items/42
+    POST=(-d benchmarks/item.json -H "content-type: application/json")
+fi
 N1=${N1:-2000}
 N2=${N2:-12000}
 H2=${H2:-}
@@ -37,7 +44,11 @@ total() { # server n -> instructions
     done
     local proto=(--h1)
     [[ -n $H2 ]] && proto=()
-    h2load "${proto[@]}" -n "$n" -c 4 -t 1 "http://127.0.0.1:$PORT$PATH_" >/dev/null 2>&1
+    h2load "${proto[@]}" "${POST[@]}" -n "$n" -c 4 -t 1 "http://127.0.0.1:$PORT$PATH_" >"$OUT/$server.$n.h2load" 2>&1
+    if ! grep -q "succeeded, 0 failed, 0 errored" "$OUT/$server.$n.h2load" || ! grep -q "status codes: $n 2xx" "$OUT/$server.$n.h2load"; then
+        echo "$server: not every request succeeded:" >&2
+        grep -E "requests:|status codes:" "$OUT/$server.$n.h2load" >&2
+    fi
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
     awk '/^summary:/ {print $2}' "$OUT/$server.$n"

@@ -8,23 +8,38 @@
 #   benchmarks/run.sh              # 5 rounds of 4 s per workload and server
 #   benchmarks/run.sh --quick      # 1 round of 2 s (a smoke test, noisy)
 #   ROUNDS=7 DURATION=6 benchmarks/run.sh
+#   benchmarks/run.sh --only typed-json   # one workload, wsgi-rs and axum
 #
 # Writes benchmarks/results/raw.tsv (every sample) and meta.env, then runs
 # the `report` generator: benchmarks/results.json, BENCHMARKS.md,
 # benchmarks/chart.svg and the generated sentence in README.md.
+#
+# --only WORKLOAD measures one workload on wsgi-rs and axum alone,
+# alternating them (wsgi-rs, axum, axum, wsgi-rs, ...; 10 rounds by
+# default), adds callgrind's instructions per request for both (skip with
+# CALLGRIND=0), and writes benchmarks/results/WORKLOAD.tsv and .env
+# instead: the report shows it as its own section, and the figures of the
+# last full run stay as they were.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 QUICK=0
+ONLY=
 NOTE=${NOTE:-}
-for arg in "$@"; do
-    case $arg in
+while (($#)); do
+    case $1 in
         --quick) QUICK=1 ;;
-        -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
-        *) echo "unknown argument: $arg (try --quick)" >&2; exit 2 ;;
+        --only) ONLY=${2:?--only needs a workload}; shift ;;
+        -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+        *) echo "unknown argument: $1 (try --quick)" >&2; exit 2 ;;
     esac
+    shift
 done
-if [[ $QUICK == 1 ]]; then
+if [[ -n $ONLY ]]; then
+    ROUNDS=${ROUNDS:-10}
+    DURATION=${DURATION:-4}
+    IDLE_ROUNDS=0
+elif [[ $QUICK == 1 ]]; then
     ROUNDS=${ROUNDS:-1}
     DURATION=${DURATION:-2}
     IDLE_ROUNDS=${IDLE_ROUNDS:-1}
@@ -58,6 +73,11 @@ BIN=${CARGO_TARGET_DIR:-target}/release
 OUT=benchmarks/results
 mkdir -p "$OUT"
 RAW=$OUT/raw.tsv
+META=$OUT/meta.env
+if [[ -n $ONLY ]]; then
+    RAW=$OUT/$ONLY.tsv
+    META=$OUT/$ONLY.env
+fi
 : >"$RAW"
 STARTED=$(date -u +%FT%TZ)
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -96,7 +116,7 @@ to_ms() { awk -v v="$1" 'BEGIN {
     if (v ~ /us$/) printf "%.4f", v / 1000; else if (v ~ /ms$/) printf "%.4f", v + 0;
     else if (v ~ /m$/) printf "%.4f", v * 60000; else printf "%.4f", v * 1000 }'; }
 
-# workload -> "connections path body_bytes"
+# workload -> "connections path body_bytes [wrk script]"
 declare -A WRK=(
     [hello-64]="64 / 0"
     [environ]="64 /environ 0"
@@ -104,8 +124,14 @@ declare -A WRK=(
     [stream-large]="64 /stream/large 6553600"
     [hello-256]="256 / 0"
     [hello-1024]="1024 / 0"
+    [typed-json]="64 /items/42 0 benchmarks/post_item.lua"
 )
-WORKLOADS=(hello-64 environ stream-small stream-large hello-256 hello-1024 h2)
+WORKLOADS=(hello-64 environ stream-small stream-large hello-256 hello-1024 h2 typed-json)
+if [[ -n $ONLY ]]; then
+    [[ -n ${WRK[$ONLY]:-} ]] || { echo "--only: no wrk workload $ONLY" >&2; exit 2; }
+    WORKLOADS=("$ONLY")
+    SERVERS=(wsgi-rs axum)
+fi
 
 measure() { # workload server round port
     local workload=$1 server=$2 round=$3 port=$4
@@ -119,10 +145,11 @@ measure() { # workload server round port
         printf '%-13s %-8s round %s  %s req/s\n' "$workload" "$server" "$round" "${rps:-?}"
         return
     fi
-    read -r conns path bytes <<<"${WRK[$workload]}"
+    local conns path bytes script
+    read -r conns path bytes script <<<"${WRK[$workload]}"
     start_server "$server" "$port"
     local out rps
-    out=$(wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency "http://127.0.0.1:$port$path" 2>&1 || true)
+    out=$(wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency ${script:+-s "$script"} "http://127.0.0.1:$port$path" 2>&1 || true)
     stop_server
     rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
     record "$workload" "$server" "$round" rps "${rps:-0}"
@@ -159,16 +186,24 @@ measure_idle() { # server round port
 
 echo "rounds $ROUNDS x ${DURATION}s, $WORKERS server workers, $THREADS client threads, $(nproc) cores, load $LOADAVG"
 n=0
+S=${#SERVERS[@]}
 for round in $(seq 1 "$ROUNDS"); do
     for workload in "${WORKLOADS[@]}"; do
-        for i in 0 1 2; do
-            server=${SERVERS[$(((i + n) % 3))]}
+        for i in $(seq 0 $((S - 1))); do
+            server=${SERVERS[$(((i + n) % S))]}
             PORT=$((PORT + 1))
             measure "$workload" "$server" "$round" "$PORT"
         done
         n=$((n + 1))
     done
 done
+if [[ -n $ONLY && ${CALLGRIND:-1} != 0 ]]; then
+    for server in "${SERVERS[@]}"; do
+        line=$(PORT=$((PORT + 100)) benchmarks/callgrind.sh "$ONLY" "$server" | tail -n1)
+        echo "$line"
+        record "$ONLY" "$server" 0 instructions "$(awk '{print $3}' <<<"$line")"
+    done
+fi
 for round in $(seq 1 "$IDLE_ROUNDS"); do
     for i in 0 1 2; do
         server=${SERVERS[$(((i + round) % 3))]}
@@ -177,8 +212,8 @@ for round in $(seq 1 "$IDLE_ROUNDS"); do
     done
 done
 
-cat >"$OUT/meta.env" <<EOF
-COMMAND=benchmarks/run.sh$([[ $QUICK == 1 ]] && echo " --quick")
+cat >"$META" <<EOF
+COMMAND=benchmarks/run.sh$([[ $QUICK == 1 ]] && echo " --quick")${ONLY:+ --only $ONLY}
 QUICK=$QUICK
 ROUNDS=$ROUNDS
 IDLE_ROUNDS=$IDLE_ROUNDS
@@ -193,5 +228,5 @@ STARTED=$STARTED
 FINISHED=$(date -u +%FT%TZ)
 NOTE=$NOTE
 EOF
-"$BIN/report" --raw "$RAW" --meta "$OUT/meta.env" --root .
+"$BIN/report" --raw "$OUT/raw.tsv" --meta "$OUT/meta.env" --root .
 echo "wrote benchmarks/results.json, benchmarks/chart.svg, BENCHMARKS.md"

@@ -8,6 +8,7 @@
 //! | `/environ` | every environ variable (or, for the peers, the same values read from `http::Request`) as a JSON object |
 //! | `/stream/small` | 1,000 chunks of 16 bytes, each produced by a future |
 //! | `/stream/large` | 100 chunks of 64 KiB, each produced by a future |
+//! | `POST /items/<id>` | typed handler: the id from the path and [`Item`] from the JSON body ([`ITEM_JSON`]), answered as JSON with the id set |
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use clap::Parser;
 use futures_util::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
 
 /// Command line shared by the benchmark servers.
 #[derive(Debug, Parser)]
@@ -44,6 +46,29 @@ pub const HELLO: &[u8] = b"Hello, World!";
 
 /// `SERVER_SOFTWARE` as the peers report it.
 pub const PEER_SOFTWARE: &str = "peer/1.0";
+
+/// The request body of the typed-json workload (about 100 bytes), as
+/// `benchmarks/post_item.lua` (wrk) and `benchmarks/callgrind.sh` (h2load)
+/// send it.
+pub const ITEM_JSON: &str = include_str!("../item.json");
+
+/// The typed-json workload's document: read from the body, answered with
+/// `id` set from the path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// Replaced by the path's id.
+    pub id: u64,
+    /// A name.
+    pub name: String,
+    /// A description.
+    pub description: String,
+    /// A price.
+    pub price: f64,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// In stock.
+    pub in_stock: bool,
+}
 
 static LARGE_CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
 static SMALL_CHUNK: [u8; 16] = *b"0123456789abcdef";
@@ -193,4 +218,16 @@ pub fn json_object<K: AsRef<str>, V: AsRef<str>>(vars: &[(K, V)]) -> Vec<u8> {
     }
     out.push(b'}');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Item, ITEM_JSON};
+
+    #[test]
+    fn the_item_body_fits_item_and_is_about_100_bytes() {
+        let item: Item = serde_json::from_str(ITEM_JSON).unwrap();
+        assert_eq!(item.name, "Widget");
+        assert!((90..=120).contains(&ITEM_JSON.trim_end().len()));
+    }
 }

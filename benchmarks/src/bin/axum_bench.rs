@@ -4,13 +4,13 @@
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Path, Request};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::Router;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use clap::Parser;
 use http::header::CONTENT_TYPE;
-use wsgi_benchmarks::{json_object, peer_vars, runtime, ServerArgs, StreamShape, HELLO};
+use wsgi_benchmarks::{json_object, peer_vars, runtime, Item, ServerArgs, StreamShape, HELLO};
 
 /// The listening address, for `SERVER_NAME` when no `Host` is sent.
 #[derive(Clone, Copy)]
@@ -37,6 +37,12 @@ async fn stream(request: Request) -> impl IntoResponse {
     )
 }
 
+/// The typed-json workload: the id from the path, the item from the body.
+async fn update(Path(id): Path<u64>, Json(mut item): Json<Item>) -> Json<Item> {
+    item.id = id;
+    Json(item)
+}
+
 fn main() -> std::io::Result<()> {
     let args = ServerArgs::parse();
     runtime(args.workers)?.block_on(async move {
@@ -50,6 +56,7 @@ fn main() -> std::io::Result<()> {
             .route("/environ", get(environ))
             .route("/stream/small", get(stream))
             .route("/stream/large", get(stream))
+            .route("/items/{id}", post(update))
             .layer(axum::Extension(local));
         axum::serve(
             listener,

@@ -16,9 +16,35 @@ use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use wsgi_benchmarks::{json_object, peer_vars, runtime, ServerArgs, StreamShape, HELLO};
+use wsgi_benchmarks::{json_object, peer_vars, runtime, Item, ServerArgs, StreamShape, HELLO};
 
 type Body = BoxBody<Bytes, std::io::Error>;
+
+/// The typed-json workload by hand: the id from the path, the item from
+/// the whole body, answered as JSON (400 for anything that does not fit).
+async fn update(request: http::Request<Incoming>) -> http::Response<Body> {
+    let id = request
+        .uri()
+        .path()
+        .strip_prefix("/items/")
+        .and_then(|id| id.parse::<u64>().ok());
+    let body = request.into_body().collect().await.ok();
+    let item = body.and_then(|b| serde_json::from_slice::<Item>(&b.to_bytes()).ok());
+    let (Some(id), Some(mut item)) = (id, item) else {
+        let mut response =
+            http::Response::new(Full::new(Bytes::new()).map_err(|e| match e {}).boxed());
+        *response.status_mut() = http::StatusCode::BAD_REQUEST;
+        return response;
+    };
+    item.id = id;
+    let json = serde_json::to_vec(&item).unwrap_or_default();
+    let mut response =
+        http::Response::new(Full::new(Bytes::from(json)).map_err(|e| match e {}).boxed());
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
 
 fn respond(
     request: http::Request<Incoming>,
@@ -64,8 +90,13 @@ fn main() -> std::io::Result<()> {
             let (stream, peer) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
             tokio::spawn(async move {
-                let service = service_fn(move |request| async move {
-                    Ok::<_, Infallible>(respond(request, peer, local))
+                let service = service_fn(move |request: http::Request<Incoming>| async move {
+                    if request.method() == http::Method::POST
+                        && request.uri().path().starts_with("/items/")
+                    {
+                        return Ok::<_, Infallible>(update(request).await);
+                    }
+                    Ok(respond(request, peer, local))
                 });
                 let io = TokioIo::new(stream);
                 let _ = if h2 {

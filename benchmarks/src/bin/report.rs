@@ -7,6 +7,11 @@
 //! ```
 //!
 //! Raw lines are `workload<TAB>server<TAB>round<TAB>metric<TAB>value`.
+//!
+//! A workload measured on its own (`run.sh --only typed-json`) has its
+//! samples in `typed-json.tsv` and `typed-json.env` beside `raw.tsv`: it is
+//! shown in a section of its own, with that run's settings and its
+//! instructions per request, whatever the full run in `raw.tsv` holds.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -125,7 +130,22 @@ const WORKLOADS: &[Workload] = &[
         higher_better: true,
         target: "",
     },
+    Workload {
+        key: "typed-json",
+        title: "(g) typed handler: `Path` + `Json` in, `Json` out, 64 connections",
+        metric: "rps",
+        unit: "req/s",
+        higher_better: true,
+        target: "≥ 1.00× axum",
+    },
 ];
+
+/// Workloads that may also have a run of their own (`run.sh --only`), and
+/// what that run measured: throughput, then callgrind's count.
+const FOCUSED: &[(&str, &str)] = &[(
+    "typed-json",
+    "`POST /items/42` with a 109-byte JSON body: a typed handler taking `Path<u64>` and `Json<Item>` and returning `Json<Item>` with the id set (wsgi-rs: `#[wsgi_handler]` behind a `Router` in a `WsgiHandler`; axum: `Router`, `Path`, `Json`; raw hyper in full runs: the same by hand)",
+)];
 
 /// What was changed in wsgi-rs to reach the figures (kept with the
 /// generator so BENCHMARKS.md never drifts from it).
@@ -150,6 +170,110 @@ struct Results {
     machine: BTreeMap<&'static str, String>,
     settings: BTreeMap<String, String>,
     rows: Vec<Row>,
+    /// Workloads measured on their own, by `run.sh --only`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    focused: Vec<Focused>,
+}
+
+/// One workload's own run: throughput alternating wsgi-rs and axum, and
+/// instructions per request.
+#[derive(Debug, Serialize)]
+struct Focused {
+    description: &'static str,
+    settings: BTreeMap<String, String>,
+    throughput: Row,
+    /// callgrind's instructions per request, by server.
+    instructions: BTreeMap<&'static str, f64>,
+}
+
+type Samples = BTreeMap<(String, String, String), Vec<f64>>;
+
+/// `KEY=VALUE` lines.
+fn settings(path: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// (workload, metric, server) -> samples, from raw lines.
+fn samples(raw: &str) -> Samples {
+    let mut samples = Samples::new();
+    for line in raw.lines() {
+        let fields: Vec<&str> = line.split('\t').collect();
+        if let [workload, server, _round, metric, value] = fields[..] {
+            if let Ok(value) = value.parse::<f64>() {
+                samples
+                    .entry((workload.to_owned(), metric.to_owned(), server.to_owned()))
+                    .or_default()
+                    .push(value);
+            }
+        }
+    }
+    samples
+}
+
+/// One workload's row: samples, medians and ratios by server.
+fn row(w: &Workload, samples: &Samples) -> Row {
+    let mut row = Row {
+        workload: w.key,
+        title: w.title,
+        metric: w.metric,
+        unit: w.unit,
+        higher_better: w.higher_better,
+        target: w.target,
+        samples: BTreeMap::new(),
+        median: BTreeMap::new(),
+        ratio: BTreeMap::new(),
+    };
+    for server in SERVERS {
+        let key = (w.key.to_owned(), w.metric.to_owned(), server.to_owned());
+        if let Some(values) = samples.get(&key) {
+            if let Some(m) = median(values) {
+                row.median.insert(server, m);
+            }
+            row.samples.insert(server, values.clone());
+        }
+    }
+    if let Some(&ours) = row.median.get("wsgi-rs") {
+        for peer in PEERS {
+            if let Some(&theirs) = row.median.get(peer).filter(|v| **v > 0.0) {
+                row.ratio.insert(peer, ours / theirs);
+            }
+        }
+    }
+    row
+}
+
+/// The workloads of [`FOCUSED`] that have a run of their own in `dir`.
+fn focused(dir: &Path) -> Vec<Focused> {
+    let mut out = Vec::new();
+    for &(key, description) in FOCUSED {
+        let Ok(raw) = std::fs::read_to_string(dir.join(format!("{key}.tsv"))) else {
+            continue;
+        };
+        let Some(w) = WORKLOADS.iter().find(|w| w.key == key) else {
+            continue;
+        };
+        let samples = samples(&raw);
+        let throughput = row(w, &samples);
+        let mut instructions = BTreeMap::new();
+        for server in SERVERS {
+            let key = (key.to_owned(), "instructions".to_owned(), server.to_owned());
+            if let Some(m) = samples.get(&key).and_then(|v| median(v)) {
+                instructions.insert(server, m);
+            }
+        }
+        out.push(Focused {
+            description,
+            settings: settings(&dir.join(format!("{key}.env"))),
+            throughput,
+            instructions,
+        });
+    }
+    out
 }
 
 fn median(values: &[f64]) -> Option<f64> {
@@ -206,62 +330,17 @@ fn human(value: f64, unit: &str) -> String {
 
 fn load(args: &Args) -> std::io::Result<Results> {
     let raw = std::fs::read_to_string(&args.raw)?;
-    let meta = std::fs::read_to_string(&args.meta).unwrap_or_default();
-    let settings: BTreeMap<String, String> = meta
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+    let samples = samples(&raw);
+    let rows = WORKLOADS
+        .iter()
+        .map(|w| row(w, &samples))
+        .filter(|row| !row.median.is_empty())
         .collect();
-    // (workload, metric, server) -> samples
-    let mut samples: BTreeMap<(String, String, String), Vec<f64>> = BTreeMap::new();
-    for line in raw.lines() {
-        let fields: Vec<&str> = line.split('\t').collect();
-        if let [workload, server, _round, metric, value] = fields[..] {
-            if let Ok(value) = value.parse::<f64>() {
-                samples
-                    .entry((workload.to_owned(), metric.to_owned(), server.to_owned()))
-                    .or_default()
-                    .push(value);
-            }
-        }
-    }
-    let mut rows = Vec::new();
-    for w in WORKLOADS {
-        let mut row = Row {
-            workload: w.key,
-            title: w.title,
-            metric: w.metric,
-            unit: w.unit,
-            higher_better: w.higher_better,
-            target: w.target,
-            samples: BTreeMap::new(),
-            median: BTreeMap::new(),
-            ratio: BTreeMap::new(),
-        };
-        for server in SERVERS {
-            let key = (w.key.to_owned(), w.metric.to_owned(), server.to_owned());
-            if let Some(values) = samples.get(&key) {
-                if let Some(m) = median(values) {
-                    row.median.insert(server, m);
-                }
-                row.samples.insert(server, values.clone());
-            }
-        }
-        if let Some(&ours) = row.median.get("wsgi-rs") {
-            for peer in PEERS {
-                if let Some(&theirs) = row.median.get(peer).filter(|v| **v > 0.0) {
-                    row.ratio.insert(peer, ours / theirs);
-                }
-            }
-        }
-        if !row.median.is_empty() {
-            rows.push(row);
-        }
-    }
     Ok(Results {
         machine: machine(),
-        settings,
+        settings: settings(&args.meta),
         rows,
+        focused: focused(args.raw.parent().unwrap_or(Path::new("."))),
     })
 }
 
@@ -395,12 +474,92 @@ Everything runs on loopback, client and servers on the same cores. Instructions 
         }
         let _ = writeln!(md);
     }
+    for focused in &results.focused {
+        focused_markdown(&mut md, focused);
+    }
     let _ = writeln!(
         md,
         "## What was changed to reach them\n\n{}",
         CHANGES.trim()
     );
     md
+}
+
+/// The section of a workload measured on its own.
+fn focused_markdown(md: &mut String, focused: &Focused) {
+    let row = &focused.throughput;
+    let s = |k: &str| focused.settings.get(k).cloned().unwrap_or_default();
+    let _ = writeln!(md, "## {} (its own run)\n", row.title);
+    let _ = writeln!(md, "{}.\n", focused.description);
+    if !row.target.is_empty() {
+        let _ = writeln!(md, "Target: {}\n", row.target);
+    }
+    let servers: Vec<&str> = SERVERS
+        .iter()
+        .copied()
+        .filter(|s| row.median.contains_key(s))
+        .collect();
+    let _ = writeln!(
+        md,
+        "Measured apart from the full run above, with `{command}`, {started} to {finished} (load average {load} when it started): \
+{rounds} rounds of {duration} alternating the servers ({order}), `wrk -t{threads} -c64 -d{duration} -s benchmarks/post_item.lua`, {workers} server workers, client and servers on the same {nproc} cores.{note}\n",
+        command = s("COMMAND"),
+        started = s("STARTED"),
+        finished = s("FINISHED"),
+        load = s("LOADAVG"),
+        rounds = s("ROUNDS"),
+        duration = s("DURATION"),
+        order = servers.join(", "),
+        threads = s("THREADS"),
+        workers = s("WORKERS"),
+        nproc = std::thread::available_parallelism().map_or(0, |n| n.get()),
+        note = if s("NOTE").is_empty() {
+            String::new()
+        } else {
+            format!(" {}", s("NOTE"))
+        },
+    );
+    let _ = writeln!(
+        md,
+        "| server | median req/s | samples | wsgi-rs ÷ server | instructions/request | server ÷ wsgi-rs instructions |\n|---|---|---|---|---|---|"
+    );
+    let ours = row.median.get("wsgi-rs").copied();
+    let our_instructions = focused.instructions.get("wsgi-rs").copied();
+    for server in &servers {
+        let m = row.median[server];
+        let samples: Vec<String> = row.samples[server]
+            .iter()
+            .map(|v| human(*v, row.unit))
+            .collect();
+        let ratio = ours
+            .filter(|_| m > 0.0)
+            .map_or("–".to_owned(), |o| format!("{:.2}", o / m));
+        let instructions = focused.instructions.get(server).copied();
+        let _ = writeln!(
+            md,
+            "| {server} | {} | {} | {ratio} | {} | {} |",
+            human(m, row.unit),
+            samples.join(", "),
+            instructions.map_or("–".to_owned(), |i| format!("{i:.0}")),
+            match (instructions, our_instructions) {
+                (Some(theirs), Some(ours)) if ours > 0.0 => format!("{:.2}", theirs / ours),
+                _ => "–".to_owned(),
+            }
+        );
+    }
+    if let (Some(ratio), Some(ours), Some(theirs)) = (
+        row.ratio.get("axum"),
+        our_instructions,
+        focused.instructions.get("axum"),
+    ) {
+        let _ = writeln!(
+            md,
+            "\nwsgi-rs ÷ axum: **{ratio:.2}×** the throughput (median of {} alternating rounds; wall-clock figures on a shared 2-core machine are noisy), and **{:.2}×** axum's speed by instructions per request ({ours:.0} against {theirs:.0}; callgrind, `benchmarks/callgrind.sh typed-json`, repeatable whatever else runs).",
+            s("ROUNDS"),
+            theirs / ours,
+        );
+    }
+    let _ = writeln!(md);
 }
 
 /// wsgi-rs relative to each peer, oriented so that above 1 is better.

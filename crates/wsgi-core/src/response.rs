@@ -29,7 +29,7 @@ use std::fmt;
 
 use bytes::Bytes;
 use cookie::Cookie;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 
 mod into_response;
@@ -57,7 +57,9 @@ pub struct WsgiResponse {
     reason: Option<String>,
     headers: HeaderMap,
     content: Content,
-    content_type: Option<String>,
+    // Static for the constructors' own types, so `start` sends them
+    // without copying.
+    content_type: Option<Cow<'static, str>>,
     encoding: Option<String>,
     cookies: Vec<Cookie<'static>>,
 }
@@ -87,14 +89,14 @@ impl WsgiResponse {
     /// `200 OK` with an HTML document (`text/html; charset=utf-8`).
     pub fn html(html: impl Into<String>) -> Self {
         let mut response = WsgiResponse::text(html);
-        response.content_type = Some("text/html".to_owned());
+        response.content_type = Some(Cow::Borrowed("text/html"));
         response
     }
 
     /// `200 OK` with a JSON document (`application/json`).
     pub fn json(json: impl Into<Bytes>) -> Self {
         let mut response = WsgiResponse::bytes(json);
-        response.content_type = Some("application/json".to_owned());
+        response.content_type = Some(Cow::Borrowed("application/json"));
         response
     }
 
@@ -157,7 +159,7 @@ impl WsgiResponse {
     /// when an encoding is set and no charset is given.
     pub fn content_type(&self) -> Option<Cow<'_, str>> {
         let base = match (&self.content_type, &self.encoding) {
-            (Some(ct), _) => ct.as_str(),
+            (Some(ct), _) => ct.as_ref(),
             (None, Some(_)) => "text/plain",
             (None, None) => {
                 // A captured application's response keeps its header.
@@ -176,7 +178,7 @@ impl WsgiResponse {
     /// Sets the content type (without charset; see [`set_encoding`](Self::set_encoding)).
     pub fn set_content_type(&mut self, content_type: impl Into<String>) {
         self.headers.remove(header::CONTENT_TYPE);
-        self.content_type = Some(content_type.into());
+        self.content_type = Some(Cow::Owned(content_type.into()));
     }
 
     /// The text encoding (charset), if the content is text.
@@ -279,7 +281,15 @@ impl WsgiResponse {
             || self.status.is_informational()
             || self.status == StatusCode::NO_CONTENT
             || self.status == StatusCode::NOT_MODIFIED;
-        let content_type = self.content_type().map(Cow::into_owned);
+        let content_type = match (&self.content_type, &self.encoding) {
+            // One of the constructors' own types: no copy.
+            (Some(Cow::Borrowed(static_type)), None) => {
+                Some(Ok(HeaderValue::from_static(static_type)))
+            }
+            _ => self
+                .content_type()
+                .map(|content_type| HeaderValue::from_str(&content_type)),
+        };
         let WsgiResponse {
             status,
             reason,
@@ -294,11 +304,13 @@ impl WsgiResponse {
             None => status.into_status()?,
         };
 
+        if headers.is_empty() {
+            // Content type, length and the server's `Server`, without
+            // growing (and rehashing) the map on the way.
+            headers.reserve(4);
+        }
         if let Some(content_type) = content_type {
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_str(&content_type).map_err(Error::new)?,
-            );
+            headers.insert(header::CONTENT_TYPE, content_type.map_err(Error::new)?);
         }
         if status.code().as_u16() < 400 {
             for cookie in &cookies {
@@ -326,7 +338,7 @@ impl WsgiResponse {
             // answer's headers match the GET answer's (no invented length).
             Content::Stream(body) => body,
         };
-        start_response.start(status, headers.iter().map(|(k, v)| (k as &HeaderName, v)))?;
+        start_response.start_map(status, headers)?;
         Ok(body)
     }
 }

@@ -293,6 +293,52 @@ where
     })
 }
 
+/// [`build_head`] for headers in a `HeaderMap`: the same checks in the same
+/// order, and the same head (one `Content-Length`, written as digits).
+fn head_from_map(status: Status, mut headers: HeaderMap) -> Result<Head, StartResponseError> {
+    let mut content_length = None;
+    let mut rewrite_length = false;
+    for (name, value) in &headers {
+        if is_hop_by_hop(name) {
+            return Err(StartResponseError::HopByHopHeader(name.as_str().to_owned()));
+        }
+        // `HeaderValue::from_bytes`'s rule, for a value built unchecked.
+        let bytes = value.as_bytes();
+        if !bytes.iter().all(|&b| b == b'\t' || (b >= 32 && b != 127)) {
+            return Err(StartResponseError::InvalidHeaderValue(
+                name.as_str().to_owned(),
+            ));
+        }
+        if name == header::CONTENT_LENGTH {
+            let text = String::from_utf8_lossy(bytes);
+            let parsed = text
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|_| !text.trim().starts_with('+'))
+                .ok_or_else(|| StartResponseError::InvalidContentLength(text.to_string()))?;
+            if content_length.is_some_and(|previous| previous != parsed) {
+                return Err(StartResponseError::InvalidContentLength(text.to_string()));
+            }
+            // Already as `HeaderValue::from(parsed)` writes it, or not.
+            let canonical =
+                bytes.iter().all(u8::is_ascii_digit) && (bytes.len() == 1 || bytes[0] != b'0');
+            rewrite_length |= content_length.is_some() || !canonical;
+            content_length = Some(parsed);
+        }
+    }
+    if let (true, Some(length)) = (rewrite_length, content_length) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    // Room for the `Server` (and `Content-Length`) the server may add.
+    headers.reserve(2);
+    Ok(Head {
+        status,
+        headers,
+        content_length,
+    })
+}
+
 #[derive(Debug, Default)]
 struct State {
     head: Option<Head>,
@@ -372,7 +418,24 @@ impl StartResponse {
         K: AsRef<str>,
         V: AsRef<[u8]>,
     {
-        let built = build_head(status, headers);
+        self.set_head(build_head(status, headers))
+    }
+
+    /// [`start`](Self::start) with headers already in a `HeaderMap` (a
+    /// [`WsgiResponse`](crate::WsgiResponse)'s): the same checks and the
+    /// same head, without parsing each name and copying each value again.
+    pub(crate) fn start_map(
+        &self,
+        status: Status,
+        headers: HeaderMap,
+    ) -> Result<Writer, StartResponseError> {
+        self.set_head(head_from_map(status, headers))
+    }
+
+    fn set_head(
+        &self,
+        built: Result<Head, StartResponseError>,
+    ) -> Result<Writer, StartResponseError> {
         let mut state = self.shared.lock();
         let result = match built {
             // Also after the head went out: PEP 3333 makes that fatal.
