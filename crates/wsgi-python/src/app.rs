@@ -135,6 +135,7 @@ impl PythonApp {
             mode: self.shared.mode,
             pool: self.shared.pool.clone(),
             event_loop: WorkerLoop::current(),
+            vars: None,
         }
     }
 }
@@ -190,28 +191,32 @@ impl Application for PythonApp {
         let context = self.context();
         let shared = Arc::clone(&self.shared);
         let multiprocess = shared.multiprocess;
-        let mut returned = match shared.mode {
+        let (mut returned, context) = match shared.mode {
             Mode::Threads => {
-                let context = context.clone();
                 let shared = Arc::clone(&shared);
                 let pool = shared.pool.clone();
                 pool.run(move |py| {
+                    let context = context.with_new_vars(py).map_err(|e| to_error(py, &e))?;
                     let environ = request
                         .into_dict(py, multiprocess)
                         .map_err(|e| to_error(py, &e))?;
-                    let start_response = Py::new(py, PyStartResponse::new(start_response))
+                    let start_response = Bound::new(py, PyStartResponse::new(start_response))
                         .map_err(|e| to_error(py, &e))?;
-                    let result = shared
-                        .app
-                        .call1(py, (environ, start_response))
+                    let result = context
+                        .run(
+                            py,
+                            shared.app.bind(py),
+                            [environ.into_any(), start_response.into_any()],
+                        )
                         .map_err(|e| to_error(py, &e))?;
-                    let returned = classify(py, result.into_bound(py), true)?;
-                    Ok(finish(py, &context, returned))
+                    let returned = classify(py, &context, result, true)?;
+                    Ok((finish(py, &context, returned), context))
                 })
                 .await?
             }
             Mode::Asyncio => {
-                let future = Python::attach(|py| {
+                let (future, context) = Python::attach(|py| {
+                    let context = context.with_new_vars(py).map_err(|e| to_error(py, &e))?;
                     let environ = request
                         .into_dict(py, multiprocess)
                         .map_err(|e| to_error(py, &e))?;
@@ -219,15 +224,25 @@ impl Application for PythonApp {
                         .map_err(|e| to_error(py, &e))?;
                     let coroutine = support::module(py)
                         .and_then(|m| {
-                            m.call_method1("call", (&shared.app, environ, start_response))
+                            m.call_method1(
+                                "call",
+                                (
+                                    &shared.app,
+                                    environ,
+                                    start_response,
+                                    context.vars_object(py),
+                                ),
+                            )
                         })
                         .map_err(|e| to_error(py, &e))?;
-                    Ok::<_, Error>(context.await_python(py, coroutine))
+                    Ok::<_, Error>((context.await_python(py, coroutine), context))
                 })?;
                 let value = future.await?;
-                Python::attach(|py| {
-                    classify(py, value.into_bound(py), false).map(|r| finish(py, &context, r))
-                })?
+                let returned = Python::attach(|py| {
+                    classify(py, &context, value.into_bound(py), false)
+                        .map(|r| finish(py, &context, r))
+                })?;
+                (returned, context)
             }
         };
         for _ in 0..MAX_AWAIT_DEPTH {
@@ -243,13 +258,14 @@ impl Application for PythonApp {
                     shared
                         .pool
                         .run(move |py| {
-                            classify(py, value.into_bound(py), true)
+                            classify(py, &context, value.into_bound(py), true)
                                 .map(|r| finish(py, &context, r))
                         })
                         .await?
                 }
                 Mode::Asyncio => Python::attach(|py| {
-                    classify(py, value.into_bound(py), false).map(|r| finish(py, &context, r))
+                    classify(py, &context, value.into_bound(py), false)
+                        .map(|r| finish(py, &context, r))
                 })?,
             };
         }

@@ -68,12 +68,57 @@ pub(crate) enum Item {
     Awaitable(Py<PyAny>),
 }
 
-/// Everything a body needs to reach Python.
+/// Everything a request's body needs to reach Python.
 #[derive(Clone)]
 pub(crate) struct Context {
     pub(crate) mode: Mode,
     pub(crate) pool: Pool,
     pub(crate) event_loop: Arc<WorkerLoop>,
+    /// The request's `contextvars.Context`: the call, every `next()` and
+    /// `close()` run in it, whichever pool thread runs them, so context
+    /// variables set by the app (Flask's request context in a streamed
+    /// response) are still there for its iterator.
+    pub(crate) vars: Option<Arc<Py<PyAny>>>,
+}
+
+static CONTEXT_CLASS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+impl Context {
+    /// Gives the request a fresh `contextvars.Context`.
+    pub(crate) fn with_new_vars(mut self, py: Python<'_>) -> PyResult<Self> {
+        let class = CONTEXT_CLASS.get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("contextvars")?.getattr("Context")?.unbind())
+        })?;
+        self.vars = Some(Arc::new(class.call0(py)?));
+        Ok(self)
+    }
+
+    /// Calls `callable(*args)` in the request's context.
+    pub(crate) fn run<'py>(
+        &self,
+        py: Python<'py>,
+        callable: &Bound<'py, PyAny>,
+        args: impl IntoIterator<Item = Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let args: Vec<Bound<'py, PyAny>> = args.into_iter().collect();
+        match &self.vars {
+            Some(vars) => {
+                let mut all = vec![callable.clone()];
+                all.extend(args);
+                vars.bind(py)
+                    .call_method1(intern!(py, "run"), PyTuple::new(py, all)?)
+            }
+            None => callable.call1(PyTuple::new(py, args)?),
+        }
+    }
+
+    /// The request's context as a Python object (`None` without one).
+    pub(crate) fn vars_object(&self, py: Python<'_>) -> Py<PyAny> {
+        self.vars
+            .as_ref()
+            .map(|v| v.clone_ref(py))
+            .unwrap_or_else(|| py.None())
+    }
 }
 
 fn is_awaitable(value: &Bound<'_, PyAny>) -> PyResult<bool> {
@@ -110,9 +155,8 @@ fn close_method(
 }
 
 /// Calls a `close()` now, logging (not raising) its failure.
-pub(crate) fn call_close(py: Python<'_>, close: &Py<PyAny>) {
-    let result = close.call0(py).and_then(|r| {
-        let r = r.into_bound(py);
+pub(crate) fn call_close(py: Python<'_>, context: &Context, close: &Py<PyAny>) {
+    let result = context.run(py, close.bind(py), []).and_then(|r| {
         if is_awaitable(&r)? {
             // An `aclose()` outside the event loop: run it on a new loop.
             py.import("asyncio")?.call_method1("run", (r,))?;
@@ -129,13 +173,19 @@ pub(crate) fn call_close(py: Python<'_>, close: &Py<PyAny>) {
 /// body costs no second trip to the pool).
 pub(crate) fn classify(
     py: Python<'_>,
+    context: &Context,
     value: Bound<'_, PyAny>,
     take_first: bool,
 ) -> Result<Returned, Error> {
-    classify_inner(py, value, take_first).map_err(|e| to_error(py, &e))
+    classify_inner(py, context, value, take_first).map_err(|e| to_error(py, &e))
 }
 
-fn classify_inner(py: Python<'_>, value: Bound<'_, PyAny>, take_first: bool) -> PyResult<Returned> {
+fn classify_inner(
+    py: Python<'_>,
+    context: &Context,
+    value: Bound<'_, PyAny>,
+    take_first: bool,
+) -> PyResult<Returned> {
     if let Ok(list) = value.cast::<PyList>() {
         return list
             .iter()
@@ -169,7 +219,7 @@ fn classify_inner(py: Python<'_>, value: Bound<'_, PyAny>, take_first: bool) -> 
         Ok(iterator) => iterator,
         Err(e) => {
             if let Some(close) = &close {
-                call_close(py, close);
+                call_close(py, context, close);
             }
             return Err(PyTypeError::new_err(format!(
                 "a WSGI application must return an iterable of bytes: {e}"
@@ -183,21 +233,17 @@ fn classify_inner(py: Python<'_>, value: Bound<'_, PyAny>, take_first: bool) -> 
             close,
         });
     }
-    let first = match iterator
-        .clone()
-        .next()
-        .map(|r| r.and_then(item))
-        .transpose()
-    {
+    let iterator = iterator.into_any().unbind();
+    let first = match next_sync(py, context, &iterator) {
         Ok(first) => first,
         Err(e) => {
             if let Some(close) = &close {
-                call_close(py, close);
+                call_close(py, context, close);
             }
             return Err(e);
         }
     };
-    let iterator = first.is_some().then(|| iterator.into_any().unbind());
+    let iterator = first.is_some().then_some(iterator);
     Ok(Returned::Iterator {
         first,
         iterator,
@@ -206,12 +252,10 @@ fn classify_inner(py: Python<'_>, value: Bound<'_, PyAny>, take_first: bool) -> 
 }
 
 /// The next item of a synchronous iterator, `None` at its end.
-fn next_sync(py: Python<'_>, iterator: &Py<PyAny>) -> PyResult<Option<Item>> {
+fn next_sync(py: Python<'_>, context: &Context, iterator: &Py<PyAny>) -> PyResult<Option<Item>> {
     let end = support::module(py)?.getattr(intern!(py, "END"))?;
-    let value = py
-        .import("builtins")?
-        .getattr(intern!(py, "next"))?
-        .call1((iterator, &end))?;
+    let next = py.import("builtins")?.getattr(intern!(py, "next"))?;
+    let value = context.run(py, &next, [iterator.bind(py).clone(), end.clone()])?;
     if value.is(&end) {
         return Ok(None);
     }
@@ -269,7 +313,7 @@ impl Context {
             Mode::Threads => {
                 self.pool
                     .run(move |py| {
-                        next_sync(py, &iterator)
+                        next_sync(py, &context, &iterator)
                             .map(|item| item.map(|i| context.chunk(py, i)))
                             .map_err(|e| to_error(py, &e))
                     })
@@ -287,7 +331,7 @@ impl Context {
     ) -> Result<Option<Chunk>, Error> {
         let future = Python::attach(|py| {
             let coroutine = support::module(py)
-                .and_then(|m| m.call_method1(helper, (&*iterator,)))
+                .and_then(|m| m.call_method1(helper, (&*iterator, self.vars_object(py))))
                 .map_err(|e| to_error(py, &e))?;
             Ok::<_, Error>(self.await_python(py, coroutine))
         })?;
@@ -399,7 +443,11 @@ impl Context {
                     }
                 }
             }
-            Mode::Threads => self.pool.spawn_detached(move |py| call_close(py, &close)),
+            Mode::Threads => {
+                let context = self.clone();
+                self.pool
+                    .spawn_detached(move |py| call_close(py, &context, &close))
+            }
         }
     }
 }

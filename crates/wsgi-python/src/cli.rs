@@ -23,6 +23,7 @@ use wsgi_core::server::Server;
 use wsgi_core::{Config, ConfigError};
 
 use crate::app::{Options, PythonApp, DEFAULT_THREADS};
+use crate::processes;
 
 /// Which program runs the command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +176,7 @@ pub fn main() -> i32 {
 /// status. Blocks until the server stops (SIGINT or SIGTERM), with the GIL
 /// released.
 pub fn run(py: Python<'_>, argv: Vec<OsString>, host: Host) -> i32 {
+    let command_args: Vec<OsString> = argv.iter().skip(1).cloned().collect();
     let args = match PythonArgs::parse(argv) {
         Ok(args) => args,
         Err(e) => {
@@ -186,7 +188,7 @@ pub fn run(py: Python<'_>, argv: Vec<OsString>, host: Host) -> i32 {
         println!("{}", help());
         return 0;
     }
-    let config = match Config::try_from_args(args.rest.clone()) {
+    let mut config = match Config::try_from_args(args.rest.clone()) {
         Ok(config) => config,
         Err(ConfigError::Args(e)) => {
             let _ = e.print();
@@ -201,10 +203,18 @@ pub fn run(py: Python<'_>, argv: Vec<OsString>, host: Host) -> i32 {
         eprintln!("error: no application given: pass MODULE:CALLABLE (like `app:app`) or set WSGI_APP\n\nSee `wsgi-rs --help`.");
         return 2;
     };
+    // `--workers N` is N processes (the GIL runs one Python thread per
+    // process at a time); the parent binds and supervises, each worker
+    // serves with one event loop.
+    let worker = processes::is_worker();
+    let supervise = !worker && config.workers > 1 && cfg!(unix);
+    if worker {
+        config.workers = 1;
+    }
     let options = Options {
         threads: args.threads.unwrap_or(DEFAULT_THREADS),
         asyncio: args.asyncio,
-        multiprocess: false,
+        multiprocess: worker || supervise,
     };
     let app = match prepare_path(py, &args.pythonpath)
         .and_then(|()| PythonApp::load(py, &spec, options))
@@ -218,7 +228,22 @@ pub fn run(py: Python<'_>, argv: Vec<OsString>, host: Host) -> i32 {
             return 2;
         }
     };
-    let _ = host;
+    if supervise {
+        // The app imported above: a broken one fails here, once, rather
+        // than in a restart loop of workers.
+        drop(app);
+        let launcher = match launcher(py, host, command_args) {
+            Ok(launcher) => launcher,
+            Err(e) => {
+                eprintln!(
+                    "error: {}",
+                    crate::error::PythonError::new(py, &e).summary()
+                );
+                return 2;
+            }
+        };
+        return py.detach(move || processes::supervise(&config, &launcher));
+    }
     let server = Server::new(app).config(config);
     match py.detach(move || server.run()) {
         Ok(()) => 0,
@@ -227,6 +252,22 @@ pub fn run(py: Python<'_>, argv: Vec<OsString>, host: Host) -> i32 {
             1
         }
     }
+}
+
+/// How to start a worker process running this same command.
+fn launcher(py: Python<'_>, host: Host, args: Vec<OsString>) -> PyResult<processes::Launcher> {
+    let program = match host {
+        Host::Embedded => vec![std::env::current_exe()?.into_os_string()],
+        Host::Python => {
+            let python: String = py.import("sys")?.getattr("executable")?.extract()?;
+            vec![
+                python.into(),
+                "-c".into(),
+                "import sys, wsgi_rs; sys.exit(wsgi_rs.main(sys.argv[1:]))".into(),
+            ]
+        }
+    };
+    Ok(processes::Launcher { program, args })
 }
 
 /// Puts the current directory, then each `--pythonpath`, first on

@@ -33,6 +33,11 @@
 // The one `cfg` PyO3's `create_exception!` expands to.
 #![allow(unexpected_cfgs)]
 
+/// The guide: installing the wheel, running Flask and Django, processes and
+/// threads, pulsar's asynchronous WSGI (`docs/guide.md` in the crate).
+#[doc = include_str!("../docs/guide.md")]
+pub mod guide {}
+
 pub mod app;
 pub mod body;
 pub mod cli;
@@ -42,6 +47,7 @@ mod event_loop;
 pub mod input;
 pub mod objects;
 mod pool;
+mod processes;
 pub mod start_response;
 mod support;
 

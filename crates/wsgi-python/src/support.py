@@ -19,22 +19,30 @@ def is_awaitable(obj):
     return inspect.isawaitable(obj)
 
 
-async def call(app, environ, start_response):
+def _run(context, function, *args):
+    # The request's contextvars.Context, shared by its call, its iteration
+    # and its close(), as in threads mode.
+    if context is None:
+        return function(*args)
+    return context.run(function, *args)
+
+
+async def call(app, environ, start_response, context=None):
     """Calls a WSGI app on the event loop (asyncio mode); awaits what it
     returns when that is awaitable, as pulsar's server did."""
-    result = app(environ, start_response)
+    result = _run(context, app, environ, start_response)
     while inspect.isawaitable(result):
         result = await result
     return result
 
 
-async def next_item(iterator):
+async def next_item(iterator, context=None):
     """The next item of a synchronous iterator, on the event loop (asyncio
     mode: a generator may create futures on the running loop)."""
-    return next(iterator, END)
+    return _run(context, next, iterator, END)
 
 
-async def anext_item(iterator):
+async def anext_item(iterator, context=None):
     """The next item of an asynchronous iterator, or END."""
     try:
         return await iterator.__anext__()
@@ -42,9 +50,9 @@ async def anext_item(iterator):
         return END
 
 
-async def close_method(method):
+async def close_method(method, context=None):
     """Calls a close() (or aclose()) method on the event loop; awaits what it
     returns when that is awaitable."""
-    result = method()
+    result = _run(context, method)
     if inspect.isawaitable(result):
         await result
