@@ -1,76 +1,126 @@
-//! The bounded pool that runs synchronous Python code.
+//! The bounded pool of threads that runs synchronous Python code.
 //!
 //! A synchronous WSGI application may block (a database query, a file, a
 //! `time.sleep`), so it never runs on a worker's event loop: each call, and
-//! each later item of a streamed body, runs on tokio's blocking threads,
-//! at most `threads` at once per process (a semaphore; more requests wait
-//! their turn without holding a thread). Python holds the GIL only while
-//! it runs Python code: reads of `wsgi.input` release it.
+//! each later item of a streamed body, is a job for one of `threads`
+//! dedicated Python threads per process; more requests queue without
+//! holding a thread.
+//!
+//! The threads are attached to the interpreter for their whole life and
+//! only release the GIL (`detach`) while they wait for a job or on I/O:
+//! attaching a foreign thread afresh for every job would create and destroy
+//! a Python thread state each time, which measured as the largest cost of
+//! a small request.
 
-use std::sync::Arc;
+use std::fmt;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use pyo3::prelude::*;
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 use wsgi_core::Error;
 
-/// A bound on the Python calls running at once.
-#[derive(Debug, Clone)]
+type Job = Box<dyn FnOnce(Python<'_>) + Send + 'static>;
+
+/// A bound on the Python calls running at once: `threads` threads.
+#[derive(Clone)]
 pub(crate) struct Pool {
-    permits: Arc<Semaphore>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    threads: usize,
+    /// Started on first use.
+    sender: OnceLock<Result<Mutex<Sender<Job>>, String>>,
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("threads", &self.inner.threads)
+            .finish()
+    }
 }
 
 impl Pool {
-    /// A pool running at most `threads` calls at once (at least one).
+    /// A pool of `threads` Python threads (at least one), started when the
+    /// first job comes.
     pub(crate) fn new(threads: usize) -> Self {
         Pool {
-            permits: Arc::new(Semaphore::new(threads.max(1))),
+            inner: Arc::new(Inner {
+                threads: threads.max(1),
+                sender: OnceLock::new(),
+            }),
         }
     }
 
-    /// Runs `f` with the GIL on a blocking thread, once a slot is free.
+    fn submit(&self, job: Job) -> Result<(), Error> {
+        let sender = self
+            .inner
+            .sender
+            .get_or_init(|| start(self.inner.threads).map(Mutex::new))
+            .as_ref()
+            .map_err(|e| Error::msg(e.clone()))?;
+        sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(job)
+            .map_err(|_| Error::msg("the Python threads have stopped"))
+    }
+
+    /// Runs `f` with the GIL on a pool thread; resolves with its result.
     pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, Error>
     where
         F: FnOnce(Python<'_>) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::msg("the Python thread pool is closed"))?;
-        let joined = tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            Python::attach(f)
-        })
-        .await;
-        match joined {
-            Ok(result) => result,
-            Err(e) if e.is_panic() => Err(Error::msg(format!(
-                "the Python call panicked: {}",
-                panic_message(e.into_panic())
-            ))),
-            Err(_) => Err(Error::msg("the Python call was cancelled")),
-        }
+        let (tx, rx) = oneshot::channel();
+        self.submit(Box::new(move |py| {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(py)))
+                .unwrap_or_else(|panic| {
+                    Err(Error::msg(format!(
+                        "the Python call panicked: {}",
+                        panic_message(panic)
+                    )))
+                });
+            let _ = tx.send(result);
+        }))?;
+        rx.await
+            .map_err(|_| Error::msg("the Python thread running the request stopped"))?
     }
 
-    /// Runs `f` in the background (a body's `close()`): on the pool when
-    /// called inside a tokio runtime, else right here.
+    /// Runs `f` in the background on a pool thread (a body's `close()`).
     pub(crate) fn spawn_detached<F>(&self, f: F)
     where
         F: FnOnce(Python<'_>) + Send + 'static,
     {
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                let pool = self.clone();
-                handle.spawn(async move {
-                    let _ = pool
-                        .run(move |py| {
-                            f(py);
-                            Ok(())
-                        })
-                        .await;
-                });
-            }
-            Err(_) => Python::attach(f),
+        if let Err(e) = self.submit(Box::new(f)) {
+            tracing::error!(error = %e, "could not run a Python close()");
+        }
+    }
+}
+
+/// Starts `count` threads taking jobs from one queue.
+fn start(count: usize) -> Result<Sender<Job>, String> {
+    let (sender, receiver) = mpsc::channel::<Job>();
+    let receiver = Arc::new(Mutex::new(receiver));
+    for index in 0..count {
+        let receiver = Arc::clone(&receiver);
+        std::thread::Builder::new()
+            .name(format!("wsgi-python-{index}"))
+            .spawn(move || Python::attach(|py| serve(py, &receiver)))
+            .map_err(|e| format!("starting a Python thread failed: {e}"))?;
+    }
+    Ok(sender)
+}
+
+/// A pool thread's loop: wait for a job without the GIL, run it with it.
+fn serve(py: Python<'_>, receiver: &Mutex<Receiver<Job>>) {
+    loop {
+        let job = py.detach(|| receiver.lock().unwrap_or_else(|p| p.into_inner()).recv());
+        match job {
+            Ok(job) => job(py),
+            Err(_) => return, // every sender is gone
         }
     }
 }
