@@ -48,8 +48,10 @@ struct Shared {
     pool: Pool,
     multiprocess: bool,
     /// The configuration `pulsar.cfg` shows, shared by the requests that
-    /// carry an equal one (one server: all of them).
-    config: Mutex<Option<Arc<Config>>>,
+    /// carry an equal one (one server: all of them), with the address of
+    /// the `Config` it was last seen at: the server shares one, so the
+    /// usual check is one comparison of addresses.
+    config: Mutex<Option<(usize, Arc<Config>)>>,
 }
 
 impl fmt::Debug for PythonApp {
@@ -123,10 +125,15 @@ impl PythonApp {
     }
 
     fn config(&self, config: &Config) -> Arc<Config> {
+        let address = std::ptr::from_ref(config) as usize;
         let mut cached = self.shared.config.lock().unwrap_or_else(|p| p.into_inner());
-        match &*cached {
-            Some(arc) if **arc == *config => Arc::clone(arc),
-            _ => Arc::clone(cached.insert(Arc::new(config.clone()))),
+        match &mut *cached {
+            Some((seen, arc)) if *seen == address => Arc::clone(arc),
+            Some((seen, arc)) if **arc == *config => {
+                *seen = address;
+                Arc::clone(arc)
+            }
+            _ => Arc::clone(&cached.insert((address, Arc::new(config.clone()))).1),
         }
     }
 
