@@ -92,9 +92,10 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 
-python3 - "$RAW" "$WORKERS" "$CONNECTIONS" "$ROUNDS" "$DURATION" <<'PY'
+LOAD=$(cut -d' ' -f1 /proc/loadavg)
+python3 - "$RAW" "$WORKERS" "$CONNECTIONS" "$ROUNDS" "$DURATION" "$LOAD" <<'PY'
 import csv, statistics, sys, re
-raw, workers, connections, rounds, duration = sys.argv[1:]
+raw, workers, connections, rounds, duration, load = sys.argv[1:]
 rows = list(csv.DictReader(open(raw), delimiter="\t"))
 med = {}
 for server in ("wsgi-rs", "granian", "gunicorn"):
@@ -107,7 +108,9 @@ lines = [
     "## Python servers",
     "",
     f"The same WSGI app (`benchmarks/python/app.py`) on wsgi-rs (the `wsgi-rs` wheel), granian (`--interface wsgi`) and gunicorn (sync workers), "
-    f"{workers} worker processes each, wrk with {connections} connections over loopback, median of {rounds} rounds of {duration} s, 2 cores shared by client and server.",
+    f"{workers} worker processes each (wsgi-rs: its default 8 Python threads per process), wrk with {connections} connections over loopback, "
+    f"median of {rounds} rounds of {duration} s, 2 cores shared by client and server; load average {load} at the end of the run "
+    "(other builds shared the machine: compare the ratios, measured in the same rounds, rather than the absolute figures).",
     "",
     "| workload | server | req/s | p99 ms | vs granian | vs gunicorn |",
     "|---|---|---:|---:|---:|---:|",
