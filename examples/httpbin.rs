@@ -83,7 +83,7 @@ pub fn handler(media_dir: PathBuf) -> WsgiHandler {
         .get("/redirect/<int:n>", Redirect)
         .get("/getsize/<int:n>", GetSize)
         .get("/stream/<int:m>/<int:n>", Stream)
-        .get("/delay/<float:s>", Delay)
+        .get("/delay/<s>", Delay)
         .get("/drip", Drip)
         .get("/gzip", Gzipped)
         .get("/cookies", Cookies)
@@ -223,7 +223,7 @@ fn index(_environ: &Environ) -> WsgiResponse {
         "/redirect/3",
         "/getsize/100",
         "/stream/5/10",
-        "/delay/1.0",
+        "/delay/1",
         "/drip?numbytes=5&duration=2&delay=1",
         "/gzip",
         "/cookies",
@@ -345,10 +345,15 @@ fn stream(environ: &Environ) -> Result<WsgiResponse, Error> {
     Ok(response)
 }
 
-/// `/delay/<float:s>`: answers after `s` seconds (at most 10).
+/// `/delay/<s>`: answers after `s` seconds (at most 10). `s` is any
+/// number, `3` as well as `0.5`: httpbin's users write whole seconds, which
+/// the router's `float` converter (digits, a dot, digits) would not match.
 #[wsgi_handler]
 async fn delay(environ: &mut Environ) -> Result<WsgiResponse, Error> {
-    let seconds: f64 = param(environ, "s")?;
+    let seconds: f64 = param::<f64>(environ, "s")
+        .ok()
+        .filter(|s| s.is_finite())
+        .ok_or_else(HttpError::not_found)?;
     let seconds = seconds.clamp(0.0, 10.0);
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     let form = Form::parse(environ).await?;

@@ -40,9 +40,20 @@ impl ChildServer {
     /// Starts `binary` with `--bind 127.0.0.1:0 --workers 1` and `args`,
     /// and waits for the address it logs.
     pub fn start(binary: impl AsRef<Path>, args: &[&str]) -> ChildServer {
+        ChildServer::start_with_env(binary, args, &[])
+    }
+
+    /// Like [`start`](Self::start), with `env` added to the inherited
+    /// environment.
+    pub fn start_with_env(
+        binary: impl AsRef<Path>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> ChildServer {
         let mut child = Command::new(binary.as_ref())
             .args(["--bind", "127.0.0.1:0", "--workers", "1"])
             .args(args)
+            .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             // The address line, warnings and errors, without an access line
             // per request.

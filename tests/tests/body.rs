@@ -319,3 +319,76 @@ async fn completed_body_reports_completed_once() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(*outcomes.lock().unwrap(), vec![Outcome::Completed]);
 }
+
+/// Three lookups of 600, 300 and 600 ms, as chunks made by `chunk`; the
+/// response and how long it took.
+async fn three_lookups(chunk: fn(&'static str, u64) -> Chunk) -> (String, Duration) {
+    let server = serve(app_fn(
+        move |_: &mut Environ, start_response: StartResponse| {
+            start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+            Ok::<_, Error>(Body::from_chunks([
+                chunk("a", 600),
+                chunk("b", 300),
+                chunk("c", 600),
+            ]))
+        },
+    ));
+    let started = std::time::Instant::now();
+    let response = get(server.local_addr(), "/").await;
+    let took = started.elapsed();
+    assert!(response.complete);
+    (response.text(), took)
+}
+
+async fn lookup(name: &'static str, ms: u64) -> Result<&'static str, Error> {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    Ok(name)
+}
+
+#[tokio::test]
+async fn spawned_chunks_run_at_once_and_arrive_in_order() {
+    let (text, took) = three_lookups(|name, ms| Chunk::spawn(lookup(name, ms))).await;
+    assert_eq!(text, "abc", "in the order they were made");
+    assert!(
+        took < Duration::from_millis(1100),
+        "the lookups overlapped: {took:?}"
+    );
+}
+
+#[tokio::test]
+async fn lazy_chunk_futures_run_one_after_another() {
+    // The documented difference: `Chunk::future` starts when its turn comes.
+    let (text, took) = three_lookups(|name, ms| Chunk::future(lookup(name, ms))).await;
+    assert_eq!(text, "abc");
+    assert!(took >= Duration::from_millis(1500), "{took:?}");
+}
+
+#[tokio::test]
+async fn a_spawned_chunk_is_aborted_when_the_client_goes_away() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let seen = finished.clone();
+    let server = serve(app_fn(
+        move |_: &mut Environ, start_response: StartResponse| {
+            start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+            let seen = seen.clone();
+            Ok::<_, Error>(Body::from_chunks([
+                Chunk::from("first"),
+                Chunk::future(async {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    Ok::<_, Error>("never")
+                }),
+                Chunk::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    Ok::<_, Error>("late")
+                }),
+            ]))
+        },
+    ));
+    let mut stream =
+        wsgi_tests::send(server.local_addr(), b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    wsgi_tests::read_until(&mut stream, b"first").await;
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(finished.load(Ordering::SeqCst), 0, "the task ran on");
+}

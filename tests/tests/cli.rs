@@ -231,3 +231,122 @@ fn access_log_follows_access_log_format_and_errors_carry_the_request() {
         "requests logged at warn by default: {log}"
     );
 }
+
+/// `GET /` from a `settings_server` started with `args` and `env`: the
+/// greeting its handler makes from the typed application settings.
+fn greeting(args: &[&str], env: &[(&str, &str)]) -> String {
+    let server = wsgi_tests::child::ChildServer::start_with_env(
+        env!("CARGO_BIN_EXE_settings_server"),
+        args,
+        env,
+    );
+    let response = exchange(
+        &server.addr().to_string(),
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
+    let response = String::from_utf8(response).expect("a text response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let (_, body) = response.split_once("\r\n\r\n").expect("a head and a body");
+    body.to_owned()
+}
+
+#[test]
+fn app_settings_reach_the_handler_typed_from_flags_environment_and_file() {
+    assert_eq!(greeting(&[], &[]), "Hello x1, secret key: no", "defaults");
+    assert_eq!(
+        greeting(&["--greeting", "Hi", "--times", "2"], &[]),
+        "Hi x2, secret key: no"
+    );
+    let secret = "an-environment-secret-of-40-bytes-or-so";
+    assert_eq!(
+        greeting(
+            &[],
+            &[
+                ("GREET_GREETING", "Hey"),
+                ("GREET_TIMES", "3"),
+                ("WSGI_SECRET_KEY", secret)
+            ]
+        ),
+        "Hey x3, secret key: yes"
+    );
+    let path = std::env::temp_dir().join(format!("wsgi-cli-app-{}.toml", std::process::id()));
+    std::fs::write(
+        &path,
+        "workers = 1\n[app]\ngreeting = \"Howdy\"\ntimes = 4\n",
+    )
+    .unwrap();
+    let file = path.to_str().unwrap();
+    assert_eq!(
+        greeting(&["--config", file], &[]),
+        "Howdy x4, secret key: no"
+    );
+    assert_eq!(
+        greeting(
+            &["--config", file, "--times", "5"],
+            &[("GREET_GREETING", "Yo")]
+        ),
+        "Yo x5, secret key: no",
+        "environment and flags beat the file"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn app_settings_are_in_help_and_invalid_ones_exit_before_binding() {
+    let server = env!("CARGO_BIN_EXE_settings_server");
+    let (status, out, _) = run(server, &["--help"], &[]);
+    assert!(status.success());
+    for needle in [
+        "--greeting <GREETING>",
+        "The word to greet with",
+        "GREET_GREETING",
+        "[default: Hello]",
+        "--times <TIMES>",
+        "--secret-key <SECRET>",
+        "WSGI_SECRET_KEY",
+        "--workers",
+    ] {
+        assert!(out.contains(needle), "{needle} missing from --help:\n{out}");
+    }
+    // The secret is never shown, not even as the variable's value.
+    let secret = "a-secret-that-help-must-not-print-0123456789";
+    let (_, out, _) = run(server, &["--help"], &[("WSGI_SECRET_KEY", secret)]);
+    assert!(!out.contains(secret), "{out}");
+
+    let file = std::env::temp_dir().join(format!("wsgi-cli-app-bad-{}.toml", std::process::id()));
+    let file = file.to_str().unwrap().to_owned();
+    let cases: [(&str, Case); 7] = [
+        ("", (&["--times", "9"], &[], "`times`: greet 1 to 5 times")),
+        ("", (&["--times", "many"], &[], "--times")),
+        ("", (&[], &[("GREET_TIMES", "-1")], "--times")),
+        (
+            "[app]\ntimes = \"many\"\n",
+            (&["--config", &file], &[], "`times`"),
+        ),
+        ("[app]\ntimez = 2\n", (&["--config", &file], &[], "timez")),
+        ("[app]\ntimes = 0\n", (&["--config", &file], &[], "`times`")),
+        (
+            "",
+            (
+                &["--secret-key", "too-short"],
+                &[],
+                "openssl rand -base64 48",
+            ),
+        ),
+    ];
+    for (toml, (args, env, needle)) in cases {
+        std::fs::write(&file, toml).unwrap();
+        let (status, out, err) = run(server, args, env);
+        assert_eq!(status.code(), Some(2), "{args:?} {env:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?} {env:?}: {err:?} should mention {needle}"
+        );
+        assert!(
+            !out.contains("listening"),
+            "bound despite bad settings: {out}"
+        );
+        assert!(!err.contains("too-short"), "the secret was printed: {err}");
+    }
+    std::fs::remove_file(&file).unwrap();
+}

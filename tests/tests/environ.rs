@@ -40,6 +40,7 @@ impl Application for Echo {
             "wsgi.version".into(),
             format!("{:?}", environ.wsgi_version()).into(),
         );
+        vars.insert("multithread".into(), environ.wsgi_multithread().into());
         start_response.start("200 OK", [("Content-Type", "application/json")])?;
         Ok(serde_json::to_vec(&vars)?.into())
     }
@@ -229,4 +230,221 @@ async fn the_application_starts_before_the_body_arrives() {
     .await;
     // The rest of the body (89 bytes) is never sent, yet the answer comes.
     wsgi_tests::read_until(&mut stream, b"first line\n\r\n").await;
+}
+
+#[tokio::test]
+async fn an_absolute_https_target_does_not_make_a_plain_request_secure() {
+    let env = environ_for(
+        "GET https://bank.example/login HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(s(&env, "wsgi.url_scheme"), Some("http"));
+    assert_eq!(env.get("HTTPS"), None);
+    assert_eq!(s(&env, "SERVER_PORT"), Some("80"), "http's default port");
+    // The target's authority is the host (RFC 9112 §3.2.2): HTTP_HOST and
+    // SERVER_NAME agree, whatever `Host` said.
+    assert_eq!(s(&env, "SERVER_NAME"), Some("bank.example"));
+    assert_eq!(s(&env, "HTTP_HOST"), Some("bank.example"));
+}
+
+#[tokio::test]
+async fn an_h2c_scheme_of_https_does_not_make_a_plain_request_secure() {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    let server = serve(Echo);
+    let stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(conn);
+    // `:scheme https` over plain TCP.
+    let request = http::Request::get("https://bank.example/login")
+        .body(Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.expect("h2 response");
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let env: Map<String, Value> = serde_json::from_slice(&body).unwrap();
+    assert_eq!(s(&env, "wsgi.url_scheme"), Some("http"));
+    assert_eq!(env.get("HTTPS"), None);
+    assert_eq!(s(&env, "SERVER_PORT"), Some("80"));
+    assert_eq!(s(&env, "HTTP_HOST"), Some("bank.example"));
+}
+
+#[tokio::test]
+async fn script_name_from_config_answers_404_outside_the_mount_point() {
+    let mut config = test_config();
+    config.script_name = "/app".into();
+    let server = serve_with(Echo, config);
+    for path in ["/other", "/apple", "/"] {
+        let response = raw_request(
+            server.local_addr(),
+            &format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        // SCRIPT_NAME + PATH_INFO could not rebuild the path: not the app's.
+        assert_eq!(response.status, 404, "{path}: {}", response.text());
+    }
+    let response = raw_request(
+        server.local_addr(),
+        "GET /app HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let env: Map<String, Value> = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(s(&env, "SCRIPT_NAME"), Some("/app"));
+    assert_eq!(s(&env, "PATH_INFO"), Some(""));
+}
+
+#[tokio::test]
+async fn wsgi_multithread_is_true_since_the_app_may_run_on_several_threads() {
+    // On one worker: the blocking pool (`in_executor`, `LazyWsgi` setups)
+    // runs application code on other threads while this one goes on.
+    let env = environ_for("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(env.get("multithread"), Some(&Value::Bool(true)));
+    // On two workers, one application answers on two threads at once.
+    let mut config = test_config();
+    config.workers = 2;
+    let server = serve_with(Echo, config);
+    let response = raw_request(
+        server.local_addr(),
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let env: Map<String, Value> = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(env.get("multithread"), Some(&Value::Bool(true)));
+    assert_eq!(s(&env, "wsgi.multiprocess"), Some("false"));
+}
+
+/// A ProxyFix-style middleware: rewrites what a proxy it knows about told
+/// it, through the environ's dictionary interface alone.
+fn proxy_fix() -> impl wsgi_core::middleware::Middleware {
+    wsgi_core::middleware::middleware_fn(|environ: &mut Environ| {
+        environ.set("wsgi.url_scheme", "https")?;
+        environ.set("REMOTE_ADDR", "203.0.113.7")?;
+        environ.set("HTTP_HOST", "public.example")?;
+        environ.set("SERVER_NAME", "public.example")?;
+        environ.set("SERVER_PORT", "443")?;
+        environ.set("HTTP_X_ADDED", "yes")?;
+        Ok::<_, Error>(None)
+    })
+}
+
+/// Answers with what the typed accessors read, and the dictionary.
+fn typed_echo() -> impl Application + Clone {
+    app_fn(|environ: &mut Environ, start_response: StartResponse| {
+        let mut out: Map<String, Value> = environ
+            .vars()
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+            .collect();
+        out.insert("typed.url_scheme".into(), environ.url_scheme().into());
+        out.insert("typed.is_https".into(), environ.is_https().into());
+        out.insert(
+            "typed.remote_addr".into(),
+            environ.remote_addr().map(|a| a.to_string()).into(),
+        );
+        out.insert("typed.server_name".into(), environ.server_name().into());
+        out.insert("typed.server_port".into(), environ.server_port().into());
+        out.insert(
+            "typed.x_added".into(),
+            environ
+                .header("x-added")
+                .and_then(|v| v.to_str().ok())
+                .into(),
+        );
+        for name in [
+            "wsgi.version",
+            "wsgi.multithread",
+            "wsgi.multiprocess",
+            "wsgi.run_once",
+            "wsgi.url_scheme",
+        ] {
+            out.insert(format!("get.{name}"), environ.get(name).as_deref().into());
+        }
+        start_response.start("200 OK", [("Content-Type", "application/json")])?;
+        Ok::<_, Error>(serde_json::to_vec(&out)?)
+    })
+}
+
+#[tokio::test]
+async fn middleware_sets_any_variable_and_the_typed_accessors_read_it() {
+    let handler = wsgi_core::WsgiHandler::default()
+        .middleware(proxy_fix())
+        .app(typed_echo());
+    let server = serve(handler);
+    let response = raw_request(
+        server.local_addr(),
+        "GET / HTTP/1.1\r\nHost: internal:8060\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let env: Map<String, Value> = serde_json::from_slice(&response.body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&response.raw)));
+    assert_eq!(s(&env, "wsgi.url_scheme"), Some("https"));
+    assert_eq!(s(&env, "HTTPS"), Some("on"));
+    assert_eq!(s(&env, "typed.url_scheme"), Some("https"));
+    assert_eq!(env.get("typed.is_https"), Some(&Value::Bool(true)));
+    assert_eq!(s(&env, "REMOTE_ADDR"), Some("203.0.113.7"));
+    assert_eq!(s(&env, "typed.remote_addr"), Some("203.0.113.7"));
+    assert_eq!(s(&env, "HTTP_HOST"), Some("public.example"));
+    assert_eq!(s(&env, "SERVER_NAME"), Some("public.example"));
+    assert_eq!(s(&env, "typed.server_name"), Some("public.example"));
+    assert_eq!(s(&env, "SERVER_PORT"), Some("443"));
+    assert_eq!(env.get("typed.server_port"), Some(&Value::from(443)));
+    assert_eq!(s(&env, "HTTP_X_ADDED"), Some("yes"));
+    assert_eq!(s(&env, "typed.x_added"), Some("yes"));
+    // Every PEP 3333 key is readable by name, and listed.
+    assert_eq!(s(&env, "get.wsgi.version"), Some("1.0"));
+    assert_eq!(s(&env, "get.wsgi.multithread"), Some("true"));
+    assert_eq!(s(&env, "get.wsgi.multiprocess"), Some("false"));
+    assert_eq!(s(&env, "get.wsgi.run_once"), Some("false"));
+    assert_eq!(s(&env, "get.wsgi.url_scheme"), Some("https"));
+    for name in [
+        "wsgi.version",
+        "wsgi.multithread",
+        "wsgi.multiprocess",
+        "wsgi.run_once",
+        "GATEWAY_INTERFACE",
+    ] {
+        assert!(env.contains_key(name), "vars() leaves out {name}");
+    }
+}
+
+#[tokio::test]
+async fn middleware_removes_variables_and_the_typed_accessors_see_it() {
+    let strip = wsgi_core::middleware::middleware_fn(|environ: &mut Environ| {
+        let dropped = environ.remove("HTTP_X_INTERNAL")?;
+        environ.set("myapp.dropped", dropped.unwrap_or_default())?;
+        environ.remove("REMOTE_ADDR")?;
+        environ.remove("QUERY_STRING")?;
+        // Required keys stay; the error says what to do instead.
+        let refused = environ.remove("SERVER_NAME").unwrap_err().to_string();
+        environ.set("myapp.refused", refused)?;
+        Ok::<_, Error>(None)
+    });
+    let handler = wsgi_core::WsgiHandler::default()
+        .middleware(strip)
+        .app(typed_echo());
+    let server = serve(handler);
+    let response = raw_request(
+        server.local_addr(),
+        "GET /?a=1 HTTP/1.1\r\nHost: h\r\nX-Internal: secret\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let env: Map<String, Value> = serde_json::from_slice(&response.body).unwrap();
+    assert_eq!(env.get("HTTP_X_INTERNAL"), None);
+    assert_eq!(s(&env, "myapp.dropped"), Some("secret"));
+    assert_eq!(env.get("REMOTE_ADDR"), None);
+    assert_eq!(env.get("typed.remote_addr"), Some(&Value::Null));
+    assert_eq!(env.get("QUERY_STRING"), None);
+    assert!(
+        s(&env, "myapp.refused").is_some_and(|e| e.contains("required")),
+        "{env:?}"
+    );
+    assert_eq!(s(&env, "SERVER_NAME"), Some("h"));
 }

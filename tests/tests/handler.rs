@@ -349,34 +349,55 @@ async fn lazy_wsgi_builds_once_even_under_concurrent_first_requests() {
     assert_eq!(builds.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test]
-async fn lazy_wsgi_builds_once_per_worker() {
-    let builds = Arc::new(AtomicUsize::new(0));
+/// A `LazyWsgi` whose builds are numbered; each answers `<thread> <build>`
+/// with the thread serving the request.
+fn numbered_lazy(builds: &Arc<AtomicUsize>) -> LazyWsgi<impl wsgi_core::Application> {
     let counter = builds.clone();
-    let lazy = LazyWsgi::new(move |_: &Environ| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        let thread = std::thread::current().name().unwrap_or("?").to_owned();
+    LazyWsgi::new(move |_: &Environ| {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
         Ok::<_, Error>(app_fn(
             move |_: &mut Environ, start_response: StartResponse| {
                 start_response.start("200 OK", [("Content-Type", "text/plain")])?;
-                Ok::<_, Error>(thread.clone())
+                let thread = std::thread::current().name().unwrap_or("?").to_owned();
+                Ok::<_, Error>(format!("{thread} {n}"))
             },
         ))
-    });
+    })
+}
+
+/// Serves `app` on two workers and returns, per serving thread, the builds
+/// it answered with.
+async fn builds_seen_per_worker(
+    app: impl wsgi_core::Application + Clone,
+) -> std::collections::HashMap<String, std::collections::HashSet<String>> {
     let mut config = test_config();
     config.workers = 2;
-    let server = serve_with(lazy.clone(), config);
-    let mut seen = std::collections::HashSet::new();
+    let server = serve_with(app, config);
+    let mut built_by: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        Default::default();
     for _ in 0..60 {
-        seen.insert(get(server.local_addr(), "/").await.text());
+        let text = get(server.local_addr(), "/").await.text();
+        let (thread, n) = text.split_once(' ').expect("`thread n`");
+        built_by
+            .entry(thread.to_owned())
+            .or_default()
+            .insert(n.to_owned());
     }
     server.shutdown().await;
-    // Each worker that served built once; the original copy never built.
-    assert_eq!(
-        builds.load(Ordering::SeqCst),
-        seen.len(),
-        "builds per worker: {seen:?}"
-    );
+    built_by
+}
+
+#[tokio::test]
+async fn lazy_wsgi_builds_once_per_worker() {
+    let builds = Arc::new(AtomicUsize::new(0));
+    let lazy = numbered_lazy(&builds);
+    let built_by = builds_seen_per_worker(lazy.clone()).await;
+    // Each worker that served built once, and used that build throughout;
+    // the original copy never built.
+    assert!(built_by.values().all(|n| n.len() == 1), "{built_by:?}");
+    let all: std::collections::HashSet<&String> = built_by.values().flatten().collect();
+    assert_eq!(all.len(), built_by.len(), "{built_by:?}");
+    assert_eq!(builds.load(Ordering::SeqCst), built_by.len());
     assert!(!lazy.is_built());
 }
 
@@ -393,4 +414,143 @@ async fn failing_setup_answers_500_and_is_retried() {
     let server = serve(lazy);
     assert_eq!(get(server.local_addr(), "/").await.status, 500);
     assert_eq!(get(server.local_addr(), "/").await.text(), "ready");
+}
+
+#[tokio::test]
+async fn an_error_before_the_first_streamed_chunk_is_rendered_like_any_error() {
+    let handler = WsgiHandler::default()
+        .middleware(middleware_fn(|_: &mut Environ| {
+            Ok::<_, Error>(Some(WsgiResponse::stream(Body::from_chunks([
+                Chunk::future(async {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    Err::<&'static str, Error>(
+                        HttpError::new(StatusCode::FORBIDDEN)
+                            .with_message("no <entry>")
+                            .into(),
+                    )
+                }),
+            ]))))
+        }))
+        .response_middleware(response_middleware_fn(
+            |_: &mut Environ, mut response: WsgiResponse| {
+                response
+                    .headers_mut()
+                    .insert("x-stamped", http::HeaderValue::from_static("1"));
+                Ok::<_, Error>(response)
+            },
+        ));
+    let server = serve(handler);
+    let json = raw_request(
+        server.local_addr(),
+        &request_with_accept("/", "application/json"),
+    )
+    .await;
+    assert_eq!(json.status, 403, "{}", json.text());
+    assert_eq!(json.header("content-type"), Some("application/json"));
+    assert_eq!(json.header("x-stamped"), Some("1"));
+    let value: serde_json::Value = serde_json::from_slice(&json.body).unwrap();
+    assert_eq!(
+        value,
+        serde_json::json!({"status": 403, "message": "no <entry>"})
+    );
+}
+
+#[tokio::test]
+async fn a_lazy_wsgi_nested_in_a_handler_is_built_once_per_worker() {
+    // The handler's clones (one per worker) share the `LazyWsgi`.
+    let builds = Arc::new(AtomicUsize::new(0));
+    let handler = WsgiHandler::default().middleware(numbered_lazy(&builds));
+    let built_by = builds_seen_per_worker(handler).await;
+    assert_eq!(built_by.len(), 2, "both workers served: {built_by:?}");
+    assert!(built_by.values().all(|n| n.len() == 1), "{built_by:?}");
+    let all: std::collections::HashSet<&String> = built_by.values().flatten().collect();
+    assert_eq!(all.len(), 2, "one build per worker: {built_by:?}");
+    assert_eq!(builds.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_async_lazy_setup_is_awaited_once_per_worker() {
+    let builds = Arc::new(AtomicUsize::new(0));
+    let counter = builds.clone();
+    let lazy = LazyWsgi::new_async(move |environ: &Environ| {
+        let software = environ.server_software().to_owned();
+        let counter = counter.clone();
+        async move {
+            // An async pool opening: awaited, not blocking the loop.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            Ok::<_, Error>(WsgiHandler::default().middleware(middleware_fn(
+                move |_: &mut Environ| {
+                    Ok::<_, Error>(Some(WsgiResponse::text(format!("build {n} by {software}"))))
+                },
+            )))
+        }
+    });
+    let server = serve(WsgiHandler::default().middleware(lazy));
+    let addr = server.local_addr();
+    let responses = futures_util::future::join_all((0..10).map(|_| get(addr, "/"))).await;
+    for response in &responses {
+        assert!(
+            response.text().starts_with("build 1 by wsgi-rs/"),
+            "{}",
+            response.text()
+        );
+    }
+    assert_eq!(builds.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_blocking_lazy_setup_does_not_stall_the_event_loop() {
+    let lazy = LazyWsgi::new(|_: &Environ| {
+        // A synchronous driver opening its pool.
+        std::thread::sleep(Duration::from_millis(1500));
+        Ok::<_, Error>(WsgiHandler::default().middleware(path_is("/slow", "built")))
+    });
+    let handler = WsgiHandler::default()
+        .middleware(path_is("/ping", "pong"))
+        .middleware(lazy);
+    // One worker thread, its own event loop; the client runs here.
+    let mut config = test_config();
+    config.workers = 1;
+    let server = serve_with(handler, config);
+    let addr = server.local_addr();
+    let slow = tokio::spawn(async move { get(addr, "/slow").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = std::time::Instant::now();
+    let ping = get(addr, "/ping").await;
+    let waited = started.elapsed();
+    assert_eq!(ping.text(), "pong");
+    assert!(
+        waited < Duration::from_millis(700),
+        "/ping waited {waited:?} behind the setup"
+    );
+    assert_eq!(slow.await.unwrap().text(), "built");
+}
+
+#[tokio::test]
+async fn async_middleware_fn_awaits_with_the_environ() {
+    use wsgi_core::middleware::async_middleware_fn;
+    let handler = WsgiHandler::default()
+        .middleware(async_middleware_fn(|environ: &mut Environ| {
+            Box::pin(async move {
+                if environ.method() != Method::POST {
+                    return Ok::<_, Error>(None);
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let body = environ.input().read_all().await?;
+                Ok(Some(WsgiResponse::text(format!(
+                    "got {}",
+                    String::from_utf8_lossy(&body)
+                ))))
+            })
+        }))
+        .middleware(path_is("/", "passed"));
+    let server = serve(handler);
+    let posted = raw_request(
+        server.local_addr(),
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .await;
+    assert_eq!(posted.text(), "got hello");
+    assert_eq!(get(server.local_addr(), "/").await.text(), "passed");
 }

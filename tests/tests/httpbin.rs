@@ -288,6 +288,20 @@ async fn delay_waits_before_answering() {
 }
 
 #[tokio::test]
+async fn delay_takes_whole_seconds_as_httpbin_users_write_them() {
+    let server = start();
+    let started = Instant::now();
+    let response = get(server.local_addr(), "/delay/1").await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(json_of(&response)["delay"], 1.0);
+    // Not a number of seconds (NaN included): no such page, not a 500.
+    for path in ["/delay/soon", "/delay/NaN"] {
+        assert_eq!(get(server.local_addr(), path).await.status, 404, "{path}");
+    }
+}
+
+#[tokio::test]
 async fn gzip_is_compressed_for_clients_that_accept_it() {
     let server = start();
     let response = request(

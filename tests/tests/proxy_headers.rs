@@ -201,3 +201,65 @@ fn the_setting_reads_from_flags_environment_and_files() {
         std::time::Duration::from_millis(2500)
     );
 }
+
+/// `SCRIPT_NAME` and `PATH_INFO` for `GET path` with `headers`.
+async fn mount(config: Config, path: &str, headers: &str) -> (String, String) {
+    let server = serve_with(
+        app_fn(|environ: &mut Environ, sr: StartResponse| {
+            sr.start("200 OK", [("Content-Type", "text/plain")])?;
+            Ok::<_, Error>(format!("{}|{}", environ.script_name(), environ.path_info()))
+        }),
+        config,
+    );
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n");
+    let response = raw_request(server.local_addr(), &request).await;
+    server.shutdown().await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let text = response.text();
+    let (script_name, path_info) = text.split_once('|').expect("`script|path`");
+    (script_name.to_owned(), path_info.to_owned())
+}
+
+fn with_forwarded_prefix() -> Config {
+    let mut config = test_config();
+    config.forwarded_prefix = true;
+    config
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_gives_script_name_when_forwarded_prefix_is_on() {
+    // The proxy stripped its prefix from the path (X-Forwarded-Prefix)...
+    let got = mount(
+        with_forwarded_prefix(),
+        "/x",
+        "X-Forwarded-Prefix: /app/\r\n",
+    )
+    .await;
+    assert_eq!(got, ("/app".to_owned(), "/x".to_owned()));
+    // ... or passed the path whole (X-Script-Name): either way,
+    // SCRIPT_NAME + PATH_INFO is the client's path.
+    let got = mount(with_forwarded_prefix(), "/app/x", "X-Script-Name: /app\r\n").await;
+    assert_eq!(got, ("/app".to_owned(), "/x".to_owned()));
+}
+
+#[tokio::test]
+async fn forwarded_prefix_is_ignored_when_off_untrusted_or_malformed() {
+    let got = mount(test_config(), "/x", "X-Forwarded-Prefix: /app\r\n").await;
+    assert_eq!(got, (String::new(), "/x".to_owned()), "off by default");
+
+    let mut untrusted = with_forwarded_prefix();
+    untrusted.forwarded_allow_ips = vec!["10.0.0.1".into()];
+    let got = mount(untrusted, "/x", "X-Forwarded-Prefix: /app\r\n").await;
+    assert_eq!(got, (String::new(), "/x".to_owned()), "untrusted peer");
+
+    for bad in ["app", "/a/../b", "/a?b"] {
+        let got = mount(
+            with_forwarded_prefix(),
+            "/x",
+            &format!("X-Forwarded-Prefix: {bad}\r\n"),
+        )
+        .await;
+        assert_eq!(got, (String::new(), "/x".to_owned()), "{bad}");
+    }
+}

@@ -157,7 +157,8 @@ async fn panicking_close_hook_still_answers() {
     assert!(!raw.is_empty(), "no response at all");
 }
 
-// Proxy-* hop-by-hop headers (DESIGN §4) are passed through.
+// Proxy-* headers are hop-by-hop (see `start_response.rs`): refused, not
+// passed through.
 #[tokio::test]
 async fn proxy_connection_is_refused() {
     let server = serve(app_fn(|_: &mut Environ, sr: StartResponse| {

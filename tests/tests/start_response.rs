@@ -217,3 +217,129 @@ async fn internal_errors_are_not_disclosed_unless_debug() {
         "debug shows the error chain"
     );
 }
+
+/// Reads from a `GET /` until `end` arrives, and how long that took.
+async fn time_until(addr: std::net::SocketAddr, end: &[u8]) -> std::time::Duration {
+    let started = std::time::Instant::now();
+    let mut stream = wsgi_tests::send(addr, b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").await;
+    wsgi_tests::read_until(&mut stream, end).await;
+    started.elapsed()
+}
+
+#[tokio::test]
+async fn write_bytes_go_out_while_the_body_waits() {
+    let server = serve(app_fn(|_: &mut Environ, start_response: StartResponse| {
+        let write = start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok::<_, Error>(Body::from_chunks([Chunk::future(async move {
+            write.write("tick");
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            Ok::<_, Error>("tock")
+        })]))
+    }));
+    let waited = time_until(server.local_addr(), b"tick").await;
+    assert!(
+        waited < std::time::Duration::from_secs(1),
+        "`tick` waited {waited:?} for the body"
+    );
+}
+
+#[tokio::test]
+async fn write_bytes_go_out_while_the_streaming_body_waits() {
+    // After the head went out: bytes written (here by another task) while
+    // the body awaits its next item must not wait for that item.
+    let server = serve(app_fn(|_: &mut Environ, start_response: StartResponse| {
+        let write = start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok::<_, Error>(Body::from_chunks([
+            Chunk::from("first "),
+            Chunk::future(async move {
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    write.write("tick");
+                });
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                Ok::<_, Error>("tock")
+            }),
+        ]))
+    }));
+    let waited = time_until(server.local_addr(), b"tick").await;
+    assert!(
+        waited < std::time::Duration::from_secs(1),
+        "`tick` waited {waited:?} for the body"
+    );
+}
+
+#[derive(Clone)]
+struct WritesThenWaits;
+
+#[wsgi_core::async_trait]
+impl wsgi_core::Application for WritesThenWaits {
+    async fn call(
+        &self,
+        _environ: &mut Environ,
+        start_response: StartResponse,
+    ) -> Result<Body, Error> {
+        let write = start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+        write.write("tick");
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        Ok("tock".into())
+    }
+}
+
+#[tokio::test]
+async fn write_bytes_go_out_while_the_application_waits() {
+    let server = serve(WritesThenWaits);
+    let waited = time_until(server.local_addr(), b"tick").await;
+    assert!(
+        waited < std::time::Duration::from_secs(1),
+        "`tick` waited {waited:?} for the application"
+    );
+    // And the rest follows, in order, once the application returns.
+    let response = get(server.local_addr(), "/").await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "ticktock");
+    assert!(response.complete);
+}
+
+#[tokio::test]
+async fn exc_info_after_the_head_hands_back_the_applications_error() {
+    // The body echoes what `start_exc_info` handed back, so the client sees
+    // it: the application's error, not a complaint about the new head.
+    let response = answer(|_, start_response| {
+        start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+        let sr = start_response.clone();
+        Ok(Body::from_chunks([
+            Chunk::from("sent; "),
+            Chunk::future(async move {
+                let handed_back = sr
+                    .start_exc_info(
+                        "500 Internal Server Error",
+                        [("Connection", "close")],
+                        Error::msg("the application's own error"),
+                    )
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default();
+                Ok::<_, Error>(handed_back)
+            }),
+        ]))
+    })
+    .await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.text(), "sent; the application's own error");
+}
+
+#[tokio::test]
+async fn a_refused_exc_info_head_still_gives_500() {
+    let response = answer(|_, start_response| {
+        start_response.start("200 OK", [("X-First", "1")])?;
+        // Refused (hop-by-hop); the application ignores the error.
+        let _ = start_response.start_exc_info(
+            "503 Service Unavailable",
+            [("Connection", "close")],
+            Error::msg("backend down"),
+        );
+        Ok("what the first head promised".into())
+    })
+    .await;
+    assert_clean_500(&response, "x-first");
+}

@@ -44,6 +44,7 @@ use async_trait::async_trait;
 use crate::body::Body;
 use crate::environ::Environ;
 use crate::error::Error;
+use crate::extract::{CheckError, Provided};
 use crate::start_response::StartResponse;
 
 /// An asynchronous WSGI application.
@@ -56,6 +57,17 @@ pub trait Application: Send + Sync + 'static {
         environ: &mut Environ,
         start_response: StartResponse,
     ) -> Result<Body, Error>;
+
+    /// Checks, once before the application serves, that everything its
+    /// handlers extract is provided (the states of
+    /// [`State`](crate::extract::State) extractors, a `secret_key` for
+    /// signed cookies). The server, [`WsgiService`](crate::WsgiService) and
+    /// the `TestClient` call it; containers (`WsgiHandler`, `Router`) pass
+    /// it on to what they hold. The default finds nothing missing.
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        let _ = provided;
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -67,6 +79,10 @@ impl<A: Application + ?Sized> Application for Arc<A> {
     ) -> Result<Body, Error> {
         (**self).call(environ, start_response).await
     }
+
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        (**self).check(provided)
+    }
 }
 
 #[async_trait]
@@ -77,6 +93,10 @@ impl<A: Application + ?Sized> Application for Box<A> {
         start_response: StartResponse,
     ) -> Result<Body, Error> {
         (**self).call(environ, start_response).await
+    }
+
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        (**self).check(provided)
     }
 }
 

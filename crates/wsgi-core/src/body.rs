@@ -4,7 +4,10 @@
 //! item be either bytes ready now or a *future* resolving to bytes, and lets
 //! the iterable itself be asynchronous. In Rust:
 //!
-//! - a [`Chunk`] is one item: [`Chunk::Ready`] bytes or a [`Chunk::future`];
+//! - a [`Chunk`] is one item: [`Chunk::Ready`] bytes or a future of bytes,
+//!   lazy ([`Chunk::future`]: it starts when the server asks for that item)
+//!   or eager ([`Chunk::spawn`]: it starts running when the item is made,
+//!   as a future yielded in pulsar is already running);
 //! - a [`Body`] is the iterable: built from bytes-like values, from any
 //!   `IntoIterator` of chunks ([`Body::from_chunks`]), from any
 //!   `futures::Stream` of `Result<bytes, E>` ([`Body::from_stream`]) or of
@@ -56,7 +59,11 @@ pub enum Chunk {
 }
 
 impl Chunk {
-    /// A chunk produced by a future.
+    /// A chunk produced by a future, *lazily*: the future starts when the
+    /// server asks for this item, that is once the items before it are
+    /// sent and the connection can take more. Futures in a body therefore
+    /// run one after another. Use [`Chunk::spawn`] for work that should
+    /// start at once.
     ///
     /// ```
     /// use wsgi_core::Chunk;
@@ -72,6 +79,69 @@ impl Chunk {
         Chunk::Future(Box::pin(
             future.map(|result| result.map(Into::into).map_err(Into::into)),
         ))
+    }
+}
+
+impl Chunk {
+    /// A chunk produced by a future, *eagerly*: the future is spawned on
+    /// the current tokio runtime now, when the item is made, and runs while
+    /// the items before it are produced and sent; the body still yields the
+    /// results in order. This is pulsar's behaviour, where a yielded future
+    /// is already running. Made inside the application (or a body's
+    /// stream), it runs on the worker serving the request.
+    ///
+    /// When the body is dropped early (the client went away), the task is
+    /// aborted. A panic in it fails the body like an error. Outside a tokio
+    /// runtime there is nothing to spawn on, and the future runs lazily, as
+    /// with [`Chunk::future`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use wsgi_core::{Body, Chunk};
+    ///
+    /// // Both lookups run at once; the body is still "first, second".
+    /// let lookup = |name: &'static str, ms: u64| async move {
+    ///     tokio::time::sleep(Duration::from_millis(ms)).await;
+    ///     Ok::<_, std::io::Error>(name)
+    /// };
+    /// let body = Body::from_chunks([
+    ///     Chunk::spawn(lookup("first, ", 20)),
+    ///     Chunk::spawn(lookup("second", 10)),
+    /// ]);
+    /// # let _ = body;
+    /// # }
+    /// ```
+    pub fn spawn<F, B, E>(future: F) -> Self
+    where
+        F: Future<Output = Result<B, E>> + Send + 'static,
+        B: Into<Bytes>,
+        E: Into<Error>,
+    {
+        let future = future.map(|result| result.map(Into::into).map_err(Into::into));
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return Chunk::Future(Box::pin(future));
+        };
+        let mut task = AbortOnDrop(handle.spawn(future));
+        Chunk::Future(Box::pin(async move {
+            match (&mut task.0).await {
+                Ok(result) => result,
+                Err(joined) if joined.is_panic() => Err(Error::from_panic(joined.into_panic())),
+                Err(joined) => Err(Error::msg(format!(
+                    "a spawned body chunk did not complete ({joined}); the runtime is shutting down"
+                ))),
+            }
+        }))
+    }
+}
+
+/// Aborts a spawned chunk's task when the body no longer wants it.
+struct AbortOnDrop(tokio::task::JoinHandle<Result<Bytes, Error>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -263,6 +333,28 @@ impl Body {
         for hook in std::mem::take(&mut self.on_close) {
             if std::panic::catch_unwind(AssertUnwindSafe(move || hook(outcome))).is_err() {
                 tracing::error!(?outcome, "a body close hook panicked");
+            }
+        }
+    }
+
+    /// Waits for the first non-empty item, so that an error before it is
+    /// known while an error page can still be sent: the body that comes back
+    /// yields that item, then the rest. Bodies known in full are returned
+    /// as they are (they cannot fail, and keep their known length).
+    pub(crate) async fn read_first_item(mut self) -> Result<Body, Error> {
+        if self.exact_length().is_some() {
+            return Ok(self);
+        }
+        loop {
+            match self.next().await {
+                Some(Ok(bytes)) if bytes.is_empty() => continue,
+                Some(Ok(bytes)) => {
+                    let first = futures_util::stream::iter([Ok(bytes)]);
+                    return Ok(Body::from_stream(first.chain(self)));
+                }
+                Some(Err(error)) => return Err(error),
+                // Ended (and closed as completed) without a byte.
+                None => return Ok(Body::empty()),
             }
         }
     }

@@ -28,15 +28,95 @@
 //! assert_eq!(config.workers, 2);
 //! assert_eq!(config.get("workers").as_deref(), Some("2"));
 //! ```
+//!
+//! In code, [`Config::builder`] sets any setting and validates the result
+//! (`Config` is `#[non_exhaustive]`, so it has no struct literal outside
+//! this crate):
+//!
+//! ```
+//! let config = wsgi_core::Config::builder().debug(true).workers(2).bind("127.0.0.1:0").build().unwrap();
+//! assert!(config.debug);
+//! ```
+//!
+//! # Your application's own settings
+//! An application declares its settings as a struct deriving `clap::Args`
+//! and implementing [`AppSettings`], and reads the configuration with
+//! [`Config::from_args_with`] instead of [`Config::from_args`]. Its settings
+//! then come from the same places as the server's, in the same order: the
+//! fields' `default_value`s (the code), the file's `[app]` table (keys are
+//! the field names; unknown keys are refused), the fields' `env` variables,
+//! and their flags. `--help` lists them after the server's, and a value
+//! that does not parse, or that [`AppSettings::validate`] refuses, is an
+//! error naming the setting, before anything is bound. Handlers read them
+//! typed with [`Config::app`]: `environ.config().app::<TodoSettings>()`.
+//! ([`Config::get`] knows only the server's settings.)
+//!
+//! clap is re-exported: with `use wsgi_core::clap;` the derive works without
+//! a clap dependency of your own (or add `clap = { version = "4", features
+//! = ["derive", "env"] }`).
+//!
+//! ```
+//! use std::path::PathBuf;
+//! use wsgi_core::config::AppSettings;
+//! use wsgi_core::{clap, Config, ConfigError};
+//!
+//! #[derive(Debug, Clone, PartialEq, clap::Args)]
+//! struct TodoSettings {
+//!     /// SQLite database file
+//!     #[arg(long, env = "TODO_DATABASE", default_value = "todo.db")]
+//!     database: PathBuf,
+//!     /// Most items in one list
+//!     #[arg(long, env = "TODO_MAX_ITEMS", default_value_t = 1000)]
+//!     max_items: u32,
+//! }
+//!
+//! impl AppSettings for TodoSettings {
+//!     fn validate(&self) -> Result<(), ConfigError> {
+//!         if self.max_items == 0 {
+//!             return Err(ConfigError::invalid("max_items", "use 1 or more"));
+//!         }
+//!         Ok(())
+//!     }
+//! }
+//!
+//! // In main: `let config = Config::from_args_with::<TodoSettings>();`
+//! // here, an explicit command line and a file:
+//! let path = std::env::temp_dir().join(format!("todo-{}.toml", std::process::id()));
+//! std::fs::write(&path, "workers = 4\n\n[app]\ndatabase = \"/var/lib/todo.db\"\n").unwrap();
+//! let args = ["todo", "--config", path.to_str().unwrap(), "--max-items", "50"];
+//! let config = Config::try_from_args_with::<TodoSettings>(args).unwrap();
+//! let settings: &TodoSettings = config.app::<TodoSettings>().unwrap();
+//! assert_eq!(settings.database, PathBuf::from("/var/lib/todo.db"));
+//! assert_eq!((config.workers, settings.max_items), (4, 50));
+//!
+//! let err = Config::try_from_args_with::<TodoSettings>(["todo", "--max-items", "0"]).unwrap_err();
+//! assert_eq!(err.to_string(), "invalid setting `max_items`: use 1 or more");
+//! # std::fs::remove_file(&path).unwrap();
+//! ```
+//!
+//! # Signed and private cookies
+//! The `secret_key` setting (`--secret-key`, `WSGI_SECRET_KEY`) is the
+//! secret they are made with; [`Config::cookie_key`] gives the derived
+//! `cookie::Key`. See [`SecretKey`].
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::{ArgAction, Parser};
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 use serde::Deserialize;
 
 use crate::access_log::AccessLogFormat;
 use crate::forwarded::TrustedProxies;
+
+mod app_settings;
+mod builder;
+mod secret_key;
+
+pub use app_settings::AppSettings;
+use app_settings::{AppParser, StoredSettings};
+pub use builder::ConfigBuilder;
+pub use secret_key::SecretKey;
 
 /// The server's settings. Every field is public and documented with its
 /// default; [`Config::get`] reads one by its setting name.
@@ -108,12 +188,20 @@ pub struct Config {
     /// CIDR ranges (`10.0.0.0/8`, `fd00::/8`) or `*` for all; see
     /// [`forwarded`](crate::forwarded). Default `["127.0.0.1", "::1"]`.
     pub forwarded_allow_ips: Vec<String>,
+    /// Believe `X-Forwarded-Prefix` (else `X-Script-Name`) from the peers
+    /// of `forwarded_allow_ips` as `SCRIPT_NAME`: the prefix a proxy
+    /// mounts the application at; see [`forwarded`](crate::forwarded).
+    /// Default off.
+    pub forwarded_prefix: bool,
     /// Show error details (the error chain) in 500 responses. Default off.
     pub debug: bool,
     /// `SERVER_SOFTWARE` and the `Server` header. Default `wsgi-rs/<version>`.
     pub server_software: String,
     /// `SCRIPT_NAME`: the URL prefix the application is mounted at; it is
-    /// removed from `PATH_INFO`. Default empty.
+    /// removed from `PATH_INFO`. A request whose path is outside it (`/other`
+    /// for `/app`) is answered 404 without calling the application, since
+    /// no `SCRIPT_NAME` + `PATH_INFO` split could rebuild its path. Default
+    /// empty.
     pub script_name: String,
     /// Log filter used by [`Server::run`](crate::server::Server::run) when no
     /// `tracing` subscriber is installed (`info`, `debug`, `wsgi=trace`, ...).
@@ -123,6 +211,14 @@ pub struct Config {
     /// for the placeholders. Default
     /// `{peer} "{method} {uri} {version}" {status} {bytes} {duration_ms}ms`.
     pub access_log_format: String,
+    /// The secret signed and private cookies are made with: at least 32
+    /// bytes (generate one with `openssl rand -base64 48`); never shown by
+    /// `Debug` or [`Config::get`]. Read it with
+    /// [`cookie_key`](Self::cookie_key). Default none.
+    pub secret_key: Option<SecretKey>,
+    /// The application's own settings ([`AppSettings`]), read with
+    /// [`app`](Self::app).
+    pub(crate) app: Option<StoredSettings>,
 }
 
 impl Default for Config {
@@ -145,11 +241,14 @@ impl Default for Config {
             keyfile: None,
             proxy_protocol: false,
             forwarded_allow_ips: vec!["127.0.0.1".to_owned(), "::1".to_owned()],
+            forwarded_prefix: false,
             debug: false,
             server_software: concat!("wsgi-rs/", env!("CARGO_PKG_VERSION")).to_owned(),
             script_name: String::new(),
             log_level: "info".to_owned(),
             access_log_format: crate::access_log::DEFAULT_FORMAT.to_owned(),
+            secret_key: None,
+            app: None,
         }
     }
 }
@@ -183,6 +282,32 @@ pub enum ConfigError {
         /// What is wrong and what is accepted.
         message: String,
     },
+    /// The `--config` file's `[app]` table does not fit the application's
+    /// settings ([`AppSettings`]): an unknown key, a value that does not
+    /// parse, or a program that declares no settings.
+    AppFile {
+        /// The file.
+        path: PathBuf,
+        /// Which key and what is wrong.
+        message: String,
+    },
+}
+
+impl ConfigError {
+    /// A [`ConfigError::Invalid`]: `setting` has a value that cannot be
+    /// used, and `message` says what is accepted. For
+    /// [`AppSettings::validate`].
+    ///
+    /// ```
+    /// let err = wsgi_core::ConfigError::invalid("page_size", "use 1 to 100");
+    /// assert_eq!(err.to_string(), "invalid setting `page_size`: use 1 to 100");
+    /// ```
+    pub fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            setting,
+            message: message.into(),
+        }
+    }
 }
 
 impl std::fmt::Display for ConfigError {
@@ -202,6 +327,11 @@ impl std::fmt::Display for ConfigError {
             ConfigError::Invalid { setting, message } => {
                 write!(f, "invalid setting `{setting}`: {message}")
             }
+            ConfigError::AppFile { path, message } => write!(
+                f,
+                "invalid [app] table in the configuration file `{}`: {message}",
+                path.display()
+            ),
         }
     }
 }
@@ -212,7 +342,7 @@ impl std::error::Error for ConfigError {
             ConfigError::Args(e) => Some(e),
             ConfigError::Read { source, .. } => Some(source),
             ConfigError::File { source, .. } => Some(source),
-            ConfigError::Invalid { .. } => None,
+            ConfigError::Invalid { .. } | ConfigError::AppFile { .. } => None,
         }
     }
 }
@@ -284,6 +414,11 @@ struct Args {
     /// (--proxy-protocol or --proxy-protocol=false) [default: false]
     #[arg(long, env = "WSGI_PROXY_PROTOCOL", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     proxy_protocol: Option<bool>,
+    /// Believe X-Forwarded-Prefix/X-Script-Name from trusted proxies as
+    /// SCRIPT_NAME (--forwarded-prefix or --forwarded-prefix=false)
+    /// [default: false]
+    #[arg(long, env = "WSGI_FORWARDED_PREFIX", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    forwarded_prefix: Option<bool>,
     /// Peers whose X-Forwarded-*/Forwarded headers are believed: IPs,
     /// CIDR ranges or *, comma-separated [default: 127.0.0.1,::1]
     #[arg(long, env = "WSGI_FORWARDED_ALLOW_IPS", value_name = "IPS", value_delimiter = ',', action = ArgAction::Append)]
@@ -305,6 +440,17 @@ struct Args {
     /// {referer} [default: {peer} "{method} {uri} {version}" {status} {bytes} {duration_ms}ms]
     #[arg(long, env = "WSGI_ACCESS_LOG_FORMAT", value_name = "TEMPLATE")]
     access_log_format: Option<String>,
+    /// Secret for signed and private cookies, at least 32 bytes (generate
+    /// one with `openssl rand -base64 48`) [default: none]
+    // Parsed as text and checked afterwards, so that no error, and no
+    // `--help` (hide_env_values), ever prints it.
+    #[arg(
+        long,
+        env = "WSGI_SECRET_KEY",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    secret_key: Option<String>,
 }
 
 /// `bind` in a file: one address or a list.
@@ -335,12 +481,16 @@ struct FileSettings {
     certfile: Option<PathBuf>,
     keyfile: Option<PathBuf>,
     proxy_protocol: Option<bool>,
+    forwarded_prefix: Option<bool>,
     forwarded_allow_ips: Option<OneOrMany>,
     debug: Option<bool>,
     server_software: Option<String>,
     script_name: Option<String>,
     log_level: Option<String>,
     access_log_format: Option<String>,
+    secret_key: Option<String>,
+    /// The application's settings ([`AppSettings`]).
+    app: Option<toml::Table>,
 }
 
 fn file_seconds(setting: &'static str, value: f64) -> Result<Duration, ConfigError> {
@@ -372,11 +522,13 @@ impl Config {
         "keyfile",
         "proxy_protocol",
         "forwarded_allow_ips",
+        "forwarded_prefix",
         "debug",
         "server_software",
         "script_name",
         "log_level",
         "access_log_format",
+        "secret_key",
     ];
 
     /// The defaults, overridden by the `--config` file, `WSGI_*`
@@ -392,14 +544,7 @@ impl Config {
     /// on invalid input (and prints help for `--help`), as command-line
     /// tools do.
     pub fn update_from_args(self) -> Self {
-        match self.try_update_from_args(std::env::args_os()) {
-            Ok(config) => config,
-            Err(ConfigError::Args(e)) => e.exit(),
-            Err(e) => {
-                eprintln!("error: {e}");
-                std::process::exit(2)
-            }
-        }
+        exit_on_error(self.try_update_from_args(std::env::args_os()))
     }
 
     /// Like [`from_args`](Self::from_args) with an explicit argument list
@@ -430,12 +575,45 @@ impl Config {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let mut args = Args::try_parse_from(args).map_err(ConfigError::Args)?;
-        let mut config = self;
-        if let Some(path) = args.config.take() {
-            config = config.try_update_from_file(&path)?;
+        self.parse_args(args.into_iter().map(Into::into).collect(), None)
+    }
+
+    /// The command line (with the application's arguments when `app` is
+    /// given) and the `--config` file over this configuration, validated.
+    fn parse_args(self, args: Vec<OsString>, app: Option<AppParser>) -> Result<Self, ConfigError> {
+        let mut command = Args::command();
+        let mut file = None;
+        if let Some(app) = app {
+            command = app.augment(command);
+            // The file's [app] values become the defaults of the
+            // application's arguments, so the file is read before the parse.
+            if let Some(path) = app_settings::config_path(&command, &args) {
+                let mut settings = read_file(&path)?;
+                if let Some(table) = settings.app.take() {
+                    command = app.apply_file(command, &path, table)?;
+                }
+                file = Some(settings);
+            }
         }
-        let config = config.merge_args(args);
+        let matches = command
+            .try_get_matches_from(args)
+            .map_err(ConfigError::Args)?;
+        let mut parsed = Args::from_arg_matches(&matches).map_err(ConfigError::Args)?;
+        let mut config = self;
+        if let Some(path) = parsed.config.take() {
+            let settings = match file {
+                Some(settings) => settings,
+                None => read_file(&path)?,
+            };
+            if settings.app.is_some() {
+                return Err(app_settings::undeclared(&path));
+            }
+            config = config.merge_file(settings)?;
+        }
+        if let Some(app) = app {
+            config.app = Some(app.read(&matches)?);
+        }
+        let config = config.merge_args(parsed)?;
         config.validate()?;
         Ok(config)
     }
@@ -453,15 +631,18 @@ impl Config {
     /// assert_eq!(config.bind.len(), 2);
     /// # std::fs::remove_file(&path).unwrap();
     /// ```
-    pub fn try_update_from_file(mut self, path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let file: FileSettings = toml::from_str(&text).map_err(|source| ConfigError::File {
-            path: path.to_owned(),
-            source,
-        })?;
+    ///
+    /// An `[app]` table is refused here: the application's settings are
+    /// read with [`try_update_from_args_with`](Self::try_update_from_args_with).
+    pub fn try_update_from_file(self, path: &Path) -> Result<Self, ConfigError> {
+        let file = read_file(path)?;
+        if file.app.is_some() {
+            return Err(app_settings::undeclared(path));
+        }
+        self.merge_file(file)
+    }
+
+    fn merge_file(mut self, file: FileSettings) -> Result<Self, ConfigError> {
         macro_rules! take {
             ($($field:ident),*) => {$(
                 if let Some(value) = file.$field { self.$field = value; }
@@ -477,6 +658,7 @@ impl Config {
             max_headers,
             debug,
             proxy_protocol,
+            forwarded_prefix,
             server_software,
             script_name,
             log_level,
@@ -514,10 +696,13 @@ impl Config {
         if file.keyfile.is_some() {
             self.keyfile = file.keyfile;
         }
+        if let Some(secret) = file.secret_key {
+            self.secret_key = Some(SecretKey::new(secret)?);
+        }
         Ok(self)
     }
 
-    fn merge_args(mut self, args: Args) -> Self {
+    fn merge_args(mut self, args: Args) -> Result<Self, ConfigError> {
         macro_rules! take {
             ($($field:ident),*) => {$(
                 if let Some(value) = args.$field { self.$field = value; }
@@ -538,6 +723,7 @@ impl Config {
             shutdown_drain,
             debug,
             proxy_protocol,
+            forwarded_prefix,
             server_software,
             script_name,
             log_level,
@@ -555,7 +741,10 @@ impl Config {
         if args.keyfile.is_some() {
             self.keyfile = args.keyfile;
         }
-        self
+        if let Some(secret) = args.secret_key {
+            self.secret_key = Some(SecretKey::new(secret)?);
+        }
+        Ok(self)
     }
 
     /// Checks the values the server cannot use: an empty or malformed
@@ -644,13 +833,18 @@ impl Config {
                 "must be a valid header value (no line breaks or control characters)".into(),
             );
         }
+        if let Some(app) = &self.app {
+            app.validate()?;
+        }
         Ok(())
     }
 
     /// Reads a setting by name (any of [`SETTINGS`](Self::SETTINGS)), as
     /// pulsar's `cfg.get(name)`. Durations are given in seconds, several
-    /// `bind` addresses joined with `,`, an unset file as `""`; `None` for
-    /// an unknown name.
+    /// `bind` addresses joined with `,`, an unset file as `""`, a set
+    /// `secret_key` as `"<redacted>"`; `None` for an unknown name, and for
+    /// the application's own settings (read those typed, with
+    /// [`app`](Self::app)).
     pub fn get(&self, name: &str) -> Option<String> {
         let secs = |d: Duration| d.as_secs_f64().to_string();
         let path = |p: &Option<PathBuf>| {
@@ -676,11 +870,16 @@ impl Config {
             "keyfile" => path(&self.keyfile),
             "proxy_protocol" => self.proxy_protocol.to_string(),
             "forwarded_allow_ips" => self.forwarded_allow_ips.join(","),
+            "forwarded_prefix" => self.forwarded_prefix.to_string(),
             "debug" => self.debug.to_string(),
             "server_software" => self.server_software.clone(),
             "script_name" => self.script_name.clone(),
             "log_level" => self.log_level.clone(),
             "access_log_format" => self.access_log_format.clone(),
+            "secret_key" => match self.secret_key {
+                Some(_) => "<redacted>".to_owned(),
+                None => String::new(),
+            },
             _ => return None,
         })
     }
@@ -693,8 +892,49 @@ impl Config {
     /// assert!(help.contains("--max-requests") && help.contains("WSGI_MAX_REQUESTS"));
     /// ```
     pub fn help() -> String {
-        use clap::CommandFactory;
         Args::command().render_help().to_string()
+    }
+
+    /// The key signed and private cookies are made with, derived from the
+    /// [`secret_key`](Self::secret_key) setting; `None` when it is not set.
+    ///
+    /// ```
+    /// let config = wsgi_core::Config::builder()
+    ///     .secret_key("use `openssl rand -base64 48` for a real one")
+    ///     .build()
+    ///     .unwrap();
+    /// let mut jar = wsgi_core::cookie::CookieJar::new();
+    /// jar.signed_mut(config.cookie_key().unwrap()).add(("user", "ada"));
+    /// assert!(wsgi_core::Config::default().cookie_key().is_none());
+    /// ```
+    pub fn cookie_key(&self) -> Option<&cookie::Key> {
+        self.secret_key.as_ref().map(SecretKey::cookie_key)
+    }
+}
+
+/// Reads and parses the TOML file at `path`.
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::File {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The configuration, or its error printed and the process ended with
+/// status 2 (help and version are printed with status 0), as command-line
+/// tools do.
+fn exit_on_error(result: Result<Config, ConfigError>) -> Config {
+    match result {
+        Ok(config) => config,
+        Err(ConfigError::Args(e)) => e.exit(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2)
+        }
     }
 }
 
@@ -800,6 +1040,43 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         let err = Config::default().try_update_from_file(&path).unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }), "{err}");
+    }
+
+    #[test]
+    fn secret_key_comes_from_flag_variable_or_file_and_is_never_shown() {
+        let secret = "flag-secret-flag-secret-flag-secret";
+        let config = Config::try_from_args(["app", "--secret-key", secret]).unwrap();
+        assert_eq!(config.secret_key, Some(SecretKey::new(secret).unwrap()));
+        assert!(config.cookie_key().is_some());
+        assert_eq!(config.get("secret_key").as_deref(), Some("<redacted>"));
+        assert!(!format!("{config:?}").contains(secret), "{config:?}");
+        assert_eq!(Config::default().get("secret_key").as_deref(), Some(""));
+
+        let err = Config::try_from_args(["app", "--secret-key", "tiny-secret"]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Invalid {
+                    setting: "secret_key",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("tiny-secret"), "{err}");
+
+        let path = temp_file(
+            "secret",
+            "secret_key = \"file-secret-file-secret-file-secret\"\n",
+        );
+        let file = path.to_str().unwrap();
+        let config = Config::try_from_args(["app", "--config", file]).unwrap();
+        let from_file = SecretKey::new("file-secret-file-secret-file-secret").unwrap();
+        assert_eq!(config.secret_key.as_ref(), Some(&from_file));
+        std::fs::write(&path, "secret_key = \"short\"\n").unwrap();
+        let err = Config::try_from_args(["app", "--config", file]).unwrap_err();
+        assert!(err.to_string().contains("openssl rand"), "{err}");
+        std::fs::remove_file(path).unwrap();
     }
 
     #[test]

@@ -47,7 +47,17 @@ struct Inner {
     /// The client sent the HTTP/2 preface.
     http2: AtomicBool,
     handle: Handle,
+    /// The worker's copy of the application serving this connection
+    /// (`None` outside the server).
+    worker: Option<Arc<WorkerMark>>,
 }
+
+/// Marks one worker's copy of the application (one per worker, renewed at
+/// each `max_requests` restart): what is built "once per worker", such as a
+/// [`LazyWsgi`](crate::LazyWsgi) shared by every clone of a handler, is
+/// kept per mark, and dropped with its last connection.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerMark;
 
 /// The connection serving a request (`environ["pulsar.connection"]`).
 ///
@@ -80,7 +90,7 @@ impl Connection {
     /// makes one per accepted socket; tower users may insert one into a
     /// request's extensions to provide `REMOTE_ADDR` and friends.
     pub fn new(handle: Handle, peer: Option<SocketAddr>, local: Option<SocketAddr>) -> Self {
-        Connection::build(handle, peer, local, false, None)
+        Connection::build(handle, peer, local, false, None, None)
     }
 
     pub(crate) fn build(
@@ -89,6 +99,7 @@ impl Connection {
         local: Option<SocketAddr>,
         tls: bool,
         server: Option<Arc<ServerState>>,
+        worker: Option<Arc<WorkerMark>>,
     ) -> Self {
         Connection {
             inner: Arc::new(Inner {
@@ -104,8 +115,14 @@ impl Connection {
                 closing: AtomicBool::new(false),
                 http2: AtomicBool::new(false),
                 handle,
+                worker,
             }),
         }
+    }
+
+    /// The worker copy of the application serving this connection.
+    pub(crate) fn worker(&self) -> Option<&Arc<WorkerMark>> {
+        self.inner.worker.as_ref()
     }
 
     /// A process-unique id for this connection.

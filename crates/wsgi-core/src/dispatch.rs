@@ -415,6 +415,15 @@ impl http_body::Body for ResponseBody {
             };
             match poll_body(body, cx) {
                 Poll::Pending => {
+                    // `write()` bytes made while the body waits go out now,
+                    // not when the body next wakes us.
+                    if this
+                        .start_response
+                        .as_ref()
+                        .is_some_and(|sr| sr.poll_written(cx.waker()))
+                    {
+                        continue;
+                    }
                     // The wait starts when the body is first found not
                     // ready, so time hyper spends on a slow client is not
                     // counted against the application.
@@ -602,8 +611,8 @@ pub(crate) fn plain_response(
 /// Runs `app` for `environ` and produces the response, following the rules
 /// in the [module docs](self).
 pub(crate) async fn dispatch<A: Application + ?Sized>(
-    app: &A,
-    mut environ: Environ,
+    app: Arc<A>,
+    environ: Environ,
     settings: &Settings,
 ) -> Response<ResponseBody> {
     let start_response = StartResponse::new();
@@ -612,13 +621,29 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     let log = AccessLog::capture(&environ, settings);
 
     let timeout = settings.response_timeout;
-    let call = AssertUnwindSafe(app.call(&mut environ, start_response.clone())).catch_unwind();
+    // The call owns the application handle and the environ, so that when it
+    // `write()`s and then awaits, the head and those bytes can go out while
+    // it goes on, as the body's first item. The request head and any
+    // unread input go when it returns.
+    let responder = start_response.clone();
+    let mut call = Box::pin(
+        AssertUnwindSafe(async move {
+            let mut environ = environ;
+            app.call(&mut environ, responder).await
+        })
+        .catch_unwind(),
+    );
+    let call_or_write = poll_fn(|cx| match call.as_mut().poll(cx) {
+        Poll::Ready(called) => Poll::Ready(Some(called)),
+        Poll::Pending if start_response.poll_written(cx.waker()) => Poll::Ready(None),
+        Poll::Pending => Poll::Pending,
+    });
     let called = match timeout {
-        None => call.await,
-        Some(timeout) => match tokio::time::timeout(timeout, call).await {
+        None => call_or_write.await,
+        Some(timeout) => match tokio::time::timeout(timeout, call_or_write).await {
             Ok(called) => called,
             Err(_) => {
-                drop(environ);
+                drop(call);
                 let error = Error::with_status(
                     StatusCode::GATEWAY_TIMEOUT,
                     StreamError::TimedOut { timeout },
@@ -627,14 +652,22 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
             }
         },
     };
-    // The body is `'static`; the request head and any unread input go now.
-    drop(environ);
     let mut body = match called {
-        Ok(Ok(body)) => body,
-        Ok(Err(error)) => return error_response(&error, debug, &request, settings, log),
-        Err(panic) => {
+        Some(Ok(Ok(body))) => body,
+        Some(Ok(Err(error))) => return error_response(&error, debug, &request, settings, log),
+        Some(Err(panic)) => {
             return error_response(&Error::from_panic(panic), debug, &request, settings, log)
         }
+        // Written while still running: the rest of the call, then its body,
+        // is the body.
+        None => Body::from_stream(futures_util::stream::once(call).flat_map(|called| {
+            let error = match called {
+                Ok(Ok(body)) => return body.left_stream(),
+                Ok(Err(error)) => error,
+                Err(panic) => Error::from_panic(panic),
+            };
+            futures_util::stream::iter([Err(error)]).right_stream()
+        })),
     };
 
     // A HEAD answer needs only the head: once it is set, the body is not
@@ -705,13 +738,25 @@ pub(crate) async fn read_prefix(
         });
     }
     loop {
-        let next = poll_fn(|cx| poll_body(body, cx));
+        // `None` when `write()` bytes arrived while the body was pending:
+        // they are the first chunk, and the pending item follows later.
+        let next = poll_fn(|cx| match poll_body(body, cx) {
+            Poll::Pending if start_response.poll_written(cx.waker()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(item) => Poll::Ready(Some(item)),
+        });
         let next = match timeout {
             None => next.await,
             Some(timeout) => match tokio::time::timeout(timeout, next).await {
                 Ok(next) => next,
                 Err(_) => return Err(StreamError::TimedOut { timeout }),
             },
+        };
+        let Some(next) = next else {
+            return Ok(Prefix {
+                first: start_response.take_written(),
+                held: None,
+            });
         };
         return match next {
             Some(Ok(bytes)) if bytes.is_empty() => continue,

@@ -27,10 +27,38 @@
 //! | `pulsar.connection` | [`connection`](Environ::connection) |
 //! | `pulsar.cfg` | [`config`](Environ::config) |
 //!
-//! [`get`](Environ::get) answers the string-valued variables; the others
-//! (`wsgi.version`, `wsgi.input`, `pulsar.*`, ...) are typed values reached
-//! through their accessors. Middleware adds its own string keys with
-//! [`set`](Environ::set) and typed values with
+//! # A WSGI dictionary
+//!
+//! Like PEP 3333's `environ` dict, every key can be read by name, and
+//! middleware can set and remove keys, as a ProxyFix does:
+//!
+//! - [`get`](Environ::get) reads every key that has a text form: the CGI
+//!   variables, `HTTP_*`, `wsgi.url_scheme`, `wsgi.version` (`"1.0"`), the
+//!   flags `wsgi.multithread`, `wsgi.multiprocess`, `wsgi.run_once`
+//!   (`"true"`/`"false"`) and the keys middleware set. The object-valued
+//!   keys (`wsgi.input`, `wsgi.errors`, `wsgi.file_wrapper`,
+//!   `pulsar.connection`, `pulsar.cfg`) have accessors of their own;
+//!   [`contains`](Environ::contains) is true for them.
+//!   [`vars`](Environ::vars) lists every key `get` reads.
+//! - [`set`](Environ::set) writes any key with a text form, and the typed
+//!   accessors read what it wrote: `wsgi.url_scheme` (and `HTTPS`) change
+//!   [`url_scheme`](Environ::url_scheme) and [`is_https`](Environ::is_https);
+//!   `REMOTE_ADDR` changes [`remote_addr`](Environ::remote_addr); `HTTP_*`,
+//!   `CONTENT_TYPE` and `CONTENT_LENGTH` change the request headers
+//!   ([`headers`](Environ::headers)); `PATH_INFO`, `SCRIPT_NAME` and
+//!   `REQUEST_METHOD` change [`path_info`](Environ::path_info),
+//!   [`script_name`](Environ::script_name) and [`method`](Environ::method).
+//!   A value a typed accessor could not read back (a `SERVER_PORT` that is
+//!   not a port, a `REMOTE_ADDR` that is not an IP address) is refused with
+//!   an [`EnvironError`] saying what is expected.
+//! - [`remove`](Environ::remove) deletes any key PEP 3333 lets be absent
+//!   (`HTTP_*`, `CONTENT_*`, `HTTPS`, `REMOTE_*`, `QUERY_STRING`, ...,
+//!   and the keys middleware set); `SCRIPT_NAME` and `PATH_INFO` become
+//!   empty, as PEP 3333 allows. The keys it requires (`REQUEST_METHOD`,
+//!   `SERVER_NAME`, `SERVER_PORT`, `SERVER_PROTOCOL`, `wsgi.*`) can be set
+//!   but not removed.
+//!
+//! Typed values of its own are added with
 //! [`extensions_mut`](Environ::extensions_mut).
 //!
 //! # Rules worth knowing
@@ -49,6 +77,24 @@
 //!   one character (latin-1), PEP 3333's rule for native strings, so
 //!   nothing panics and no byte is lost or replaced.
 //! - Header values that are not ASCII are likewise decoded as latin-1.
+//! - `wsgi.url_scheme` and `HTTPS` come from the connection (TLS or not)
+//!   and from a trusted proxy's headers (see [`forwarded`](crate::forwarded)),
+//!   never from the request itself: an absolute-form `https://` target or an
+//!   HTTP/2 `:scheme https` over a plain connection is still `http`.
+//! - When the request target carries an authority (absolute form, HTTP/2's
+//!   `:authority`), it is the host (RFC 9112 §3.2.2): `HTTP_HOST`,
+//!   `SERVER_NAME` and `SERVER_PORT` all come from it, whatever a `Host`
+//!   header said.
+//! - `SCRIPT_NAME` is the `script_name` setting, or, with
+//!   `forwarded_prefix`, the prefix a trusted proxy gives. A request outside
+//!   the configured `script_name` never reaches the application (the
+//!   server answers 404), so `SCRIPT_NAME + PATH_INFO` is always the path.
+//! - `wsgi.multithread` is true: one application object is called on
+//!   several threads at once (one per worker, and tokio's blocking pool for
+//!   [`in_executor`](crate::middleware::in_executor) and blocking
+//!   [`LazyWsgi`](crate::LazyWsgi) setups, even with one worker).
+//!   `wsgi.multiprocess` is false (workers are threads of one process) and
+//!   `wsgi.run_once` is false.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -95,7 +141,11 @@ pub struct Environ {
     /// Set when middleware rewrites `PATH_INFO`; otherwise it is derived
     /// from the URI on each read.
     path_info: Option<Vec<u8>>,
-    vars: Vec<(String, String)>,
+    /// Keys set (`Some`) or removed (`None`) by middleware, other than
+    /// those kept in the request head or in the fields above.
+    vars: Vec<(String, Option<String>)>,
+    /// The path is outside the configured `script_name`.
+    outside_mount: bool,
 }
 
 /// The CGI names, in PEP 3333's order, that [`Environ::vars`] lists.
@@ -118,14 +168,53 @@ const CGI_NAMES: [&str; 16] = [
     "GATEWAY_INTERFACE",
 ];
 
-/// Why [`Environ::set`] refused a key.
+/// The `wsgi.*` keys with a text form, listed by [`Environ::vars`].
+const WSGI_NAMES: [&str; 4] = [
+    "wsgi.version",
+    "wsgi.multithread",
+    "wsgi.multiprocess",
+    "wsgi.run_once",
+];
+
+/// The keys whose values are objects, reached through their accessors.
+const OBJECT_NAMES: [&str; 5] = [
+    "wsgi.input",
+    "wsgi.errors",
+    "wsgi.file_wrapper",
+    "pulsar.connection",
+    "pulsar.cfg",
+];
+
+/// The keys PEP 3333 requires: they can be set, not removed.
+const REQUIRED_NAMES: [&str; 9] = [
+    "REQUEST_METHOD",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SERVER_PROTOCOL",
+    "wsgi.url_scheme",
+    "wsgi.version",
+    "wsgi.multithread",
+    "wsgi.multiprocess",
+    "wsgi.run_once",
+];
+
+/// Why [`Environ::set`] or [`Environ::remove`] refused a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EnvironError {
-    /// The name is a variable the server derives from the request (a CGI
-    /// name, `HTTP_*`, `wsgi.*` or `pulsar.*`); change the request itself
-    /// (`headers_mut`, `set_path_info`, `set_script_name`) instead.
+    /// The key's value is an object, not text (`wsgi.input`, `wsgi.errors`,
+    /// `wsgi.file_wrapper`, `pulsar.connection`, `pulsar.cfg`); use its
+    /// accessor (`set_input`, `take_input`, ...).
     Reserved(String),
+    /// The value is not one the key's typed accessor can read back.
+    Invalid {
+        /// The key.
+        name: String,
+        /// What the key accepts.
+        expected: &'static str,
+    },
+    /// PEP 3333 requires the key; it can be set but not removed.
+    Required(String),
 }
 
 impl fmt::Display for EnvironError {
@@ -133,10 +222,90 @@ impl fmt::Display for EnvironError {
         match self {
             EnvironError::Reserved(name) => write!(
                 f,
-                "`{name}` is derived from the request and cannot be set; use a name of your own, or headers_mut/set_path_info/set_script_name"
+                "`{name}` holds an object, not text; use its accessor (set_input/take_input for wsgi.input)"
+            ),
+            EnvironError::Invalid { name, expected } => {
+                write!(f, "`{name}` must be {expected}")
+            }
+            EnvironError::Required(name) => write!(
+                f,
+                "`{name}` is required by PEP 3333 and cannot be removed; set it to another value instead"
             ),
         }
     }
+}
+
+fn invalid(name: &str, expected: &'static str) -> EnvironError {
+    EnvironError::Invalid {
+        name: name.to_owned(),
+        expected,
+    }
+}
+
+/// A flag's text form, as `get` shows it.
+fn flag(value: bool) -> Cow<'static, str> {
+    Cow::Borrowed(if value { "true" } else { "false" })
+}
+
+fn parse_flag(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "1" | "on" | "yes" => Some(true),
+        "false" | "0" | "off" | "no" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_version(text: &str) -> Option<(u8, u8)> {
+    let (major, minor) = text.split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The header an `HTTP_<SUFFIX>` key names: lower case, `_` turned into `-`.
+fn header_for(name: &str, suffix: &str) -> Result<header::HeaderName, EnvironError> {
+    if suffix == "CONTENT_TYPE" || suffix == "CONTENT_LENGTH" {
+        return Err(invalid(
+            name,
+            "set as CONTENT_TYPE or CONTENT_LENGTH (CGI has no HTTP_ form of them)",
+        ));
+    }
+    let lower: String = suffix
+        .bytes()
+        .map(|b| match b {
+            b'_' => '-',
+            b => char::from(b.to_ascii_lowercase()),
+        })
+        .collect();
+    header::HeaderName::from_bytes(lower.as_bytes()).map_err(|_| {
+        invalid(
+            name,
+            "HTTP_ followed by a header name (letters, digits, `_`)",
+        )
+    })
+}
+
+/// The decoded path with `prefix` removed when it is a whole leading
+/// segment run (`/app` from `/app` or `/app/x`, not from `/apple`).
+fn strip_mount<'a>(decoded: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    let rest = decoded.strip_prefix(prefix)?;
+    (rest.is_empty() || rest[0] == b'/').then_some(rest)
+}
+
+/// `X-Forwarded-Prefix` (else `X-Script-Name`) of a trusted proxy: the
+/// nearest proxy's (rightmost) entry, percent-decoded, without a trailing
+/// `/`. A value that is not an absolute path is ignored.
+fn forwarded_prefix(headers: &HeaderMap) -> Option<String> {
+    let value = ["x-forwarded-prefix", "x-script-name"]
+        .iter()
+        .find_map(|name| headers.get_all(*name).iter().next_back())?;
+    let entry = value.to_str().ok()?.rsplit(',').next()?.trim();
+    let decoded = percent_encoding::percent_decode_str(entry)
+        .decode_utf8()
+        .ok()?;
+    let valid = decoded.starts_with('/')
+        && !decoded.contains(['?', '#'])
+        && !decoded.chars().any(char::is_control)
+        && !decoded.split('/').any(|segment| segment == "..");
+    valid.then(|| decoded.trim_end_matches('/').to_owned())
 }
 
 impl std::error::Error for EnvironError {}
@@ -177,6 +346,26 @@ fn split_host(authority: &str) -> (&str, Option<u16>) {
             (host, port.parse().ok())
         }
         _ => (authority, None),
+    }
+}
+
+/// RFC 9112 §3.2.2 (and RFC 9113 §8.3.1 for `:authority`): when the
+/// target carries an authority, it is the host, and a `Host` header saying
+/// otherwise is ignored. `Host` is set to it (without userinfo), so that
+/// `HTTP_HOST` and `SERVER_NAME` never name two different hosts.
+fn target_authority_is_the_host(head: &mut http::request::Parts) {
+    let Some(authority) = head.uri.authority() else {
+        return;
+    };
+    let host = authority
+        .as_str()
+        .rsplit_once('@')
+        .map_or(authority.as_str(), |(_, host)| host);
+    if head.headers.get(header::HOST).map(HeaderValue::as_bytes) == Some(host.as_bytes()) {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_str(host) {
+        head.headers.insert(header::HOST, value);
     }
 }
 
@@ -266,15 +455,32 @@ impl Environ {
         config: Arc<Config>,
         connection: Option<Connection>,
     ) -> Self {
-        let mut https = connection.as_ref().is_some_and(Connection::is_tls)
-            || head.uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        // The scheme is the connection's (TLS or not), never the client's
+        // word: an absolute-form `https://` target or an h2c `:scheme https`
+        // on a plain connection does not make the request secure. Only a
+        // trusted proxy may say otherwise (`apply_forwarded`).
+        let mut https = connection.as_ref().is_some_and(Connection::is_tls);
+        target_authority_is_the_host(&mut head);
         let forwarded = connection
             .as_ref()
             .and_then(|c| apply_forwarded(c, &mut head, &mut https));
-        let script_name = if config.script_name.is_empty() {
+        let proxy_prefix = connection
+            .as_ref()
+            .filter(|c| config.forwarded_prefix && c.is_trusted_proxy())
+            .and_then(|_| forwarded_prefix(&head.headers));
+        let mut outside_mount = false;
+        let script_name = if let Some(prefix) = proxy_prefix {
+            // The proxy mounts the application there; whether it stripped
+            // the prefix from the path or not, `path_info_bytes` copes.
+            Cow::Owned(prefix)
+        } else if config.script_name.is_empty() {
             Cow::Borrowed("")
         } else {
-            Cow::Owned(config.script_name.trim_end_matches('/').to_owned())
+            let mount = config.script_name.trim_end_matches('/');
+            let decoded: Cow<'_, [u8]> =
+                percent_encoding::percent_decode_str(head.uri.path()).into();
+            outside_mount = strip_mount(&decoded, mount.as_bytes()).is_none();
+            Cow::Owned(mount.to_owned())
         };
         Environ {
             head,
@@ -286,7 +492,15 @@ impl Environ {
             script_name,
             path_info: None,
             vars: Vec::new(),
+            outside_mount,
         }
+    }
+
+    /// Whether the path lies outside the configured `script_name`, so that
+    /// no `SCRIPT_NAME` + `PATH_INFO` split rebuilds it; the server answers
+    /// such a request 404 without calling the application.
+    pub(crate) fn is_outside_mount(&self) -> bool {
+        self.outside_mount
     }
 
     /// An environ for a bodiless request with the default configuration and
@@ -296,13 +510,29 @@ impl Environ {
         Environ::new(head, Input::empty(), Arc::new(Config::default()), None)
     }
 
-    /// Reads a string-valued variable by its PEP 3333 name.
+    /// Reads a variable by its PEP 3333 name, in its text form (see the
+    /// [module docs](self)).
     ///
     /// Returns `None` for variables that are absent for this request
-    /// (`CONTENT_TYPE` without the header, `HTTPS` over plain HTTP, ...) and
-    /// for the typed ones (`wsgi.input`, `pulsar.cfg`, ...), which have
-    /// accessors of their own.
+    /// (`CONTENT_TYPE` without the header, `HTTPS` over plain HTTP, a key
+    /// middleware removed, ...) and for the object-valued ones
+    /// (`wsgi.input`, `pulsar.cfg`, ...), which have accessors of their own.
+    ///
+    /// ```
+    /// # let environ = wsgi_core::Environ::from_request(http::Request::new(()));
+    /// assert_eq!(environ.get("wsgi.version").as_deref(), Some("1.0"));
+    /// assert_eq!(environ.get("wsgi.multithread").as_deref(), Some("true"));
+    /// assert_eq!(environ.get("wsgi.url_scheme").as_deref(), Some("http"));
+    /// assert_eq!(environ.get("wsgi.input"), None);
+    /// assert!(environ.contains("wsgi.input"));
+    /// ```
     pub fn get(&self, name: &str) -> Option<Cow<'_, str>> {
+        if let Some(suffix) = name.strip_prefix("HTTP_") {
+            return self.http_var(suffix);
+        }
+        if let Some(set) = self.var(name) {
+            return set.map(Cow::Borrowed);
+        }
         let value = match name {
             "REQUEST_METHOD" => Cow::Borrowed(self.head.method.as_str()),
             "SCRIPT_NAME" => Cow::Borrowed(self.script_name()),
@@ -323,18 +553,38 @@ impl Environ {
             "HTTPS" => Cow::Borrowed(if self.https { "on" } else { return None }),
             "GATEWAY_INTERFACE" => Cow::Borrowed("CGI/1.1"),
             "wsgi.url_scheme" => Cow::Borrowed(self.url_scheme()),
-            _ => {
-                if let Some(suffix) = name.strip_prefix("HTTP_") {
-                    return self.http_var(suffix);
-                }
-                return self
-                    .vars
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| Cow::Borrowed(v.as_str()));
+            "wsgi.version" => {
+                let (major, minor) = self.wsgi_version();
+                Cow::Owned(format!("{major}.{minor}"))
             }
+            "wsgi.multithread" => flag(self.wsgi_multithread()),
+            "wsgi.multiprocess" => flag(self.wsgi_multiprocess()),
+            "wsgi.run_once" => flag(self.wsgi_run_once()),
+            _ => return None,
         };
         Some(value)
+    }
+
+    /// What middleware did to `name`: `Some(Some(value))` set,
+    /// `Some(None)` removed, `None` untouched.
+    fn var(&self, name: &str) -> Option<Option<&str>> {
+        self.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_deref())
+    }
+
+    fn put_var(&mut self, name: String, value: Option<String>) {
+        match self.vars.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.vars.push((name, value)),
+        }
+    }
+
+    /// Whether the environ has `name`: any key [`get`](Self::get) reads,
+    /// and the object-valued ones (`wsgi.input`, `pulsar.cfg`, ...).
+    pub fn contains(&self, name: &str) -> bool {
+        OBJECT_NAMES.contains(&name) || self.get(name).is_some()
     }
 
     fn http_var(&self, suffix: &str) -> Option<Cow<'_, str>> {
@@ -373,13 +623,14 @@ impl Environ {
         self.joined(name, b",")
     }
 
-    /// Every string-valued variable with its value: the CGI variables that
-    /// are present, one `HTTP_*` per header, and the keys middleware set.
+    /// Every variable [`get`](Self::get) reads, with its value: the CGI
+    /// variables that are present, `wsgi.url_scheme`, `wsgi.version` and the
+    /// `wsgi.*` flags, one `HTTP_*` per header, and the keys middleware set.
     /// This allocates; prefer [`get`](Self::get) or the accessors.
     pub fn vars(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
         let mut out =
             Vec::with_capacity(CGI_NAMES.len() + self.head.headers.keys_len() + self.vars.len());
-        for name in CGI_NAMES {
+        for name in CGI_NAMES.into_iter().chain(WSGI_NAMES) {
             if let Some(value) = self.get(name) {
                 out.push((Cow::Borrowed(name), value));
             }
@@ -402,18 +653,33 @@ impl Environ {
             }
         }
         for (k, v) in &self.vars {
-            out.push((Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())));
+            if let Some(v) = v {
+                if !CGI_NAMES.contains(&k.as_str()) && !WSGI_NAMES.contains(&k.as_str()) {
+                    out.push((Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())));
+                }
+            }
         }
         out
     }
 
-    /// Adds (or replaces) a string variable of the application's own.
+    /// Sets a variable, as `environ[name] = value` does in Python: any key
+    /// with a text form, the server's own included, and the typed accessors
+    /// read the new value (see the [module docs](self)).
     ///
     /// ```
     /// # let mut environ = wsgi_core::Environ::from_request(http::Request::new(()));
     /// environ.set("myapp.user", "ada").unwrap();
     /// assert_eq!(environ.get("myapp.user").as_deref(), Some("ada"));
-    /// assert!(environ.set("PATH_INFO", "/x").is_err());
+    /// // A ProxyFix: what the proxy said becomes what the application sees.
+    /// environ.set("wsgi.url_scheme", "https").unwrap();
+    /// environ.set("REMOTE_ADDR", "203.0.113.7").unwrap();
+    /// environ.set("HTTP_HOST", "public.example").unwrap();
+    /// assert!(environ.is_https());
+    /// assert_eq!(environ.remote_addr(), Some("203.0.113.7".parse().unwrap()));
+    /// assert_eq!(environ.headers()["host"], "public.example");
+    /// // What a typed accessor could not read back is refused.
+    /// assert!(environ.set("SERVER_PORT", "eighty").is_err());
+    /// assert!(environ.set("wsgi.input", "x").is_err());
     /// ```
     pub fn set(
         &mut self,
@@ -421,19 +687,115 @@ impl Environ {
         value: impl Into<String>,
     ) -> Result<(), EnvironError> {
         let name = name.into();
-        if CGI_NAMES.contains(&name.as_str())
-            || name.starts_with("HTTP_")
-            || name.starts_with("wsgi.")
-            || name.starts_with("pulsar.")
-        {
-            return Err(EnvironError::Reserved(name));
-        }
         let value = value.into();
-        match self.vars.iter_mut().find(|(k, _)| *k == name) {
-            Some(slot) => slot.1 = value,
-            None => self.vars.push((name, value)),
+        if let Some(suffix) = name.strip_prefix("HTTP_") {
+            let key = header_for(&name, suffix)?;
+            let value = HeaderValue::from_str(&value).map_err(|_| {
+                invalid(
+                    &name,
+                    "a header value (no line breaks or control characters)",
+                )
+            })?;
+            self.head.headers.insert(key, value);
+            return Ok(());
+        }
+        match name.as_str() {
+            "REQUEST_METHOD" => {
+                self.head.method = Method::from_bytes(value.as_bytes())
+                    .map_err(|_| invalid(&name, "an HTTP method token (GET, POST, ...)"))?;
+            }
+            "SCRIPT_NAME" => self.set_script_name(value),
+            "PATH_INFO" => self.set_path_info(value.into_bytes()),
+            "CONTENT_TYPE" => {
+                let value = HeaderValue::from_str(&value).map_err(|_| {
+                    invalid(
+                        &name,
+                        "a header value (no line breaks or control characters)",
+                    )
+                })?;
+                self.head.headers.insert(header::CONTENT_TYPE, value);
+            }
+            "CONTENT_LENGTH" => {
+                let length: u64 = value
+                    .trim()
+                    .parse()
+                    .map_err(|_| invalid(&name, "a non-negative integer"))?;
+                self.head
+                    .headers
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+            }
+            "HTTPS" => {
+                self.https = parse_flag(&value).ok_or_else(|| invalid(&name, "`on` or `off`"))?;
+            }
+            "wsgi.url_scheme" => {
+                self.https = match value.to_ascii_lowercase().as_str() {
+                    "https" => true,
+                    "http" => false,
+                    _ => return Err(invalid(&name, "`http` or `https`")),
+                };
+            }
+            "SERVER_PORT" | "REMOTE_PORT" => {
+                value
+                    .parse::<u16>()
+                    .map_err(|_| invalid(&name, "a port number (0-65535)"))?;
+                self.put_var(name, Some(value));
+            }
+            "REMOTE_ADDR" => {
+                value
+                    .parse::<IpAddr>()
+                    .map_err(|_| invalid(&name, "an IP address"))?;
+                self.put_var(name, Some(value));
+            }
+            "wsgi.version" => {
+                parse_version(&value).ok_or_else(|| invalid(&name, "`major.minor`, like `1.0`"))?;
+                self.put_var(name, Some(value));
+            }
+            "wsgi.multithread" | "wsgi.multiprocess" | "wsgi.run_once" => {
+                parse_flag(&value).ok_or_else(|| invalid(&name, "`true` or `false`"))?;
+                self.put_var(name, Some(value));
+            }
+            _ if OBJECT_NAMES.contains(&name.as_str()) => {
+                return Err(EnvironError::Reserved(name));
+            }
+            _ => self.put_var(name, Some(value)),
         }
         Ok(())
+    }
+
+    /// Removes a variable, as `del environ[name]` does in Python, and
+    /// returns its value. Keys PEP 3333 requires cannot be removed;
+    /// `SCRIPT_NAME` and `PATH_INFO` become empty (see the
+    /// [module docs](self)).
+    ///
+    /// ```
+    /// let request = http::Request::get("/").header("X-Real-IP", "10.0.0.1").body(()).unwrap();
+    /// let mut environ = wsgi_core::Environ::from_request(request);
+    /// assert_eq!(environ.remove("HTTP_X_REAL_IP").unwrap().as_deref(), Some("10.0.0.1"));
+    /// assert_eq!(environ.get("HTTP_X_REAL_IP"), None);
+    /// assert!(environ.headers().get("x-real-ip").is_none());
+    /// assert!(environ.remove("REQUEST_METHOD").is_err());
+    /// ```
+    pub fn remove(&mut self, name: &str) -> Result<Option<String>, EnvironError> {
+        if REQUIRED_NAMES.contains(&name) {
+            return Err(EnvironError::Required(name.to_owned()));
+        }
+        if OBJECT_NAMES.contains(&name) {
+            return Err(EnvironError::Reserved(name.to_owned()));
+        }
+        let old = self.get(name).map(Cow::into_owned);
+        if let Some(suffix) = name.strip_prefix("HTTP_") {
+            self.head.headers.remove(header_for(name, suffix)?);
+            return Ok(old);
+        }
+        match name {
+            "SCRIPT_NAME" => self.set_script_name(""),
+            "PATH_INFO" => self.set_path_info(Vec::new()),
+            "CONTENT_TYPE" => drop(self.head.headers.remove(header::CONTENT_TYPE)),
+            "CONTENT_LENGTH" => drop(self.head.headers.remove(header::CONTENT_LENGTH)),
+            "HTTPS" => self.https = false,
+            _ => self.put_var(name.to_owned(), None),
+        }
+        Ok(old)
     }
 
     /// `REQUEST_METHOD`.
@@ -513,12 +875,18 @@ impl Environ {
 
     /// `QUERY_STRING`, raw (not decoded); empty when absent.
     pub fn query_string(&self) -> &str {
+        if let Some(set) = self.var("QUERY_STRING") {
+            return set.unwrap_or("");
+        }
         self.head.uri.query().unwrap_or("")
     }
 
     /// `RAW_URI`: the request target as the client sent it (for HTTP/2, the
     /// `:path`).
     pub fn raw_uri(&self) -> Cow<'_, str> {
+        if let Some(set) = self.var("RAW_URI") {
+            return Cow::Borrowed(set.unwrap_or(""));
+        }
         let uri = &self.head.uri;
         if uri.scheme().is_some() && self.head.version < Version::HTTP_2 {
             return Cow::Owned(uri.to_string());
@@ -564,6 +932,9 @@ impl Environ {
     /// `SERVER_NAME`: the host the client asked for (absolute-form target,
     /// else `Host`), else the local address.
     pub fn server_name(&self) -> Cow<'_, str> {
+        if let Some(Some(set)) = self.var("SERVER_NAME") {
+            return Cow::Borrowed(set);
+        }
         if let Some(authority) = self.authority() {
             let authority = authority
                 .rsplit_once('@')
@@ -579,6 +950,14 @@ impl Environ {
     /// `SERVER_PORT`: the port in the requested host, else the scheme's
     /// default when a host was given, else the local port.
     pub fn server_port(&self) -> u16 {
+        // Checked by `set`.
+        if let Some(port) = self
+            .var("SERVER_PORT")
+            .flatten()
+            .and_then(|p| p.parse().ok())
+        {
+            return port;
+        }
         let default = if self.https { 443 } else { 80 };
         if let Some(authority) = self.authority() {
             let authority = authority
@@ -593,7 +972,10 @@ impl Environ {
     }
 
     /// `SERVER_PROTOCOL`: `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`, ...
-    pub fn server_protocol(&self) -> &'static str {
+    pub fn server_protocol(&self) -> &str {
+        if let Some(Some(set)) = self.var("SERVER_PROTOCOL") {
+            return set;
+        }
         match self.head.version {
             Version::HTTP_09 => "HTTP/0.9",
             Version::HTTP_10 => "HTTP/1.0",
@@ -605,6 +987,9 @@ impl Environ {
 
     /// `SERVER_SOFTWARE`.
     pub fn server_software(&self) -> &str {
+        if let Some(set) = self.var("SERVER_SOFTWARE") {
+            return set.unwrap_or("");
+        }
         &self.config.server_software
     }
 
@@ -612,6 +997,9 @@ impl Environ {
     /// proxy names (see [`forwarded`](crate::forwarded)), else the
     /// connection's [`client_addr`](Connection::client_addr).
     pub fn remote_addr(&self) -> Option<IpAddr> {
+        if let Some(set) = self.var("REMOTE_ADDR") {
+            return set.and_then(|a| a.parse().ok());
+        }
         if let Some(client) = self.forwarded.as_ref().and_then(|f| f.client) {
             return Some(client);
         }
@@ -621,18 +1009,24 @@ impl Environ {
     /// `REMOTE_PORT`, when known (a proxy that names the client without
     /// its port leaves it unknown).
     pub fn remote_port(&self) -> Option<u16> {
+        if let Some(set) = self.var("REMOTE_PORT") {
+            return set.and_then(|p| p.parse().ok());
+        }
         if let Some(forwarded) = self.forwarded.as_ref().filter(|f| f.client.is_some()) {
             return forwarded.client_port;
         }
         self.connection.as_ref()?.client_addr().map(|a| a.port())
     }
 
-    /// `HTTPS == "on"`: the request came over TLS.
+    /// `HTTPS == "on"`: the request came over TLS (or a trusted proxy, or
+    /// middleware, says the client used HTTPS).
     pub fn is_https(&self) -> bool {
         self.https
     }
 
-    /// `wsgi.url_scheme`: `http` or `https`.
+    /// `wsgi.url_scheme`: `http` or `https`. It is what the connection is
+    /// (TLS or not), or what a trusted proxy or middleware says; never what
+    /// the request target claims.
     pub fn url_scheme(&self) -> &'static str {
         if self.https {
             "https"
@@ -643,28 +1037,38 @@ impl Environ {
 
     /// `wsgi.version`: `(1, 0)`.
     pub fn wsgi_version(&self) -> (u8, u8) {
-        (1, 0)
+        self.var("wsgi.version")
+            .flatten()
+            .and_then(parse_version)
+            .unwrap_or((1, 0))
     }
 
-    /// `wsgi.multithread`: requests may run on several threads at once
-    /// (true when the server runs on a multi-threaded runtime).
+    fn flag_var(&self, name: &str, default: bool) -> bool {
+        self.var(name)
+            .flatten()
+            .and_then(parse_flag)
+            .unwrap_or(default)
+    }
+
+    /// `wsgi.multithread`: true. The application object may be called on
+    /// another thread while a call is in progress: each worker is a thread
+    /// serving the same application (clones share what they hold in
+    /// `Arc`s), and even one worker runs blocking work
+    /// ([`in_executor`](crate::middleware::in_executor), `LazyWsgi` setups)
+    /// on tokio's blocking pool.
     pub fn wsgi_multithread(&self) -> bool {
-        match &self.connection {
-            Some(conn) => {
-                conn.handle().runtime_flavor() != tokio::runtime::RuntimeFlavor::CurrentThread
-            }
-            None => true,
-        }
+        self.flag_var("wsgi.multithread", true)
     }
 
-    /// `wsgi.multiprocess`: always false; workers are threads of one process.
+    /// `wsgi.multiprocess`: false; workers are threads of one process, so
+    /// process-wide state (statics, `Arc`s) is shared by all of them.
     pub fn wsgi_multiprocess(&self) -> bool {
-        false
+        self.flag_var("wsgi.multiprocess", false)
     }
 
-    /// `wsgi.run_once`: always false.
+    /// `wsgi.run_once`: false; the process serves many requests.
     pub fn wsgi_run_once(&self) -> bool {
-        false
+        self.flag_var("wsgi.run_once", false)
     }
 
     /// `wsgi.input`: the request body. After [`take_input`](Self::take_input)
@@ -712,6 +1116,7 @@ impl Environ {
             script_name: Cow::Borrowed(""),
             path_info: None,
             vars: Vec::new(),
+            outside_mount: false,
         }
     }
 
@@ -728,6 +1133,11 @@ impl Environ {
 
     /// `pulsar.cfg`: the server configuration.
     pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// `pulsar.cfg`, shared: what the `Arc<Config>` extractor clones.
+    pub(crate) fn shared_config(&self) -> &Arc<Config> {
         &self.config
     }
 

@@ -46,8 +46,62 @@ impl Error {
     /// a request body over the limit ([`InputError::TooLarge`]) is 413, a
     /// body that went silent ([`InputError::TimedOut`]) is 408 and a body
     /// that could not be read ([`InputError::Read`]) is 400.
-    pub fn new(error: impl Into<BoxError>) -> Self {
-        let inner = error.into();
+    ///
+    /// An `anyhow::Error` (with the `anyhow` feature) is taken apart as by
+    /// [`Error::from_anyhow`], so a status inside it is kept.
+    pub fn new<E: Into<BoxError> + 'static>(error: E) -> Self {
+        #[cfg(feature = "anyhow")]
+        {
+            // `anyhow::Error` boxes into an opaque type that hides an
+            // `HttpError` from `downcast_ref`; take it apart first.
+            let mut slot = Some(error);
+            let any: &mut dyn std::any::Any = &mut slot;
+            if let Some(anyhow) = any
+                .downcast_mut::<Option<anyhow::Error>>()
+                .and_then(Option::take)
+            {
+                return Error::from_anyhow(anyhow);
+            }
+            match slot {
+                Some(error) => Error::from_boxed(error.into()),
+                None => Error::msg("the error was taken"),
+            }
+        }
+        #[cfg(not(feature = "anyhow"))]
+        Error::from_boxed(error.into())
+    }
+
+    /// An `anyhow::Error` as the framework's error, keeping the status of
+    /// an [`HttpError`], [`InputError`] or `wsgi_core::Error` it carries
+    /// (also under `.context(…)`); anything else is a 500. `anyhow::Error`
+    /// returned from a handler goes through this.
+    ///
+    /// ```
+    /// use wsgi_core::{Error, HttpError};
+    ///
+    /// let error = anyhow::Error::new(HttpError::not_found());
+    /// assert_eq!(Error::from_anyhow(error).status(), 404);
+    /// let error = anyhow::anyhow!("the disk is full");
+    /// assert_eq!(Error::from_anyhow(error).status(), 500);
+    /// ```
+    #[cfg(feature = "anyhow")]
+    pub fn from_anyhow(error: anyhow::Error) -> Self {
+        let error = match error.downcast::<Error>() {
+            Ok(error) => return error,
+            Err(error) => error,
+        };
+        let error = match error.downcast::<HttpError>() {
+            Ok(http) => return Error::from_boxed(Box::new(http)),
+            Err(error) => error,
+        };
+        let error = match error.downcast::<InputError>() {
+            Ok(input) => return Error::from_boxed(Box::new(input)),
+            Err(error) => error,
+        };
+        Error::from_boxed(error.into())
+    }
+
+    fn from_boxed(inner: BoxError) -> Self {
         let status = if let Some(http) = inner.downcast_ref::<HttpError>() {
             http.status()
         } else if let Some(input) = inner.downcast_ref::<InputError>() {

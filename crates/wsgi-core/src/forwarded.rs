@@ -24,6 +24,15 @@
 //!   `X-Forwarded-Ssl: on|off`.
 //! - `HTTP_HOST`, `SERVER_NAME`, `SERVER_PORT`: `X-Forwarded-Host` (the
 //!   `Host` header is replaced with it) and `X-Forwarded-Port`.
+//! - `SCRIPT_NAME`, only with the `forwarded_prefix` setting (off by
+//!   default): `X-Forwarded-Prefix`, else `X-Script-Name`, the prefix the
+//!   proxy mounts the application at (the nearest proxy's entry,
+//!   percent-decoded, without a trailing `/`; a value that is not an
+//!   absolute path, or holds `..`, `?` or `#`, is ignored). When the
+//!   forwarded path still starts with it, it is removed from `PATH_INFO`,
+//!   so `SCRIPT_NAME + PATH_INFO` is the path the client asked for whether
+//!   the proxy strips the prefix or not. It replaces the `script_name`
+//!   setting for that request.
 //! - When `Forwarded` is present it is used alone, and the X-Forwarded-*
 //!   family is ignored: `for=`, `proto=` and `host=` of the element the
 //!   walk stopped at.

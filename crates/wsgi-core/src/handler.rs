@@ -44,6 +44,7 @@ use crate::dispatch::{ResponseBody, Settings};
 use crate::environ::Environ;
 use crate::error::{BoxError, Error, HttpError};
 use crate::error_page::{render_error, ErrorRenderer};
+use crate::extract::{CheckError, Provided, StateSet};
 use crate::middleware::{AppMiddleware, Middleware, ResponseMiddleware};
 use crate::response::WsgiResponse;
 use crate::service::{respond_with, ResponseFuture};
@@ -53,6 +54,7 @@ struct Inner {
     middleware: Vec<Arc<dyn Middleware>>,
     response_middleware: Vec<Arc<dyn ResponseMiddleware>>,
     renderer: Arc<dyn ErrorRenderer>,
+    states: StateSet,
     // For the tower `Service` impl, made once.
     config: Arc<Config>,
     settings: Arc<Settings>,
@@ -83,6 +85,7 @@ impl WsgiHandler {
                 middleware,
                 response_middleware,
                 renderer: Arc::new(render_error),
+                states: StateSet::default(),
                 config,
                 settings,
             }),
@@ -96,6 +99,7 @@ impl WsgiHandler {
                 middleware: shared.middleware.clone(),
                 response_middleware: shared.response_middleware.clone(),
                 renderer: Arc::clone(&shared.renderer),
+                states: shared.states.clone(),
                 config: Arc::clone(&shared.config),
                 settings: Arc::clone(&shared.settings),
             },
@@ -119,6 +123,40 @@ impl WsgiHandler {
     /// Appends a response middleware.
     pub fn response_middleware(self, middleware: impl ResponseMiddleware) -> Self {
         self.edit(|inner| inner.response_middleware.push(Arc::new(middleware)))
+    }
+
+    /// Provides `state` to every handler inside this one, for their
+    /// [`State<S>`](crate::extract::State) arguments; call it once per
+    /// type (a second value of the same type replaces the first). An inner
+    /// handler's or router's state of the same type wins over this one.
+    ///
+    /// ```
+    /// use wsgi_core::extract::State;
+    /// use wsgi_core::{wsgi_handler, WsgiHandler};
+    ///
+    /// #[derive(Clone)]
+    /// struct Greeting(&'static str);
+    ///
+    /// #[wsgi_handler]
+    /// fn hello(State(greeting): State<Greeting>) -> &'static str {
+    ///     greeting.0
+    /// }
+    ///
+    /// let app = WsgiHandler::default().with_state(Greeting("hello")).app(Hello);
+    /// # let _ = app;
+    /// ```
+    pub fn with_state<S: Clone + Send + Sync + 'static>(self, state: S) -> Self {
+        self.edit(|inner| inner.states.insert(state))
+    }
+
+    /// Checks what the middleware inside extract; see
+    /// [`Application::check`]. The server runs it before binding.
+    fn check_inner(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        let provided = provided.with_states(self.inner.states.types());
+        self.inner
+            .middleware
+            .iter()
+            .try_for_each(|middleware| middleware.check(&provided))
     }
 
     /// Replaces the error renderer.
@@ -145,6 +183,7 @@ impl WsgiHandler {
 
 impl Inner {
     async fn first_answer(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
+        self.states.enter(environ);
         for middleware in &self.middleware {
             let answer = AssertUnwindSafe(middleware.call(environ))
                 .catch_unwind()
@@ -172,7 +211,17 @@ impl Inner {
     }
 
     async fn respond(&self, environ: &mut Environ) -> WsgiResponse {
-        let response = match self.first_answer(environ).await {
+        let answer = match self.first_answer(environ).await {
+            // An error before a streamed body's first chunk is still an
+            // error page, seen by the response middleware like any other.
+            Ok(Some(response)) => AssertUnwindSafe(response.read_first_chunk(environ.method()))
+                .catch_unwind()
+                .await
+                .map_err(Error::from_panic)
+                .and_then(|read| read.map(Some)),
+            other => other,
+        };
+        let response = match answer {
             Ok(Some(response)) => response,
             Ok(None) => self
                 .renderer
@@ -212,6 +261,10 @@ impl Application for WsgiHandler {
         let response = self.inner.respond(environ).await;
         response.start(environ, &start_response)
     }
+
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        self.check_inner(provided)
+    }
 }
 
 #[async_trait]
@@ -225,6 +278,10 @@ impl Middleware for WsgiHandler {
             )),
             None => Ok(None),
         }
+    }
+
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        self.check_inner(provided)
     }
 }
 

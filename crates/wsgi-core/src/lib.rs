@@ -112,6 +112,7 @@ pub mod dispatch;
 pub mod environ;
 pub mod error;
 pub mod error_page;
+pub mod extract;
 pub mod form;
 pub mod forwarded;
 /// Guides: longer explanations with examples, also readable as Markdown
@@ -144,19 +145,30 @@ pub mod test_client;
 pub use application::{app_fn, AppFn, Application};
 pub use async_trait::async_trait;
 pub use body::{Body, Chunk, Outcome};
+/// The `clap` crate, for `#[derive(clap::Args)]` on an application's own
+/// settings ([`config::AppSettings`]) without depending on clap yourself:
+/// `use wsgi_core::clap;`.
+pub use clap;
 pub use config::{Config, ConfigError};
 pub use connection::Connection;
-/// The `cookie` crate, for [`WsgiResponse::set_cookie`].
+/// The `cookie` crate, for [`WsgiResponse::set_cookie`] and
+/// [`Cookies`](extract::Cookies).
 pub use cookie;
 pub use dispatch::{ResponseBody, StreamError};
 pub use environ::{Environ, EnvironError, Errors};
 pub use error::{BoxError, Error, HttpError};
 pub use error_page::ErrorRenderer;
+pub use extract::{FromEnviron, Json};
 pub use form::Form;
 pub use handler::WsgiHandler;
+/// The `headers` crate, for [`TypedHeader`](extract::TypedHeader).
+pub use headers;
+/// The `http` crate: `StatusCode`, `Method`, `HeaderValue`, ... as this
+/// crate uses them (no separate dependency needed).
+pub use http;
 pub use input::{Input, InputError};
 pub use lazy::LazyWsgi;
-pub use response::{Content, WsgiResponse};
+pub use response::{Content, Html, IntoResponse, Redirect, WsgiResponse};
 pub use router::{RouteParams, Router};
 pub use service::{ResponseFuture, WsgiService};
 pub use start_response::{IntoStatus, StartResponse, StartResponseError, Status, Writer};

@@ -9,12 +9,112 @@
 //! type the macro points the call at.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, OnceLock};
 
+pub use bytes::Bytes;
+pub use http_body;
+pub use tower_service::Service;
+
+use crate::application::Application;
 use crate::body::Body;
+use crate::config::Config;
+use crate::dispatch::Settings;
 use crate::environ::Environ;
-use crate::error::{Error, HttpError};
-use crate::response::WsgiResponse;
+use crate::error::{BoxError, Error, HttpError};
+use crate::extract::FromEnviron;
+use crate::response::{IntoResponse, WsgiResponse};
+use crate::service::{respond_with, ResponseFuture};
 use crate::start_response::StartResponse;
+
+/// Runs extractor `T`; its rejection becomes the handler's error.
+#[inline]
+pub async fn extract<T: FromEnviron>(environ: &mut Environ) -> Result<T, Error> {
+    T::from_environ(environ).await.map_err(Into::into)
+}
+
+/// A typed handler's return value as a response (or an error page).
+#[inline]
+pub fn respond<T: IntoResponse>(output: T) -> Result<WsgiResponse, Error> {
+    output.into_response()
+}
+
+/// Chooses how a handler's `Err(e)` is answered, by what `E` implements:
+/// `IntoResponse` first (the user's own error types, `HttpError`,
+/// `anyhow::Error`), else `Into<Error>` (any `std::error::Error`). The
+/// generated code calls `(&&&Probe(&e)).__wsgi_kind().convert(e)`: method
+/// resolution tries the receiver with the most references first, so the
+/// first trait whose bounds hold wins (autoref-based specialization).
+#[derive(Debug)]
+pub struct Probe<'a, E>(pub &'a E);
+
+/// `E: IntoResponse`.
+#[derive(Debug)]
+pub struct ResponseKind;
+
+/// `E: Into<Error>`.
+#[derive(Debug)]
+pub struct ErrorKind;
+
+impl ResponseKind {
+    /// The error's response, or the error to render.
+    #[inline]
+    pub fn convert<E: IntoResponse>(self, error: E) -> Result<WsgiResponse, Error> {
+        error.into_response()
+    }
+}
+
+impl ErrorKind {
+    /// Always the error, to render.
+    #[inline]
+    pub fn convert<E: Into<Error>>(self, error: E) -> Result<WsgiResponse, Error> {
+        Err(error.into())
+    }
+}
+
+/// First choice: the error is a response.
+pub trait ViaResponse {
+    /// The kind.
+    fn __wsgi_kind(&self) -> ResponseKind {
+        ResponseKind
+    }
+}
+impl<E: IntoResponse> ViaResponse for &&Probe<'_, E> {}
+
+/// Second choice: the error converts into [`Error`].
+pub trait ViaError {
+    /// The kind.
+    fn __wsgi_kind(&self) -> ErrorKind {
+        ErrorKind
+    }
+}
+impl<E: Into<Error>> ViaError for &Probe<'_, E> {}
+
+/// Neither: reported as a missing `IntoResponse`, whose message lists
+/// what a handler's error may be.
+pub trait ViaAny {
+    /// The kind.
+    fn __wsgi_kind(&self) -> ResponseKind {
+        ResponseKind
+    }
+}
+impl<E> ViaAny for Probe<'_, E> {}
+
+/// A generated handler type served as a tower `Service` directly, with the
+/// default configuration.
+pub fn serve<A, B>(app: A, request: http::Request<B>) -> ResponseFuture
+where
+    A: Application,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    static DEFAULTS: OnceLock<(Arc<Config>, Arc<Settings>)> = OnceLock::new();
+    let (config, settings) = DEFAULTS.get_or_init(|| {
+        let config = Config::default();
+        let settings = Arc::new(Settings::new(&config));
+        (Arc::new(config), settings)
+    });
+    respond_with(Arc::new(app), config, settings, request, None)
+}
 
 /// An error type a handler may return: anything `Into<Error>`. Its own
 /// trait only for the message when a type is not one.

@@ -32,6 +32,10 @@ use cookie::Cookie;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 
+mod into_response;
+
+pub use into_response::{Html, IntoResponse, IntoResponseParts, Redirect};
+
 use crate::body::Body;
 use crate::environ::Environ;
 use crate::error::Error;
@@ -198,6 +202,22 @@ impl WsgiResponse {
     /// Takes the content out, leaving it empty.
     pub fn take_content(&mut self) -> Content {
         std::mem::replace(&mut self.content, Content::Bytes(Bytes::new()))
+    }
+
+    /// For a streamed response, waits for the body's first item (see
+    /// `Body::read_first_item`): an error before it becomes this call's
+    /// error, which the handler renders as an error page. A `HEAD` answer
+    /// is left alone: its body is never sent.
+    pub(crate) async fn read_first_chunk(mut self, method: &Method) -> Result<Self, Error> {
+        if method == Method::HEAD {
+            return Ok(self);
+        }
+        if self.is_streamed() {
+            if let Content::Stream(body) = self.take_content() {
+                self.content = Content::Stream(body.read_first_item().await?);
+            }
+        }
+        Ok(self)
     }
 
     /// Whether the content is a streamed iterable (length unknown).

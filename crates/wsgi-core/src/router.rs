@@ -60,6 +60,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use crate::application::Application;
 use crate::environ::Environ;
 use crate::error::{Error, HttpError};
+use crate::extract::{CheckError, Provided, StateSet};
 use crate::middleware::{AppMiddleware, Middleware};
 use crate::response::WsgiResponse;
 
@@ -597,6 +598,7 @@ pub struct Router {
     routes: Vec<Route>,
     names: HashMap<String, usize>,
     last: Option<usize>,
+    states: StateSet,
 }
 
 impl Router {
@@ -689,6 +691,14 @@ impl Router {
         self.route(rule, &[], handler)
     }
 
+    /// Provides `state` to the handlers of this router's routes, for their
+    /// [`State<S>`](crate::extract::State) arguments, as
+    /// [`WsgiHandler::with_state`](crate::WsgiHandler::with_state) does.
+    pub fn with_state<S: Clone + Send + Sync + 'static>(mut self, state: S) -> Self {
+        self.states.insert(state);
+        self
+    }
+
     /// Names the rule added last, for [`url_for`](Self::url_for).
     ///
     /// # Panics
@@ -741,6 +751,7 @@ impl Router {
                 params,
                 rule: route.rule.source.clone(),
             });
+            self.states.enter(environ);
             for handler in handlers {
                 if let Some(response) = handler.call(environ).await? {
                     return Ok(Some(response));
@@ -763,6 +774,18 @@ impl Router {
 impl Middleware for Router {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         self.dispatch(environ).await
+    }
+
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        let provided = provided.with_states(self.states.types());
+        for route in &self.routes {
+            for (_, handler) in &route.handlers {
+                handler
+                    .check(&provided)
+                    .map_err(|e| e.in_handler(format!("route {}", route.rule.source)))?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -37,6 +37,7 @@ use crate::connection::Connection;
 use crate::dispatch::{dispatch, plain_response, ResponseBody, Settings};
 use crate::environ::Environ;
 use crate::error::BoxError;
+use crate::extract::{CheckError, Provided};
 use crate::input::Input;
 
 /// An [`Application`] as a `tower::Service`. Cheap to clone.
@@ -48,13 +49,33 @@ pub struct WsgiService<A: ?Sized> {
 
 impl<A: Application> WsgiService<A> {
     /// Serves `app` with the default configuration.
+    ///
+    /// # Panics
+    /// As [`with_config`](Self::with_config), if the start-up check fails.
     pub fn new(app: A) -> Self {
         WsgiService::with_config(app, Config::default())
     }
 
     /// Serves `app` with `config` (readable as `pulsar.cfg`).
+    ///
+    /// # Panics
+    /// If the application's [start-up check](Application::check) fails
+    /// (a handler takes a `State<S>` that no `with_state` provides):
+    /// a mistake in how the application is built, reported before it
+    /// serves anything. [`try_with_config`](Self::try_with_config) returns
+    /// it instead.
     pub fn with_config(app: A, config: Config) -> Self {
-        WsgiService::from_shared(Arc::new(app), Arc::new(config))
+        match WsgiService::try_with_config(app, config) {
+            Ok(service) => service,
+            Err(error) => panic!("the application cannot be served: {error}"),
+        }
+    }
+
+    /// Serves `app` with `config`, after the application's
+    /// [start-up check](Application::check).
+    pub fn try_with_config(app: A, config: Config) -> Result<Self, CheckError> {
+        app.check(&Provided::new(&config))?;
+        Ok(WsgiService::from_shared(Arc::new(app), Arc::new(config)))
     }
 }
 
@@ -189,7 +210,23 @@ where
         connection,
     );
     Box::pin(async move {
-        let mut response = dispatch(&*app, environ, &settings).await;
+        let mut response = if environ.is_outside_mount() {
+            // No `SCRIPT_NAME` + `PATH_INFO` split rebuilds this path: it is
+            // not the application's (see `Config::script_name`).
+            let text = format!(
+                "Not Found: this server serves only paths under {}\n",
+                environ.script_name()
+            );
+            plain_response(
+                StatusCode::NOT_FOUND,
+                text,
+                environ.method(),
+                &settings,
+                None,
+            )
+        } else {
+            dispatch(app, environ, &settings).await
+        };
         if let Some(in_flight) = in_flight {
             // The server is shutting down: this HTTP/1 response ends the
             // connection, so the client sends nothing more on it (HTTP/2

@@ -14,12 +14,17 @@
 //! - hop-by-hop headers (`Connection`, `Keep-Alive`, `Transfer-Encoding`, ...)
 //!   belong to the server, which owns framing, and are refused;
 //! - calling `start` twice is an error; `start_exc_info` replaces the head
-//!   while nothing has been sent and hands the error back once it has;
+//!   while nothing has been sent and hands the application's error back
+//!   once it has (PEP 3333's re-raise), before looking at the new head at
+//!   all;
 //! - once any call failed, the response is a 500 unless a later
-//!   `start_exc_info` replaces the head: an application that ignores the
-//!   error still cannot send what it asked for;
+//!   `start_exc_info` replaces the head with a valid one: an application
+//!   that ignores the error still cannot send what it asked for (a refused
+//!   `start_exc_info` poisons the response just as a refused `start` does);
 //! - the returned [`Writer`] is PEP 3333's legacy `write()`: its bytes go out
-//!   before (and between) the items of the returned body.
+//!   before (and between) the items of the returned body, and as soon as
+//!   the connection can take them, even while the application or its body
+//!   is still awaiting something else.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -27,6 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use futures_util::task::AtomicWaker;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 
@@ -305,6 +311,10 @@ struct Shared {
     /// Whether `write()` bytes are queued: lets the server skip the lock on
     /// every body item when (as usual) nothing was written.
     has_written: AtomicBool,
+    /// The task sending the response, woken by `write()`: bytes written
+    /// while the application or its body waits for something else must
+    /// not wait with it (PEP 3333 wants them sent at once).
+    waker: AtomicWaker,
 }
 
 impl Shared {
@@ -397,11 +407,22 @@ impl StartResponse {
         K: AsRef<str>,
         V: AsRef<[u8]>,
     {
-        let head = build_head(status, headers)?;
+        let built = build_head(status, headers);
         let mut state = self.shared.lock();
+        // First: once the head is out, nothing about the new one matters;
+        // the application's own error is what goes back up.
         if state.head_sent {
             return Err(exc_info);
         }
+        let head = match built {
+            Ok(head) => head,
+            Err(refused) => {
+                // As for `start`: an application that ignores this error
+                // still gets a 500, not the head it had set before.
+                state.refused = Some(refused.clone());
+                return Err(refused.into());
+            }
+        };
         tracing::debug!(error = %exc_info, "start_response called with exc_info; replacing the head");
         state.head = Some(head);
         state.started = true;
@@ -456,14 +477,29 @@ impl StartResponse {
     pub(crate) fn has_written(&self) -> bool {
         self.shared.has_written.load(Ordering::Acquire)
     }
+
+    /// Whether bytes are queued, arranging for `waker` to be woken by the
+    /// next [`Writer::write`] when none are: the sender calls this before
+    /// waiting on the application or its body.
+    pub(crate) fn poll_written(&self, waker: &std::task::Waker) -> bool {
+        if self.has_written() {
+            return true;
+        }
+        self.shared.waker.register(waker);
+        // Checked again: a write between the first check and the
+        // registration would otherwise wake nobody.
+        self.has_written()
+    }
 }
 
 /// PEP 3333's legacy `write(data)` callable, returned by `start_response`.
 ///
 /// Its bytes are queued and go out before the next item of the returned body
-/// (so before the whole body if written during the call). Prefer returning a
-/// body: `write` cannot apply backpressure, so the queue grows with what is
-/// written.
+/// (so before the whole body if written during the call), and without
+/// waiting for it: bytes written while the application or its body awaits
+/// something else are sent (head first) as soon as the connection takes
+/// them. Prefer returning a body: `write` cannot apply backpressure, so the
+/// queue grows with what is written.
 #[derive(Clone, Debug)]
 pub struct Writer {
     shared: Arc<Shared>,
@@ -479,6 +515,8 @@ impl Writer {
             // Set under the lock, so `take_written` never clears it while
             // bytes are queued.
             self.shared.has_written.store(true, Ordering::Release);
+            drop(state);
+            self.shared.waker.wake();
         }
     }
 }

@@ -44,6 +44,10 @@ pub struct TestClient<A> {
 
 impl<A: Application> TestClient<A> {
     /// A client for `app` with the default configuration.
+    ///
+    /// # Panics
+    /// If the application's [start-up check](Application::check) fails,
+    /// as the server would refuse to start.
     pub fn new(app: A) -> Self {
         TestClient {
             service: WsgiService::new(app),

@@ -2,7 +2,7 @@
 //! `Middleware`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::{Ident, ItemFn};
 
 use crate::args;
@@ -12,26 +12,38 @@ use crate::signature::{self, EnvironRef, Inner, Output};
 /// Appended to every error: what `#[wsgi_handler]` accepts.
 pub(crate) const ACCEPTED: &str = "\
 accepted by #[wsgi_handler] (on an `async fn` or a plain `fn`):
-  fn(environ: &Environ, start_response: StartResponse) -> R   (WSGI form; or `&mut Environ`)
-  fn(environ: &Environ) -> WsgiResponse                       (request form; or `&mut Environ`)
-where R is a body (anything `Into<Body>`) or a `WsgiResponse`; either return may be wrapped \
-as `Option<…>` (`None` passes on), `Result<…, E>` or `Result<Option<…>, E>` with `E: Into<wsgi_core::Error>`;
+  fn(extractors…) -> R                     (typed form: any `FromEnviron` arguments, such as \
+`Path<T>`, `Query<T>`, `Json<T>`, `Form<T>`, `State<S>`, and at most one `&Environ` or `&mut Environ`, \
+in any order; R is anything `IntoResponse`: `WsgiResponse`, `String`, `Json<T>`, `Html<T>`, `(StatusCode, T)`, …)
+  fn(environ: &Environ, start_response: StartResponse, extractors…) -> B   (WSGI form; B is a body, \
+anything `Into<Body>`, or a `WsgiResponse`)
+either return may be wrapped as `Option<…>` (`None` passes on), `Result<…, E>` or `Result<Option<…>, E>` \
+with `E` an `IntoResponse` (`wsgi_core::Error`, `HttpError`, `anyhow::Error`, your own) or any \
+`std::error::Error`;
 attribute arguments: `blocking` (run a plain `fn` on the blocking pool), `name = TypeName`";
 
 const ARGUMENTS: &str = "#[wsgi_handler] accepts `blocking` and `name = TypeName`";
 
 /// How the function is called.
 enum Form {
-    /// `(environ, start_response)`.
+    /// With a `StartResponse`: returns a body.
     Wsgi,
-    /// `(environ)`.
-    Request,
+    /// Without: returns anything `IntoResponse`.
+    Typed,
+}
+
+/// One argument of the function.
+enum Arg {
+    Environ(EnvironRef),
+    StartResponse,
+    /// An extractor, by its type.
+    Extractor(Box<syn::Type>),
 }
 
 struct Handler<'a> {
     generated: Generated<'a>,
     form: Form,
-    environ: EnvironRef,
+    args: Vec<Arg>,
     output: Output,
     is_async: bool,
     blocking: bool,
@@ -49,13 +61,17 @@ fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     let args = args::parse(attr, true, ARGUMENTS)?;
     let handler = read(&function, args)?;
     let declaration = handler.generated.declaration();
+    let body_check = handler.body_check();
     let application = handler.application();
     let middleware = handler.middleware();
+    let service = handler.service();
     Ok(quote! {
         #function
         #declaration
+        #body_check
         #application
         #middleware
+        #service
     })
 }
 
@@ -69,47 +85,57 @@ fn read(function: &ItemFn, args: args::Args) -> syn::Result<Handler<'_>> {
             format!("#[wsgi_handler(blocking)] runs a plain `fn` on the blocking pool: remove `async`, or remove `blocking`\n{ACCEPTED}"),
         ));
     }
-    let inputs: Vec<_> = sig.inputs.iter().collect();
-    let (form, environ) = match inputs.as_slice() {
-        [environ] => (
-            Form::Request,
-            signature::environ_arg(environ, "first", ACCEPTED)?,
-        ),
-        [environ, start_response] => {
-            let environ = signature::environ_arg(environ, "first", ACCEPTED);
-            let start_response = start_response_arg(start_response);
-            let (environ, ()) = signature::both(environ, start_response)?;
-            (Form::Wsgi, environ)
-        }
-        [] => {
-            return Err(syn::Error::new(
-                sig.paren_token.span.join(),
-                format!("expected 1 or 2 arguments, found none\n{ACCEPTED}"),
-            ))
-        }
-        [_, _, extra @ ..] => {
-            let mut error = syn::Error::new_spanned(
-                extra[0],
-                format!(
-                    "expected 1 or 2 arguments, found {}\n{ACCEPTED}",
-                    inputs.len()
-                ),
-            );
-            for more in &extra[1..] {
-                error.combine(syn::Error::new_spanned(more, "unexpected argument"));
-            }
-            return Err(error);
-        }
+    let mut read_args = Vec::new();
+    let mut errors: Option<syn::Error> = None;
+    let mut push_error = |error: syn::Error| match &mut errors {
+        Some(errors) => errors.combine(error),
+        None => errors = Some(error),
     };
+    let (mut environs, mut starts) = (0, 0);
+    for input in &sig.inputs {
+        match read_arg(input) {
+            Ok(arg) => {
+                let ty = signature::typed(input, ACCEPTED)?;
+                match &arg {
+                    Arg::Environ(_) => {
+                        environs += 1;
+                        if environs > 1 {
+                            push_error(syn::Error::new_spanned(
+                                ty,
+                                format!(
+                                    "the environ is taken once: remove this argument\n{ACCEPTED}"
+                                ),
+                            ));
+                        }
+                    }
+                    Arg::StartResponse => {
+                        starts += 1;
+                        if starts > 1 {
+                            push_error(syn::Error::new_spanned(ty, format!("`StartResponse` is taken once: remove this argument\n{ACCEPTED}")));
+                        }
+                    }
+                    Arg::Extractor(_) => {}
+                }
+                read_args.push(arg);
+            }
+            Err(error) => push_error(error),
+        }
+    }
+    if let Some(errors) = errors {
+        return Err(errors);
+    }
+    let form = if starts == 1 { Form::Wsgi } else { Form::Typed };
     let return_type = signature::return_type(sig, ACCEPTED)?;
     let output = signature::output(return_type, ACCEPTED)?;
-    if let (Form::Request, Inner::Body) = (&form, &output.inner) {
-        return Err(syn::Error::new_spanned(
-            &output.inner_ty,
-            format!("the request form `fn(environ)` returns a `WsgiResponse` (or `Option<WsgiResponse>`, \
-                     `Result<WsgiResponse, E>`, `Result<Option<WsgiResponse>, E>`); to return a body, \
-                     take `start_response` too: `fn(environ, start_response) -> body`\n{ACCEPTED}"),
-        ));
+    if let (Form::Wsgi, Inner::Body) = (&form, &output.inner) {
+        if let Some(shown) = signature::response_like(&output.inner_ty) {
+            return Err(syn::Error::new_spanned(
+                &output.inner_ty,
+                format!("a handler that takes `StartResponse` returns a body (or a `WsgiResponse`), not `{shown}`: \
+                         remove the `StartResponse` argument to return `{shown}`, or return a body after \
+                         calling `start_response`\n{ACCEPTED}"),
+            ));
+        }
     }
     let name = signature::type_name(function, args.name, "wsgi_handler")?;
     Ok(Handler {
@@ -117,36 +143,46 @@ fn read(function: &ItemFn, args: args::Args) -> syn::Result<Handler<'_>> {
             function,
             name,
             generics: signature::type_generics(sig),
-            role: "an `Application` (serve it, or wrap it in a `WsgiService`) and a \
-                   `Middleware` (add it to a `WsgiHandler`).",
+            role: "an `Application` (serve it, or wrap it in a `WsgiService`), a \
+                   `Middleware` (add it to a `WsgiHandler` or a `Router`) and a tower `Service`.",
             attribute: "wsgi_handler",
         },
         form,
-        environ,
+        args: read_args,
         output,
         is_async: sig.asyncness.is_some(),
         blocking: args.blocking.is_some(),
     })
 }
 
-/// The second argument of the WSGI form: `StartResponse`, by value.
-fn start_response_arg(arg: &syn::FnArg) -> syn::Result<()> {
+/// Reads one argument: the environ, `StartResponse` or an extractor.
+fn read_arg(arg: &syn::FnArg) -> syn::Result<Arg> {
     let ty = signature::typed(arg, ACCEPTED)?;
-    if signature::is_named(ty, "StartResponse") {
-        return Ok(());
-    }
-    let hint = match ty {
-        syn::Type::Reference(reference)
-            if signature::is_named(&reference.elem, "StartResponse") =>
-        {
-            " (by value: it is a cheap handle)"
+    if let syn::Type::Reference(reference) = ty {
+        if signature::is_named(&reference.elem, "Environ") {
+            return Ok(Arg::Environ(if reference.mutability.is_some() {
+                EnvironRef::Mut
+            } else {
+                EnvironRef::Shared
+            }));
         }
-        _ => "",
-    };
-    Err(syn::Error::new_spanned(
-        ty,
-        format!("the second argument must be `StartResponse`{hint}\n{ACCEPTED}"),
-    ))
+        let hint = if signature::is_named(&reference.elem, "StartResponse") {
+            "`StartResponse` is taken by value: it is a cheap handle"
+        } else {
+            "extractors are taken by value (`Json<T>`, not `&Json<T>`); only the environ is borrowed"
+        };
+        return Err(syn::Error::new_spanned(ty, format!("{hint}\n{ACCEPTED}")));
+    }
+    if signature::is_named(ty, "Environ") {
+        return Err(syn::Error::new_spanned(
+            ty,
+            format!("the environ is borrowed, not taken by value: `&Environ` or `&mut Environ`\n{ACCEPTED}"),
+        ));
+    }
+    if signature::is_named(ty, "StartResponse") {
+        return Ok(Arg::StartResponse);
+    }
+    Ok(Arg::Extractor(Box::new(ty.clone())))
 }
 
 /// Local names in the generated methods.
@@ -163,21 +199,93 @@ pub(crate) fn respan(ident: &Ident, span: Span) -> Ident {
 }
 
 impl Handler<'_> {
-    /// Calls the function with the environ binding and, in the WSGI form,
-    /// the `start` binding; evaluates to its return value.
+    /// The extractor arguments' bindings and types, in order.
+    fn extractors(&self) -> impl Iterator<Item = (usize, &syn::Type)> {
+        self.args
+            .iter()
+            .enumerate()
+            .filter_map(|(i, arg)| match arg {
+                Arg::Extractor(ty) => Some((i, &**ty)),
+                _ => None,
+            })
+    }
+
+    /// A compile-time check that at most one extractor reads the body: one
+    /// assertion per extractor after the first, on its type, so the error
+    /// points at the second body reader. A free constant for a plain
+    /// function (evaluated by `cargo check`); an inline one in the call for
+    /// a generic function, whose types are known only there.
+    fn body_check(&self) -> TokenStream {
+        if self.generated.generics.is_generic() {
+            return TokenStream::new();
+        }
+        let assertions = self.body_assertions();
+        if assertions.is_empty() {
+            return TokenStream::new();
+        }
+        let cfgs = self.generated.cfgs();
+        quote! {
+            #(#cfgs)*
+            const _: () = { #(#assertions)* };
+        }
+    }
+
+    fn body_assertions(&self) -> Vec<TokenStream> {
+        let extractors: Vec<&syn::Type> = self.extractors().map(|(_, ty)| ty).collect();
+        let function = self.generated.function.sig.ident.to_string();
+        let mut assertions = Vec::new();
+        for (i, ty) in extractors.iter().enumerate().skip(1) {
+            let earlier = &extractors[..i];
+            let span = signature::first_span(ty);
+            let shown = quote!(#ty).to_string().replace(' ', "");
+            let message = format!(
+                "`{function}` takes `{shown}` and another argument that also reads the request body; \
+                 the body can be read once (by one `Json<T>`, `Form<T>`, `Bytes` or `String`): keep one"
+            );
+            assertions.push(quote_spanned! {span=>
+                ::core::assert!(
+                    !(<#ty as ::wsgi_core::FromEnviron>::READS_BODY
+                        && (false #(|| <#earlier as ::wsgi_core::FromEnviron>::READS_BODY)*)),
+                    #message
+                );
+            });
+        }
+        assertions
+    }
+
+    /// `let __wsgi_arg{i} = extract::<T>(environ).await?;` for each
+    /// extractor, in order.
+    fn extract(&self) -> TokenStream {
+        let environ = local("environ");
+        let lets = self.extractors().map(|(i, ty)| {
+            let binding = local(&format!("arg{i}"));
+            let span = signature::first_span(ty);
+            quote_spanned! {span=>
+                let #binding = ::wsgi_core::__private::extract::<#ty>(#environ).await?;
+            }
+        });
+        let inline_check = if self.generated.generics.is_generic() {
+            let assertions = self.body_assertions();
+            (!assertions.is_empty()).then(|| quote!(const { #(#assertions)* };))
+        } else {
+            None
+        };
+        quote!(#inline_check #(#lets)*)
+    }
+
+    /// Calls the function with the environ binding, the `start` binding and
+    /// the extracted values; evaluates to its return value.
     fn call(&self) -> TokenStream {
         let environ = local("environ");
         let callee = self.generated.callee();
         let fn_span = self.generated.function.sig.ident.span();
         let call_with = |environ: &Ident| {
-            let environ = self.environ.arg(environ);
-            match self.form {
-                Form::Wsgi => {
-                    let start = local("start");
-                    quote_spanned!(fn_span=> #callee(#environ, #start))
-                }
-                Form::Request => quote_spanned!(fn_span=> #callee(#environ)),
-            }
+            let args = self.args.iter().enumerate().map(|(i, arg)| match arg {
+                Arg::Environ(kind) => kind.arg(environ),
+                Arg::StartResponse => local("start").to_token_stream(),
+                Arg::Extractor(_) => local(&format!("arg{i}")).to_token_stream(),
+            });
+            quote_spanned!(fn_span=> #callee(#(#args),*))
         };
         if self.is_async {
             let call = call_with(&environ);
@@ -197,14 +305,36 @@ impl Handler<'_> {
         }
     }
 
-    /// `let output = call; output = result?; output = option-or-return;`
-    fn unwrap_output(&self, on_none: TokenStream) -> TokenStream {
+    /// Extracts, calls, and unwraps the `Result` and `Option` layers:
+    /// `Err(e)` is turned into a response or an error (by `IntoResponse`,
+    /// else `Into<Error>`) and handed to `respond`; `None` returns
+    /// `on_none`.
+    fn unwrap_output(
+        &self,
+        on_none: TokenStream,
+        respond: &dyn Fn(TokenStream) -> TokenStream,
+    ) -> TokenStream {
         let output = local("output");
+        let extract = self.extract();
         let call = self.call();
         let result = self.output.result.as_ref().map(|ty| {
             let span = signature::first_span(ty);
-            let spanned = respan(&output, span);
-            quote_spanned!(span=> let #output = ::wsgi_core::__private::result(#spanned)?;)
+            let error = respan(&local("error"), span);
+            let response = local("response");
+            let answer = respond(response.to_token_stream());
+            quote_spanned! {span=>
+                let #output = match #output {
+                    ::core::result::Result::Ok(#output) => #output,
+                    ::core::result::Result::Err(#error) => {
+                        #[allow(unused_imports)]
+                        use ::wsgi_core::__private::{ViaAny as _, ViaError as _, ViaResponse as _};
+                        let #response = (&&&::wsgi_core::__private::Probe(&#error))
+                            .__wsgi_kind()
+                            .convert(#error)?;
+                        return #answer;
+                    }
+                };
+            }
         });
         let value = local("value");
         let option = self.output.option.as_ref().map(|_| {
@@ -216,6 +346,7 @@ impl Handler<'_> {
             }
         });
         quote! {
+            #extract
             let #output = #call;
             #result
             #option
@@ -227,7 +358,7 @@ impl Handler<'_> {
         let start_response = local("start_response");
         let start = local("start");
         match (&self.form, keep) {
-            (Form::Request, _) => TokenStream::new(),
+            (Form::Typed, _) => TokenStream::new(),
             (Form::Wsgi, true) => {
                 quote!(let #start = ::core::clone::Clone::clone(&#start_response);)
             }
@@ -240,18 +371,26 @@ impl Handler<'_> {
         let start_response = local("start_response");
         let span = signature::first_span(&self.output.inner_ty);
         let output = respan(&local("output"), span);
-        let keep = !matches!((&self.form, &self.output.inner), (Form::Wsgi, Inner::Body));
-        let start = self.start_binding(keep);
-        let unwrap = self.unwrap_output(quote!(::core::result::Result::Err(
-            ::wsgi_core::__private::not_found()
-        )));
+        let start = self.start_binding(true);
+        let started = |response: TokenStream| quote!(::wsgi_core::__private::start(#response, #environ, &#start_response));
+        let unwrap = self.unwrap_output(
+            quote!(::core::result::Result::Err(
+                ::wsgi_core::__private::not_found()
+            )),
+            &started,
+        );
         let finish = match (&self.form, &self.output.inner) {
             (Form::Wsgi, Inner::Body) => quote_spanned! {span=>
                 ::core::result::Result::Ok(::wsgi_core::__private::body(#output))
             },
-            _ => quote_spanned! {span=>
-                ::wsgi_core::__private::start(#output, #environ, &#start_response)
-            },
+            _ => {
+                let response = local("response");
+                let started = started(response.to_token_stream());
+                quote_spanned! {span=>
+                    let #response = ::wsgi_core::__private::respond(#output)?;
+                    #started
+                }
+            }
         };
         self.trait_impl(
             quote!(::wsgi_core::Application),
@@ -266,6 +405,7 @@ impl Handler<'_> {
                     #finish
                 }
             },
+            true,
         )
     }
 
@@ -276,22 +416,31 @@ impl Handler<'_> {
         let output = respan(&local("output"), span);
         let fresh = match self.form {
             Form::Wsgi => quote!(let #start_response = ::wsgi_core::StartResponse::new();),
-            Form::Request => TokenStream::new(),
+            Form::Typed => TokenStream::new(),
         };
         let start = self.start_binding(true);
-        let unwrap = self.unwrap_output(quote!(::core::result::Result::Ok(
-            ::core::option::Option::None
-        )));
+        let answered = |response: TokenStream| match self.form {
+            Form::Wsgi => quote!(::wsgi_core::__private::answer(#response, &#start_response)),
+            Form::Typed => {
+                quote!(::core::result::Result::Ok(::core::option::Option::Some(#response)))
+            }
+        };
+        let unwrap = self.unwrap_output(
+            quote!(::core::result::Result::Ok(::core::option::Option::None)),
+            &answered,
+        );
         let finish = match (&self.form, &self.output.inner) {
             (Form::Wsgi, Inner::Body) => quote_spanned! {span=>
                 ::wsgi_core::__private::capture(#start_response, ::wsgi_core::__private::body(#output)).await
             },
-            (Form::Wsgi, Inner::Response) => quote_spanned! {span=>
-                ::wsgi_core::__private::answer(#output, &#start_response)
-            },
-            (Form::Request, _) => quote_spanned! {span=>
-                ::core::result::Result::Ok(::core::option::Option::Some(#output))
-            },
+            _ => {
+                let response = local("response");
+                let answered = answered(response.to_token_stream());
+                quote_spanned! {span=>
+                    let #response = ::wsgi_core::__private::respond(#output)?;
+                    #answered
+                }
+            }
         };
         self.trait_impl(
             quote!(::wsgi_core::middleware::Middleware),
@@ -309,19 +458,89 @@ impl Handler<'_> {
                     #finish
                 }
             },
+            true,
         )
     }
 
-    fn trait_impl(&self, trait_path: TokenStream, method: TokenStream) -> TokenStream {
+    /// `check`: each extractor's start-up check, naming the handler.
+    fn check(&self) -> TokenStream {
+        let types = self.extractors().map(|(_, ty)| ty);
+        let name = self.generated.name.to_string();
+        quote! {
+            fn check(
+                &self,
+                provided: &::wsgi_core::extract::Provided<'_>,
+            ) -> ::core::result::Result<(), ::wsgi_core::extract::CheckError> {
+                let _ = provided;
+                #(
+                    <#types as ::wsgi_core::FromEnviron>::check(provided)
+                        .map_err(|e| e.in_handler(#name))?;
+                )*
+                ::core::result::Result::Ok(())
+            }
+        }
+    }
+
+    /// The type as a tower `Service`, with the default configuration.
+    fn service(&self) -> TokenStream {
+        let cfgs = self.generated.cfgs();
+        let self_ty = self.generated.self_ty();
+        let where_clause = &self.generated.generics.where_clause;
+        let body = local("B");
+        let list = &self.generated.generics.impl_list;
+        let params = quote!(<#(#list,)* #body>);
+        let extra = quote! {
+            #body: ::wsgi_core::__private::http_body::Body<Data = ::wsgi_core::__private::Bytes>
+                + ::core::marker::Send
+                + 'static,
+            <#body as ::wsgi_core::__private::http_body::Body>::Error:
+                ::core::convert::Into<::wsgi_core::BoxError>,
+        };
+        let where_clause = if where_clause.is_empty() {
+            quote!(where #extra)
+        } else {
+            quote!(#where_clause, #extra)
+        };
+        quote! {
+            #(#cfgs)*
+            impl #params ::wsgi_core::__private::Service<::wsgi_core::http::Request<#body>> for #self_ty
+            #where_clause
+            {
+                type Response = ::wsgi_core::http::Response<::wsgi_core::ResponseBody>;
+                type Error = ::core::convert::Infallible;
+                type Future = ::wsgi_core::ResponseFuture;
+
+                fn poll_ready(
+                    &mut self,
+                    _cx: &mut ::core::task::Context<'_>,
+                ) -> ::core::task::Poll<::core::result::Result<(), Self::Error>> {
+                    ::core::task::Poll::Ready(::core::result::Result::Ok(()))
+                }
+
+                fn call(&mut self, request: ::wsgi_core::http::Request<#body>) -> Self::Future {
+                    ::wsgi_core::__private::serve(*self, request)
+                }
+            }
+        }
+    }
+
+    fn trait_impl(
+        &self,
+        trait_path: TokenStream,
+        method: TokenStream,
+        with_check: bool,
+    ) -> TokenStream {
         let cfgs = self.generated.cfgs();
         let impl_params = &self.generated.generics.impl_params;
         let where_clause = &self.generated.generics.where_clause;
         let self_ty = self.generated.self_ty();
+        let check = with_check.then(|| self.check());
         quote! {
             #(#cfgs)*
             #[::wsgi_core::async_trait]
             impl #impl_params #trait_path for #self_ty #where_clause {
                 #method
+                #check
             }
         }
     }
@@ -392,7 +611,7 @@ mod tests {
         let expanded = super::expand(
             quote!(),
             quote!(
-                fn three(a: &Environ, b: StartResponse, c: u8) -> &'static str {
+                fn three(a: &Environ, b: StartResponse, c: &Environ) -> &'static str {
                     "x"
                 }
             ),

@@ -164,6 +164,21 @@ pub(crate) fn output(ty: &Type, accepted: &str) -> syn::Result<Output> {
     })
 }
 
+/// The name of a response type that is not a body, when `ty` is one
+/// (`Json`, `Html`, `Redirect`, `StatusCode`, a tuple): what a WSGI-form
+/// handler cannot return.
+pub(crate) fn response_like(ty: &Type) -> Option<String> {
+    if let Type::Tuple(tuple) = ty {
+        if !tuple.elems.is_empty() {
+            return Some(quote!(#tuple).to_string().replace(' ', ""));
+        }
+    }
+    let (ident, _) = last_segment(ty)?;
+    ["Json", "Html", "Redirect", "StatusCode"]
+        .contains(&ident.to_string().as_str())
+        .then(|| quote!(#ty).to_string().replace(' ', ""))
+}
+
 /// Reads the environ argument: `&Environ` or `&mut Environ`.
 pub(crate) fn environ_arg(arg: &FnArg, position: &str, accepted: &str) -> syn::Result<EnvironRef> {
     let ty = typed(arg, accepted)?;
@@ -275,6 +290,8 @@ pub(crate) struct TypeGenerics {
     pub(crate) declare: TokenStream,
     /// `<T: Bound, const N: usize>` for `impl…`.
     pub(crate) impl_params: TokenStream,
+    /// The same parameters without the angle brackets, to add others.
+    pub(crate) impl_list: Vec<TokenStream>,
     /// `<T, N>` for `Name…` and the turbofish of the call.
     pub(crate) args: TokenStream,
     /// The function's where clause, plus `T: 'static` for each `T`.
@@ -336,6 +353,7 @@ pub(crate) fn type_generics(sig: &Signature) -> TypeGenerics {
     };
     TypeGenerics {
         declare: wrap(declare),
+        impl_list: impl_params.clone(),
         impl_params: wrap(impl_params),
         args: wrap(args),
         where_clause: if predicates.is_empty() {

@@ -8,7 +8,8 @@
 //! - A [`ResponseMiddleware`] is `(environ, response) -> response`, applied
 //!   in order to the winning response before it starts.
 //!
-//! Plain functions become either with [`middleware_fn`] and
+//! Plain functions become either with [`middleware_fn`] (synchronous),
+//! [`async_middleware_fn`] (returning a future, to `.await` inside) and
 //! [`response_middleware_fn`], or with the attributes
 //! [`#[wsgi_handler]`](crate::wsgi_handler) (returning `Option` to pass)
 //! and [`#[response_middleware]`](crate::response_middleware).
@@ -57,6 +58,8 @@ pub use in_executor::{in_executor, InExecutor};
 pub use wait_for_body::WaitForBody;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -69,6 +72,7 @@ use crate::body::Body;
 use crate::dispatch::{read_prefix, Prefix, StreamError};
 use crate::environ::Environ;
 use crate::error::{BoxError, Error};
+use crate::extract::{CheckError, Provided};
 use crate::input::Input;
 use crate::response::{Content, WsgiResponse};
 use crate::start_response::StartResponse;
@@ -79,6 +83,13 @@ use crate::start_response::StartResponse;
 pub trait Middleware: Send + Sync + 'static {
     /// Looks at the request; may change the environ for later middleware.
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error>;
+
+    /// Checks before serving that what this middleware's handlers extract
+    /// is provided; see [`Application::check`].
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        let _ = provided;
+        Ok(())
+    }
 }
 
 /// `(environ, response) -> response`, applied to the winning response.
@@ -97,12 +108,20 @@ impl<M: Middleware + ?Sized> Middleware for Arc<M> {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         (**self).call(environ).await
     }
+
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        (**self).check(provided)
+    }
 }
 
 #[async_trait]
 impl<M: Middleware + ?Sized> Middleware for Box<M> {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         (**self).call(environ).await
+    }
+
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        (**self).check(provided)
     }
 }
 
@@ -134,7 +153,20 @@ pub struct MiddlewareFn<F> {
     f: F,
 }
 
-/// Wraps `Fn(&mut Environ) -> Result<Option<WsgiResponse>, E>`.
+/// Wraps `Fn(&mut Environ) -> Result<Option<WsgiResponse>, E>`: a
+/// synchronous middleware, run on the event loop (so it must not block;
+/// see [`in_executor`] for blocking work). To `.await` inside, use
+/// [`async_middleware_fn`].
+///
+/// ```
+/// use wsgi_core::middleware::middleware_fn;
+/// use wsgi_core::{Environ, Error, WsgiResponse};
+///
+/// let ping = middleware_fn(|environ: &mut Environ| {
+///     Ok::<_, Error>((environ.path_info() == "/ping").then(|| WsgiResponse::text("pong")))
+/// });
+/// # let _ = ping;
+/// ```
 pub fn middleware_fn<F, E>(f: F) -> MiddlewareFn<F>
 where
     F: Fn(&mut Environ) -> Result<Option<WsgiResponse>, E> + Send + Sync + 'static,
@@ -155,6 +187,67 @@ where
 }
 
 impl<F> fmt::Debug for MiddlewareFn<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(std::any::type_name::<F>())
+    }
+}
+
+/// The future an [`async_middleware_fn`] closure returns: boxed, so that
+/// it may borrow the environ it was given.
+pub type MiddlewareFuture<'a, E> =
+    Pin<Box<dyn Future<Output = Result<Option<WsgiResponse>, E>> + Send + 'a>>;
+
+/// An asynchronous function as a [`Middleware`]; made by
+/// [`async_middleware_fn`].
+#[derive(Clone, Copy)]
+pub struct AsyncMiddlewareFn<F> {
+    f: F,
+}
+
+/// Wraps `Fn(&mut Environ) -> MiddlewareFuture`: a closure returning
+/// `Box::pin(async move { ... })`, which may await (read the body, ask a
+/// database) while borrowing the environ. The synchronous form is
+/// [`middleware_fn`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), wsgi_core::Error> {
+/// use wsgi_core::middleware::{async_middleware_fn, Middleware};
+/// use wsgi_core::{Environ, Error, Input, WsgiResponse};
+///
+/// let echo = async_middleware_fn(|environ: &mut Environ| {
+///     Box::pin(async move {
+///         let body = environ.input().read_all().await?;
+///         Ok::<_, Error>(Some(WsgiResponse::bytes(body)))
+///     })
+/// });
+/// let mut environ = Environ::from_request(http::Request::post("/").body(()).unwrap());
+/// environ.set_input(Input::from_bytes("hello"));
+/// let response = echo.call(&mut environ).await?.expect("answers");
+/// assert_eq!(response.length(), Some(5));
+/// # Ok(())
+/// # }
+/// ```
+pub fn async_middleware_fn<F, E>(f: F) -> AsyncMiddlewareFn<F>
+where
+    F: for<'a> Fn(&'a mut Environ) -> MiddlewareFuture<'a, E> + Send + Sync + 'static,
+    E: Into<Error>,
+{
+    AsyncMiddlewareFn { f }
+}
+
+#[async_trait]
+impl<F, E> Middleware for AsyncMiddlewareFn<F>
+where
+    F: for<'a> Fn(&'a mut Environ) -> MiddlewareFuture<'a, E> + Send + Sync + 'static,
+    E: Into<Error>,
+{
+    async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
+        (self.f)(environ).await.map_err(Into::into)
+    }
+}
+
+impl<F> fmt::Debug for AsyncMiddlewareFn<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(std::any::type_name::<F>())
     }
@@ -317,6 +410,10 @@ impl<A: Application> AppMiddleware<A> {
 impl<A: Application> Middleware for AppMiddleware<A> {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         capture(&self.app, environ).await.map(Some)
+    }
+
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        self.app.check(provided)
     }
 }
 

@@ -100,6 +100,7 @@ pub use crate::config::{Config, ConfigError};
 pub use crate::connection::Connection;
 use crate::connection::ServerState;
 use crate::dispatch::ResponseBody;
+use crate::extract::{CheckError, Provided};
 use crate::service::{ResponseFuture, WsgiService};
 pub use hooks::{HookFuture, Hooks, RequestInfo, ResponseInfo};
 pub use listener::BoundAddr;
@@ -154,6 +155,10 @@ pub enum ServerError {
     },
     /// An event loop or worker thread could not be started.
     Runtime(io::Error),
+    /// The application needs something it is not given (a handler takes
+    /// a `State<S>` that no `with_state` provides); see
+    /// [`Application::check`].
+    Check(CheckError),
     /// The TLS certificate or key cannot be used.
     #[cfg(feature = "tls")]
     Tls(TlsError),
@@ -168,6 +173,7 @@ impl fmt::Display for ServerError {
                 "cannot listen on `{addr}`: {source} (check --bind: HOST:PORT, unix:PATH or fd://N, a local address, a free port)"
             ),
             ServerError::Runtime(e) => write!(f, "cannot start the server's event loop: {e}"),
+            ServerError::Check(e) => write!(f, "the application cannot be served: {e}"),
             #[cfg(feature = "tls")]
             ServerError::Tls(e) => e.fmt(f),
         }
@@ -180,6 +186,7 @@ impl std::error::Error for ServerError {
             ServerError::Config(e) => Some(e),
             ServerError::Bind { source, .. } => Some(source),
             ServerError::Runtime(e) => Some(e),
+            ServerError::Check(e) => Some(e),
             #[cfg(feature = "tls")]
             ServerError::Tls(e) => Some(e),
         }
@@ -229,6 +236,9 @@ impl<A: Application + Clone> Server<A> {
     /// by `RUST_LOG`, else `log_level`) unless one is already set.
     pub fn run(self) -> Result<(), ServerError> {
         self.config.validate().map_err(ServerError::Config)?;
+        self.app
+            .check(&Provided::new(&self.config))
+            .map_err(ServerError::Check)?;
         init_logging(&self.config.log_level);
         let runtime = if self.config.workers == 0 {
             tokio::runtime::Builder::new_multi_thread()
@@ -259,6 +269,8 @@ impl<A: Application + Clone> Server<A> {
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
         let Server { app, config, hooks } = self;
         config.validate().map_err(ServerError::Config)?;
+        app.check(&Provided::new(&config))
+            .map_err(ServerError::Check)?;
         let workers = config.workers;
         if workers == 0 && tokio::runtime::Handle::try_current().is_err() {
             return Err(ServerError::Runtime(io::Error::other(
@@ -623,6 +635,9 @@ struct Generation<A> {
     // can be cancelled (with `workers = 0` the runtime outlives the server).
     connections: JoinSet<()>,
     counter: Option<Arc<RequestCounter>>,
+    /// Given to the generation's connections: what is built once per
+    /// worker copy of the application is keyed by it (`LazyWsgi`).
+    mark: Arc<crate::connection::WorkerMark>,
 }
 
 impl<A: Application> Generation<A> {
@@ -638,6 +653,7 @@ impl<A: Application> Generation<A> {
                     reached: Notify::new(),
                 })
             }),
+            mark: Arc::default(),
         }
     }
 
@@ -791,6 +807,7 @@ impl<A: Application + Clone> Worker<A> {
             local,
             self.tls.is_some(),
             Some(Arc::clone(&self.state)),
+            Some(Arc::clone(&generation.mark)),
         );
         let service = ConnService {
             service: generation.service.clone(),

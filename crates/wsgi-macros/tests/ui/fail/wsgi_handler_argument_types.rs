@@ -6,17 +6,12 @@ fn environ_by_value(_environ: Environ) -> WsgiResponse {
 }
 
 #[wsgi_handler]
-fn not_an_environ(_path: &str) -> WsgiResponse {
+fn borrowed_extractor(_path: &str) -> WsgiResponse {
     WsgiResponse::text("?")
 }
 
 #[wsgi_handler]
 fn borrowed_start_response(_environ: &Environ, _start_response: &StartResponse) -> &'static str {
-    "?"
-}
-
-#[wsgi_handler]
-fn swapped(_start_response: StartResponse, _environ: &Environ) -> &'static str {
     "?"
 }
 

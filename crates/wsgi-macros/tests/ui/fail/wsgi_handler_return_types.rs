@@ -1,11 +1,11 @@
-use wsgi_core::{wsgi_handler, Environ, Error, StartResponse, WsgiResponse};
+use wsgi_core::{wsgi_handler, Environ, Error, Json, StartResponse, WsgiResponse};
 
 #[wsgi_handler]
 fn no_return_type(_environ: &Environ, _start_response: StartResponse) {}
 
 #[wsgi_handler]
-fn request_form_body(_environ: &Environ) -> String {
-    String::new()
+fn json_with_start_response(_environ: &Environ, _start_response: StartResponse) -> Json<u32> {
+    Json(1)
 }
 
 #[wsgi_handler]

@@ -14,4 +14,19 @@ fn not_a_body(_environ: &Environ, _start_response: StartResponse) -> u32 {
     42
 }
 
+#[wsgi_handler]
+fn not_a_response(_environ: &Environ) -> u32 {
+    42
+}
+
+#[wsgi_handler]
+fn typed_error_not_convertible(_environ: &Environ) -> Result<String, NotAnError> {
+    Err(NotAnError)
+}
+
+#[wsgi_handler]
+fn not_an_extractor(_id: u8) -> &'static str {
+    "?"
+}
+
 fn main() {}
