@@ -95,6 +95,12 @@ class RestartTest(unittest.TestCase):
 
     def check_graceful(self, *args):
         server = Server("plain_app:router", "--shutdown-timeout", "10", *args)
+        # Worker processes log their own line once they serve (socket
+        # activation): a signal before that finds one still importing.
+        processes = int(args[1]) if args[:1] == ("--workers",) else 0
+        deadline = time.monotonic() + 30
+        while server.log().count("(1 worker)") < processes and time.monotonic() < deadline:
+            time.sleep(0.05)
         threads, results = self.run_slow_requests(server, 4)
         time.sleep(0.4)  # the requests are in flight
         code = server.stop(signal.SIGTERM)
