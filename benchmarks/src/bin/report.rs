@@ -660,6 +660,19 @@ fn update_readme(path: &Path, sentence: &str) -> std::io::Result<()> {
     std::fs::write(path, updated)
 }
 
+/// The "Python servers" section `benchmarks/python.sh` writes (a separate
+/// run), kept when the Rust figures are regenerated.
+fn python_section(previous: &str) -> String {
+    const START: &str = "<!-- python:start";
+    const END: &str = "<!-- python:end -->";
+    match (previous.find(START), previous.find(END)) {
+        (Some(start), Some(end)) if end > start => {
+            format!("\n{}\n", &previous[start..end + END.len()])
+        }
+        _ => String::new(),
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let results = load(&args)?;
@@ -669,7 +682,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         serde_json::to_string_pretty(&results)? + "\n",
     )?;
     chart(&results, &bench_dir.join("chart.svg"))?;
-    std::fs::write(args.root.join("BENCHMARKS.md"), markdown(&results))?;
+    let path = args.root.join("BENCHMARKS.md");
+    let python = python_section(&std::fs::read_to_string(&path).unwrap_or_default());
+    std::fs::write(&path, markdown(&results) + &python)?;
     update_readme(&args.root.join("README.md"), &headline(&results))?;
     println!("{}", headline(&results));
     Ok(())

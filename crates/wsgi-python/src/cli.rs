@@ -1,0 +1,324 @@
+//! The `wsgi-rs` command: `wsgi-rs MODULE:CALLABLE [SETTINGS...]`.
+//!
+//! The server's settings are wsgi-core's, read by
+//! [`Config::try_from_args`](wsgi_core::Config::try_from_args): flags
+//! (`--bind`, `--workers`, ...), `WSGI_*` environment variables and a TOML
+//! file (`--config`). The command adds the Python ones, as flags or
+//! environment variables:
+//!
+//! | flag | environment | default | meaning |
+//! |---|---|---|---|
+//! | `MODULE:CALLABLE` | `WSGI_APP` | (required) | the application; `module` alone means `module:application`, `module:factory()` calls a factory |
+//! | `--threads N` | `WSGI_THREADS` | `8` | Python calls running at once per process (threads mode) |
+//! | `--asyncio[=BOOL]` | `WSGI_ASYNCIO` | auto | run the app on the worker's asyncio loop (pulsar-style); auto: when it is a coroutine function |
+//! | `--pythonpath DIR` | `WSGI_PYTHONPATH` (`:`-separated) | none | directories put before `sys.path` (the current directory always is) |
+//!
+//! The application may come first or last; other arguments go to the
+//! server's settings.
+
+use std::ffi::OsString;
+
+use pyo3::prelude::*;
+use wsgi_core::server::Server;
+use wsgi_core::{Config, ConfigError};
+
+use crate::app::{Options, PythonApp, DEFAULT_THREADS};
+use crate::processes;
+
+/// Which program runs the command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host {
+    /// The `wsgi-rs` console script of the Python wheel.
+    Python,
+    /// The `wsgi-rs` binary with Python embedded.
+    Embedded,
+}
+
+/// The command's Python settings, taken out of its arguments.
+#[derive(Debug, Default, PartialEq)]
+pub struct PythonArgs {
+    /// `MODULE:CALLABLE`.
+    pub app: Option<String>,
+    /// `--threads`.
+    pub threads: Option<usize>,
+    /// `--asyncio`.
+    pub asyncio: Option<bool>,
+    /// `--pythonpath` entries.
+    pub pythonpath: Vec<String>,
+    /// `--help` was asked for.
+    pub help: bool,
+    /// The server's arguments (program name first).
+    pub rest: Vec<OsString>,
+}
+
+/// wsgi-core flags that take no value (others take the next argument
+/// unless written `--flag=value`).
+const VALUELESS: [&str; 3] = ["--debug", "--proxy-protocol", "--asyncio"];
+
+fn parse_bool(flag: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(format!("{flag} expects true or false, got {value:?}")),
+    }
+}
+
+impl PythonArgs {
+    /// Splits `argv` (program name first) into the Python settings and the
+    /// server's arguments, then fills unset ones from the environment.
+    pub fn parse(argv: Vec<OsString>) -> Result<PythonArgs, String> {
+        let mut args = PythonArgs::default();
+        let mut iter = argv.into_iter();
+        args.rest.extend(iter.next());
+        let mut previous_takes_value = false;
+        let mut rest: Vec<OsString> = iter.collect();
+        rest.reverse();
+        while let Some(arg) = rest.pop() {
+            let text = arg.to_string_lossy().into_owned();
+            let (flag, inline) = match text.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+                _ => (text.clone(), None),
+            };
+            let mut value = |name: &str| -> Result<String, String> {
+                match inline.clone() {
+                    Some(v) => Ok(v),
+                    None => rest
+                        .pop()
+                        .map(|v| v.to_string_lossy().into_owned())
+                        .ok_or_else(|| format!("{name} needs a value")),
+                }
+            };
+            match flag.as_str() {
+                "--threads" => {
+                    let v = value("--threads")?;
+                    args.threads =
+                        Some(v.parse().map_err(|_| {
+                            format!("--threads expects a positive number, got {v:?}")
+                        })?);
+                }
+                "--asyncio" => {
+                    args.asyncio = Some(match &inline {
+                        Some(v) => parse_bool("--asyncio", v)?,
+                        None => true,
+                    });
+                }
+                "--pythonpath" => args.pythonpath.push(value("--pythonpath")?),
+                "--help" | "-h" => args.help = true,
+                _ if !text.starts_with('-') && !previous_takes_value && args.app.is_none() => {
+                    args.app = Some(text);
+                    previous_takes_value = false;
+                    continue;
+                }
+                _ => {
+                    previous_takes_value = text.starts_with("--")
+                        && inline.is_none()
+                        && !VALUELESS.contains(&flag.as_str());
+                    args.rest.push(arg);
+                    continue;
+                }
+            }
+            previous_takes_value = false;
+        }
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if args.app.is_none() {
+            args.app = env("WSGI_APP");
+        }
+        if args.threads.is_none() {
+            if let Some(v) = env("WSGI_THREADS") {
+                args.threads =
+                    Some(v.parse().map_err(|_| {
+                        format!("WSGI_THREADS expects a positive number, got {v:?}")
+                    })?);
+            }
+        }
+        if args.asyncio.is_none() {
+            if let Some(v) = env("WSGI_ASYNCIO") {
+                args.asyncio = Some(parse_bool("WSGI_ASYNCIO", &v)?);
+            }
+        }
+        if let Some(paths) = env("WSGI_PYTHONPATH") {
+            args.pythonpath.extend(
+                paths
+                    .split(':')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        if args.threads == Some(0) {
+            return Err("--threads must be at least 1".into());
+        }
+        Ok(args)
+    }
+}
+
+/// The `--help` text.
+pub fn help() -> String {
+    format!(
+        "Serve a Python WSGI application (pulsar's asynchronous ones included).\n\n\
+         Usage: wsgi-rs MODULE:CALLABLE [OPTIONS]\n\n\
+         Python options:\n  \
+         MODULE:CALLABLE        the application, e.g. app:app or mysite.wsgi:application [env: WSGI_APP=]\n  \
+         --threads <N>          Python calls running at once per process [env: WSGI_THREADS=] [default: {DEFAULT_THREADS}]\n  \
+         --asyncio[=<BOOL>]     run the app on the worker's asyncio loop, pulsar-style [env: WSGI_ASYNCIO=] [default: when the app is a coroutine function]\n  \
+         --pythonpath <DIR>     a directory to put first on sys.path (repeatable) [env: WSGI_PYTHONPATH=]\n\n\
+         Server options:\n{}",
+        Config::help()
+    )
+}
+
+/// The embedded binary's entry point: runs the command with the process's
+/// arguments and returns the exit status.
+pub fn main() -> i32 {
+    Python::attach(|py| run(py, std::env::args_os().collect(), Host::Embedded))
+}
+
+/// Runs the command with `argv` (program name first); returns the exit
+/// status. Blocks until the server stops (SIGINT or SIGTERM), with the GIL
+/// released.
+pub fn run(py: Python<'_>, argv: Vec<OsString>, host: Host) -> i32 {
+    let command_args: Vec<OsString> = argv.iter().skip(1).cloned().collect();
+    let args = match PythonArgs::parse(argv) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("error: {e}\n\nSee `wsgi-rs --help`.");
+            return 2;
+        }
+    };
+    if args.help {
+        println!("{}", help());
+        return 0;
+    }
+    let mut config = match Config::try_from_args(args.rest.clone()) {
+        Ok(config) => config,
+        Err(ConfigError::Args(e)) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let Some(spec) = args.app.clone() else {
+        eprintln!("error: no application given: pass MODULE:CALLABLE (like `app:app`) or set WSGI_APP\n\nSee `wsgi-rs --help`.");
+        return 2;
+    };
+    // `--workers N` is N processes (the GIL runs one Python thread per
+    // process at a time); the parent binds and supervises, each worker
+    // serves with one event loop.
+    let worker = processes::is_worker();
+    let supervise = !worker && config.workers > 1 && cfg!(unix);
+    if worker {
+        config.workers = 1;
+    }
+    let options = Options {
+        threads: args.threads.unwrap_or(DEFAULT_THREADS),
+        asyncio: args.asyncio,
+        multiprocess: worker || supervise,
+    };
+    let app = match prepare_path(py, &args.pythonpath)
+        .and_then(|()| PythonApp::load(py, &spec, options))
+    {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!(
+                "error: {}",
+                crate::error::PythonError::new(py, &e).summary()
+            );
+            return 2;
+        }
+    };
+    if supervise {
+        // The app imported above: a broken one fails here, once, rather
+        // than in a restart loop of workers.
+        drop(app);
+        let launcher = match launcher(py, host, command_args) {
+            Ok(launcher) => launcher,
+            Err(e) => {
+                eprintln!(
+                    "error: {}",
+                    crate::error::PythonError::new(py, &e).summary()
+                );
+                return 2;
+            }
+        };
+        return py.detach(move || processes::supervise(&config, &launcher));
+    }
+    let server = Server::new(app).config(config);
+    match py.detach(move || server.run()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// How to start a worker process running this same command.
+fn launcher(py: Python<'_>, host: Host, args: Vec<OsString>) -> PyResult<processes::Launcher> {
+    let program = match host {
+        Host::Embedded => vec![std::env::current_exe()?.into_os_string()],
+        Host::Python => {
+            let python: String = py.import("sys")?.getattr("executable")?.extract()?;
+            vec![
+                python.into(),
+                "-c".into(),
+                "import sys, wsgi_rs; sys.exit(wsgi_rs.main(sys.argv[1:]))".into(),
+            ]
+        }
+    };
+    Ok(processes::Launcher { program, args })
+}
+
+/// Puts the current directory, then each `--pythonpath`, first on
+/// `sys.path`, as gunicorn does, so `app:app` imports `./app.py`.
+fn prepare_path(py: Python<'_>, extra: &[String]) -> PyResult<()> {
+    let path = py.import("sys")?.getattr("path")?;
+    let cwd = py.import("os")?.call_method0("getcwd")?;
+    path.call_method1("insert", (0, cwd))?;
+    for (index, dir) in extra.iter().enumerate() {
+        path.call_method1("insert", (index, dir))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> PythonArgs {
+        let mut argv = vec![OsString::from("wsgi-rs")];
+        argv.extend(args.iter().map(OsString::from));
+        PythonArgs::parse(argv).unwrap()
+    }
+
+    #[test]
+    fn the_app_may_come_first_or_after_the_flags() {
+        let first = parse(&["app:app", "--bind", "127.0.0.1:0", "--workers", "2"]);
+        assert_eq!(first.app.as_deref(), Some("app:app"));
+        assert_eq!(
+            first.rest,
+            ["wsgi-rs", "--bind", "127.0.0.1:0", "--workers", "2"]
+        );
+        let last = parse(&["--bind", "127.0.0.1:0", "--debug", "app:app"]);
+        assert_eq!(last.app.as_deref(), Some("app:app"));
+        assert_eq!(last.rest, ["wsgi-rs", "--bind", "127.0.0.1:0", "--debug"]);
+    }
+
+    #[test]
+    fn python_flags_are_taken_out() {
+        let args = parse(&[
+            "--threads",
+            "3",
+            "--asyncio",
+            "--pythonpath=src",
+            "m:f()",
+            "--workers=2",
+        ]);
+        assert_eq!(args.threads, Some(3));
+        assert_eq!(args.asyncio, Some(true));
+        assert_eq!(args.pythonpath, ["src"]);
+        assert_eq!(args.app.as_deref(), Some("m:f()"));
+        assert_eq!(args.rest, ["wsgi-rs", "--workers=2"]);
+    }
+}

@@ -1,0 +1,224 @@
+//! `wsgi.input`: the streamed request body as a Python file-like object.
+//!
+//! Python reads synchronously, but the body arrives on the worker's tokio
+//! runtime. Each read releases the GIL and blocks its own thread (a pool
+//! thread, or the event loop's in asyncio mode) on the runtime's handle
+//! until bytes arrive, so other Python threads run while one waits on the
+//! socket. The body stays bounded by `stream_buffer` and guarded by the
+//! idle timeout of [`wsgi_core::Input`]; a failed read raises
+//! [`InputError`], which (if the application lets it escape) is answered
+//! with the same status a Rust handler's read error gets: 413, 408 or 400.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{Bytes, BytesMut};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList};
+use tokio::runtime::Handle;
+
+pyo3::create_exception!(
+    wsgi_rs,
+    InputError,
+    pyo3::exceptions::PyOSError,
+    "Reading wsgi.input failed; `status` is the HTTP status the server answers with if the application lets it escape."
+);
+
+/// The body and what was read ahead of the caller (a line's remainder).
+#[derive(Debug)]
+struct State {
+    input: wsgi_core::Input,
+    pending: Bytes,
+}
+
+/// `environ['wsgi.input']`: `read`, `readline`, `readlines` and iteration.
+#[pyclass(name = "Input", module = "wsgi_rs")]
+#[derive(Debug)]
+pub struct PyInput {
+    state: Arc<Mutex<State>>,
+    handle: Handle,
+}
+
+impl PyInput {
+    /// Wraps the request's body; reads block on `handle`'s runtime.
+    pub(crate) fn new(input: wsgi_core::Input, handle: Handle) -> Self {
+        PyInput {
+            state: Arc::new(Mutex::new(State {
+                input,
+                pending: Bytes::new(),
+            })),
+            handle,
+        }
+    }
+
+    /// Runs `f` with the body, the GIL released.
+    fn with_state<T: Send>(
+        &self,
+        py: Python<'_>,
+        f: impl FnOnce(&mut State, &Handle) -> Result<T, wsgi_core::InputError> + Send,
+    ) -> PyResult<T> {
+        let state = Arc::clone(&self.state);
+        let handle = self.handle.clone();
+        py.detach(move || {
+            let mut guard = lock(&state);
+            f(&mut guard, &handle)
+        })
+        .map_err(|e| input_error(py, e))
+    }
+}
+
+fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    // Every mutation leaves `State` whole; a panic mid-read poisons nothing
+    // that matters.
+    state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The Python exception for a failed read, carrying the status the server
+/// answers with if the application lets it escape (the status wsgi-core
+/// gives the same error from a Rust handler).
+fn input_error(py: Python<'_>, error: wsgi_core::InputError) -> PyErr {
+    let message = error.to_string();
+    let status = wsgi_core::Error::new(error).status().as_u16();
+    let error = InputError::new_err(message);
+    if let Err(e) = error.value(py).setattr("status", status) {
+        return e;
+    }
+    error
+}
+
+impl State {
+    /// The next bytes: what was read ahead first, else the next chunk.
+    fn chunk(&mut self, handle: &Handle) -> Result<Option<Bytes>, wsgi_core::InputError> {
+        if !self.pending.is_empty() {
+            return Ok(Some(std::mem::take(&mut self.pending)));
+        }
+        handle.block_on(self.input.chunk())
+    }
+
+    /// Up to `limit` bytes (all when `None`): fewer only at the end.
+    fn read(
+        &mut self,
+        limit: Option<usize>,
+        handle: &Handle,
+    ) -> Result<Bytes, wsgi_core::InputError> {
+        let mut out = BytesMut::new();
+        loop {
+            if limit.is_some_and(|n| out.len() >= n) {
+                break;
+            }
+            let Some(mut chunk) = self.chunk(handle)? else {
+                break;
+            };
+            if let Some(n) = limit {
+                let room = n - out.len();
+                if chunk.len() > room {
+                    self.pending = chunk.split_off(room);
+                }
+            }
+            if out.is_empty() && limit == Some(chunk.len()) {
+                return Ok(chunk); // one chunk is the whole answer: no copy
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out.freeze())
+    }
+
+    /// One line, `\n` included, of at most `limit` bytes.
+    fn read_line(
+        &mut self,
+        limit: Option<usize>,
+        handle: &Handle,
+    ) -> Result<Bytes, wsgi_core::InputError> {
+        let mut line = BytesMut::new();
+        loop {
+            if limit.is_some_and(|n| line.len() >= n) {
+                break;
+            }
+            let Some(mut chunk) = self.chunk(handle)? else {
+                break;
+            };
+            let mut end = chunk
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(chunk.len(), |i| i + 1);
+            if let Some(n) = limit {
+                end = end.min(n - line.len());
+            }
+            let found = chunk[..end].ends_with(b"\n");
+            self.pending = chunk.split_off(end);
+            line.extend_from_slice(&chunk);
+            if found {
+                break;
+            }
+        }
+        Ok(line.freeze())
+    }
+}
+
+/// `None` and negative sizes mean "no limit", as for Python files.
+fn size_limit(size: Option<isize>) -> Option<usize> {
+    size.and_then(|n| usize::try_from(n).ok())
+}
+
+#[pymethods]
+impl PyInput {
+    /// `read(size=-1)`: up to `size` bytes, all of the rest without one.
+    #[pyo3(signature = (size=None))]
+    fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        let limit = size_limit(size);
+        if limit == Some(0) {
+            return Ok(PyBytes::new(py, b""));
+        }
+        let bytes = self.with_state(py, |state, handle| state.read(limit, handle))?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// `readline(size=-1)`: one line, `\n` included.
+    #[pyo3(signature = (size=None))]
+    fn readline<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+        let limit = size_limit(size);
+        if limit == Some(0) {
+            return Ok(PyBytes::new(py, b""));
+        }
+        let line = self.with_state(py, |state, handle| state.read_line(limit, handle))?;
+        Ok(PyBytes::new(py, &line))
+    }
+
+    /// `readlines(hint=-1)`: lines until their total reaches `hint`.
+    #[pyo3(signature = (hint=None))]
+    fn readlines<'py>(&self, py: Python<'py>, hint: Option<isize>) -> PyResult<Bound<'py, PyList>> {
+        let hint = size_limit(hint).filter(|&n| n > 0);
+        let lines = self.with_state(py, |state, handle| {
+            let mut lines = Vec::new();
+            let mut total = 0;
+            loop {
+                let line = state.read_line(None, handle)?;
+                if line.is_empty() {
+                    break;
+                }
+                total += line.len();
+                lines.push(line);
+                if hint.is_some_and(|n| total >= n) {
+                    break;
+                }
+            }
+            Ok(lines)
+        })?;
+        PyList::new(py, lines.iter().map(|l| PyBytes::new(py, l)))
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let line = self.with_state(py, |state, handle| state.read_line(None, handle))?;
+        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
+    }
+
+    /// Bytes received from the client so far.
+    #[getter]
+    fn bytes_received(&self, py: Python<'_>) -> u64 {
+        let state = Arc::clone(&self.state);
+        py.detach(move || lock(&state).input.bytes_received())
+    }
+}

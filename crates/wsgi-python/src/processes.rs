@@ -1,0 +1,216 @@
+//! `--workers N` as N processes sharing the listening sockets.
+//!
+//! One CPython process runs one thread of Python at a time (the GIL), so
+//! the command runs each worker as a process of its own, as gunicorn and
+//! granian do. The parent binds every address once, then starts the
+//! workers with the sockets inherited through the socket-activation
+//! protocol wsgi-core already serves (`LISTEN_FDS`, with
+//! `LISTEN_FDS_FIRST_FD` and no `LISTEN_PID`, which `listenfd` accepts):
+//! each worker accepts from the same sockets, and connections wait in
+//! their backlog while a worker restarts. The parent forwards SIGINT and
+//! SIGTERM to the workers (each shuts down gracefully), waits for them, and
+//! restarts a worker that dies on its own.
+//!
+//! Linux and other Unix systems only; elsewhere `workers` stay threads.
+
+use std::ffi::OsString;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+use wsgi_core::Config;
+
+/// Marks a worker process (its index), so it serves instead of spawning.
+pub(crate) const WORKER_ENV: &str = "WSGI_RS_WORKER";
+
+/// Whether this process is a worker started by [`supervise`].
+pub(crate) fn is_worker() -> bool {
+    std::env::var_os(WORKER_ENV).is_some()
+}
+
+/// The listening sockets, bound by the parent and inherited by workers.
+struct Listeners {
+    sockets: Vec<Socket>,
+    addrs: Vec<String>,
+}
+
+/// Binds every address of `config` (TCP `HOST:PORT` only) with
+/// consecutive descriptors that survive `exec`.
+fn bind(config: &Config) -> io::Result<Listeners> {
+    let mut sockets = Vec::new();
+    let mut addrs = Vec::new();
+    for bind in &config.bind {
+        let addr: SocketAddr = bind
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("worker processes need TCP addresses (HOST:PORT); {bind:?} is not one: use --workers 1 (or threads) for unix: and fd:// addresses"),
+                )
+            })?;
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(i32::try_from(config.backlog).unwrap_or(i32::MAX))?;
+        socket.set_cloexec(false)?;
+        let local = socket
+            .local_addr()?
+            .as_socket()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| bind.clone());
+        addrs.push(local);
+        sockets.push(socket);
+    }
+    let first = sockets.first().map(|s| s.as_raw_fd());
+    let consecutive = sockets
+        .iter()
+        .enumerate()
+        .all(|(i, s)| Some(s.as_raw_fd()) == first.map(|f| f + i as i32));
+    if !consecutive {
+        return Err(io::Error::other(
+            "the listening sockets did not get consecutive descriptors; bind fewer addresses",
+        ));
+    }
+    Ok(Listeners { sockets, addrs })
+}
+
+/// How a worker process is started.
+#[derive(Debug, Clone)]
+pub(crate) struct Launcher {
+    /// The program and its leading arguments (the binary, or `python -c`).
+    pub(crate) program: Vec<OsString>,
+    /// The command's own arguments, after the program name.
+    pub(crate) args: Vec<OsString>,
+}
+
+impl Launcher {
+    fn spawn(&self, index: usize, listeners: &Listeners) -> io::Result<Child> {
+        let (program, leading) = self
+            .program
+            .split_first()
+            .ok_or_else(|| io::Error::other("no program to start workers with"))?;
+        let first = listeners.sockets.first().map_or(3, |s| s.as_raw_fd());
+        Command::new(program)
+            .args(leading)
+            .args(&self.args)
+            .env(WORKER_ENV, index.to_string())
+            .env("LISTEN_FDS", listeners.sockets.len().to_string())
+            .env("LISTEN_FDS_FIRST_FD", first.to_string())
+            .env_remove("LISTEN_PID")
+            .spawn()
+    }
+}
+
+fn signal(child: &Child, signal: rustix::process::Signal) {
+    let pid = i32::try_from(child.id())
+        .ok()
+        .and_then(rustix::process::Pid::from_raw);
+    if let Some(pid) = pid {
+        let _ = rustix::process::kill_process(pid, signal);
+    }
+}
+
+/// Binds, runs `config.workers` worker processes and supervises them
+/// until SIGINT or SIGTERM; returns the exit status.
+pub(crate) fn supervise(config: &Config, launcher: &Launcher) -> i32 {
+    let listeners = match bind(config) {
+        Ok(listeners) => listeners,
+        Err(e) => {
+            eprintln!("error: binding {:?} failed: {e}", config.bind);
+            return 1;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: starting the supervisor failed: {e}");
+            return 1;
+        }
+    };
+    runtime.block_on(async move {
+        use tokio::signal::unix::{signal as unix_signal, SignalKind};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            unix_signal(SignalKind::interrupt()),
+            unix_signal(SignalKind::terminate()),
+        ) else {
+            eprintln!("error: installing the signal handlers failed");
+            return 1;
+        };
+        let mut workers: Vec<Option<Child>> = Vec::new();
+        for index in 0..config.workers {
+            match launcher.spawn(index, &listeners) {
+                Ok(child) => workers.push(Some(child)),
+                Err(e) => {
+                    eprintln!("error: starting worker {index} failed: {e}");
+                    workers
+                        .iter()
+                        .flatten()
+                        .for_each(|c| signal(c, rustix::process::Signal::TERM));
+                    return 1;
+                }
+            }
+        }
+        for addr in &listeners.addrs {
+            println!(
+                "listening on http://{addr} ({} worker processes)",
+                config.workers
+            );
+        }
+        let mut tick = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = interrupt.recv() => break,
+                _ = terminate.recv() => break,
+                _ = tick.tick() => {
+                    for (index, slot) in workers.iter_mut().enumerate() {
+                        let exited = slot.as_mut().and_then(|c| c.try_wait().ok().flatten());
+                        if let Some(status) = exited {
+                            eprintln!("worker {index} exited ({status}); starting a new one");
+                            *slot = launcher.spawn(index, &listeners).map_err(|e| {
+                                eprintln!("error: restarting worker {index} failed: {e}");
+                            }).ok();
+                        }
+                    }
+                }
+            }
+        }
+        // Each worker drains its in-flight requests (shutdown_timeout).
+        workers
+            .iter()
+            .flatten()
+            .for_each(|c| signal(c, rustix::process::Signal::TERM));
+        let deadline = Instant::now() + config.shutdown_timeout + Duration::from_secs(5);
+        let mut status = 0;
+        for mut child in workers.into_iter().flatten() {
+            loop {
+                match child.try_wait() {
+                    Ok(Some(exit)) => {
+                        if !exit.success() {
+                            status = 1;
+                        }
+                        break;
+                    }
+                    Ok(None) if Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        status = 1;
+                        break;
+                    }
+                }
+            }
+        }
+        drop(listeners);
+        status
+    })
+}

@@ -1,0 +1,88 @@
+"""pulsar-style asynchronous apps, wsgiref.validate, the command line."""
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from server import APPS, Server, command
+
+
+class PulsarAsyncTest(unittest.TestCase):
+    def test_simple_async_serves_hello_world(self):
+        with Server("pulsar_app:simple_async", "--asyncio") as server:
+            self.assertEqual(server.get("/")[::2], (200, b"hello World!"))
+
+    def test_coroutine_function_app_with_pulsar_objects(self):
+        with Server("pulsar_app:async_app", "--workers", "1") as server:
+            status, _, body = server.get("/")
+            self.assertEqual(status, 200)
+            data = json.loads(body)
+            self.assertEqual(data["workers"], 1)
+            self.assertIsInstance(data["connection"], int)
+
+    def test_async_generator_body(self):
+        with Server("pulsar_app:streaming") as server:
+            self.assertEqual(server.get("/?5")[::2], (200, b"0\n1\n2\n3\n4\n"))
+
+
+class ValidateTest(unittest.TestCase):
+    """wsgiref.validate around the apps: any PEP 3333 breach on either side
+    raises inside the app (warnings are errors there) and shows as a 500."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server("plain_app:validated", "--debug")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def test_get(self):
+        status, _, body = self.server.get("/")
+        self.assertEqual(status, 200, body)
+
+    def test_post_body(self):
+        status, _, body = self.server.request("POST", "/echo", body=b"x" * 100_000)
+        self.assertEqual((status, len(body)), (200, 100_000))
+
+    def test_json_with_content_length(self):
+        self.assertEqual(self.server.get("/json")[0], 200)
+
+    def test_head(self):
+        status, _, body = self.server.request("HEAD", "/")
+        self.assertEqual((status, body), (200, b""))
+
+    def test_file_wrapper(self):
+        with Server("plain_app:validated_file", "--debug") as server:
+            status, _, body = server.get("/")
+            self.assertEqual(status, 200, body)
+            with open(os.path.join(APPS, "plain_app.py"), "rb") as f:
+                self.assertEqual(body, f.read())
+
+
+class CommandTest(unittest.TestCase):
+    def test_help_lists_python_and_server_options(self):
+        out = subprocess.run([command(), "--help"], capture_output=True, text=True, check=True).stdout
+        for flag in ("--threads", "--asyncio", "--bind", "--workers", "--max-requests"):
+            self.assertIn(flag, out)
+
+    def test_a_missing_app_is_a_clear_error(self):
+        run = subprocess.run([command(), "nosuchmodule:app"], capture_output=True, text=True, cwd=APPS)
+        self.assertEqual(run.returncode, 2)
+        self.assertIn("cannot import", run.stderr)
+
+    def test_app_and_settings_from_environment_and_toml(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write('server_software = "from-toml"\n')
+        try:
+            with Server("--config=" + f.name, env={"WSGI_APP": "plain_app:hello"}) as server:
+                _, headers, body = server.get("/")
+                self.assertEqual(body, b"Hello, World!")
+                self.assertEqual(headers["server"], "from-toml")
+        finally:
+            os.unlink(f.name)
+
+
+if __name__ == "__main__":
+    unittest.main()
