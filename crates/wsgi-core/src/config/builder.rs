@@ -114,6 +114,8 @@ impl ConfigBuilder {
         shutdown_drain: Duration;
         /// Expect a PROXY protocol header on every connection.
         proxy_protocol: bool;
+        /// Take `SCRIPT_NAME` from a trusted proxy's `X-Forwarded-Prefix`.
+        forwarded_prefix: bool;
         /// Show error details in 500 responses.
         debug: bool;
     }
@@ -241,6 +243,7 @@ mod tests {
             .certfile("cert.pem")
             .keyfile("key.pem")
             .proxy_protocol(true)
+            .forwarded_prefix(true)
             .forwarded_allow_ips(["10.0.0.0/8"])
             .debug(true)
             .server_software("me/1")
@@ -267,6 +270,7 @@ mod tests {
             ("certfile", "cert.pem"),
             ("keyfile", "key.pem"),
             ("proxy_protocol", "true"),
+            ("forwarded_prefix", "true"),
             ("forwarded_allow_ips", "10.0.0.0/8"),
             ("debug", "true"),
             ("server_software", "me/1"),
