@@ -337,28 +337,6 @@ impl Body {
         }
     }
 
-    /// Waits for the first non-empty item, so that an error before it is
-    /// known while an error page can still be sent: the body that comes back
-    /// yields that item, then the rest. Bodies known in full are returned
-    /// as they are (they cannot fail, and keep their known length).
-    pub(crate) async fn read_first_item(mut self) -> Result<Body, Error> {
-        if self.exact_length().is_some() {
-            return Ok(self);
-        }
-        loop {
-            match self.next().await {
-                Some(Ok(bytes)) if bytes.is_empty() => continue,
-                Some(Ok(bytes)) => {
-                    let first = futures_util::stream::iter([Ok(bytes)]);
-                    return Ok(Body::from_stream(first.chain(self)));
-                }
-                Some(Err(error)) => return Err(error),
-                // Ended (and closed as completed) without a byte.
-                None => return Ok(Body::empty()),
-            }
-        }
-    }
-
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
         match &mut self.kind {
             Kind::Empty => Poll::Ready(None),

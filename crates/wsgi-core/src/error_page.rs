@@ -99,27 +99,15 @@ pub fn render_error(environ: &Environ, error: &Error) -> WsgiResponse {
         }
     }
     if status.is_server_error() {
-        tracing::error!(
-            error = %error.chain(),
-            status = status.as_u16(),
-            method = %environ.method(),
-            uri = %environ.uri(),
-            peer = ?environ.connection().and_then(|c| c.client_addr()),
-            "request failed"
+        log_failure(
+            error,
+            environ.method(),
+            environ.uri(),
+            environ.connection().and_then(|c| c.client_addr()),
         );
     }
-    if status.is_redirection() || status == StatusCode::NO_CONTENT {
+    let Some(message) = page_message(error, environ.config().debug) else {
         return response;
-    }
-    let reason = status.canonical_reason().unwrap_or("Error");
-    let message = if status.is_server_error() {
-        if environ.config().debug {
-            error.chain()
-        } else {
-            reason.to_owned()
-        }
-    } else {
-        error.to_string()
     };
     let mut page = match rich_page(environ.header(header::ACCEPT), status, &message) {
         Some(RichPage::Html(page)) => WsgiResponse::html(page),
@@ -129,6 +117,45 @@ pub fn render_error(environ: &Environ, error: &Error) -> WsgiResponse {
     page.set_status(status);
     page.headers_mut().extend(response.headers_mut().drain());
     page
+}
+
+/// What an error page says, the one rule for every error page: for a
+/// `5xx` the reason phrase only (the error chain when `debug` is on, since
+/// internals must not leak), else the error's own message; `None` for a
+/// redirect or a `204`, which carry no page.
+pub(crate) fn page_message(error: &Error, debug: bool) -> Option<String> {
+    let status = error.status();
+    if status.is_redirection() || status == StatusCode::NO_CONTENT {
+        None
+    } else if !status.is_server_error() {
+        Some(error.to_string())
+    } else if debug {
+        Some(error.chain())
+    } else {
+        Some(
+            status
+                .canonical_reason()
+                .unwrap_or("Server Error")
+                .to_owned(),
+        )
+    }
+}
+
+/// Logs a server error with the request it failed.
+pub(crate) fn log_failure(
+    error: &Error,
+    method: &http::Method,
+    uri: &http::Uri,
+    peer: Option<std::net::SocketAddr>,
+) {
+    tracing::error!(
+        error = %error.chain(),
+        status = error.status().as_u16(),
+        method = %method,
+        uri = %uri,
+        peer = ?peer,
+        "request failed"
+    );
 }
 
 /// An error page in a format other than plain text.

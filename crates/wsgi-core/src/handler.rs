@@ -26,28 +26,23 @@
 //! # let _ = handler;
 //! ```
 
-use std::convert::Infallible;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use futures_util::FutureExt;
-use http::Request;
 
 use crate::application::Application;
 use crate::body::Body;
 use crate::config::Config;
-use crate::dispatch::{ResponseBody, Settings};
+use crate::dispatch::Settings;
 use crate::environ::Environ;
-use crate::error::{BoxError, Error, HttpError};
+use crate::error::{Error, HttpError};
 use crate::error_page::{render_error, ErrorRenderer};
 use crate::extract::{CheckError, Provided, StateSet};
 use crate::middleware::{AppMiddleware, Middleware, ResponseMiddleware};
 use crate::response::WsgiResponse;
-use crate::service::{respond_with, ResponseFuture};
 use crate::start_response::StartResponse;
 
 struct Inner {
@@ -173,6 +168,17 @@ impl WsgiHandler {
         })
     }
 
+    /// What the tower `Service` impl (in `service.rs`) serves: the shared
+    /// chain, without wrapping the handler in a new `Arc` per request, and
+    /// the handler's service configuration.
+    pub(crate) fn service_parts(&self) -> (Arc<impl Application>, &Arc<Config>, &Arc<Settings>) {
+        (
+            Arc::clone(&self.inner),
+            &self.inner.config,
+            &self.inner.settings,
+        )
+    }
+
     /// Runs the chain and returns the final response; errors become error
     /// pages (response middleware applies to those too, unless it is what
     /// failed).
@@ -284,30 +290,6 @@ impl Middleware for WsgiHandler {
 
     fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
         self.check_inner(provided)
-    }
-}
-
-impl<B> tower_service::Service<Request<B>> for WsgiHandler
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    type Response = http::Response<ResponseBody>;
-    type Error = Infallible;
-    type Future = ResponseFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        respond_with(
-            Arc::clone(&self.inner),
-            &self.inner.config,
-            &self.inner.settings,
-            request,
-            None,
-        )
     }
 }
 

@@ -112,13 +112,14 @@ pub mod application;
 pub mod body;
 pub mod config;
 pub mod connection;
-pub mod dispatch;
+mod dispatch;
 pub mod environ;
 pub mod error;
 pub mod error_page;
 pub mod extract;
 pub mod form;
 pub mod forwarded;
+mod framing;
 /// Guides: longer explanations with examples, also readable as Markdown
 /// under `crates/wsgi-core/docs/` in the repository.
 pub mod guide {
@@ -141,6 +142,7 @@ pub mod lazy;
 mod macro_support;
 pub mod middleware;
 pub mod response;
+pub mod response_body;
 pub mod router;
 pub mod server;
 pub mod service;
@@ -160,7 +162,6 @@ pub use connection::Connection;
 /// The `cookie` crate, for [`WsgiResponse::set_cookie`] and
 /// [`Cookies`](extract::Cookies).
 pub use cookie;
-pub use dispatch::{ResponseBody, StreamError};
 pub use environ::{Environ, EnvironError, Errors};
 pub use error::{BoxError, Error, HttpError};
 pub use error_page::ErrorRenderer;
@@ -175,6 +176,7 @@ pub use http;
 pub use input::{Input, InputError};
 pub use lazy::LazyWsgi;
 pub use response::{Content, Html, IntoResponse, Redirect, WsgiResponse};
+pub use response_body::{ResponseBody, StreamError};
 pub use router::{RouteParams, Router};
 pub use service::{ResponseFuture, WsgiService};
 pub use start_response::{IntoStatus, StartResponse, StartResponseError, Status, Writer};
@@ -185,6 +187,7 @@ pub use wsgi_macros::{response_middleware, wsgi_handler};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::macro_support::*;
+    pub use crate::service::serve;
 }
 
 /// The README's code, compiled as a doctest so the tour stays true.

@@ -9,21 +9,16 @@
 //! type the macro points the call at.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, OnceLock};
 
 pub use bytes::Bytes;
 pub use http_body;
 pub use tower_service::Service;
 
-use crate::application::Application;
 use crate::body::Body;
-use crate::config::Config;
-use crate::dispatch::Settings;
 use crate::environ::Environ;
-use crate::error::{BoxError, Error, HttpError};
+use crate::error::{Error, HttpError};
 use crate::extract::FromEnviron;
 use crate::response::{IntoResponse, WsgiResponse};
-use crate::service::{respond_with, ResponseFuture};
 use crate::start_response::StartResponse;
 
 /// Runs extractor `T`; its rejection becomes the handler's error.
@@ -98,23 +93,6 @@ pub trait ViaAny {
     }
 }
 impl<E> ViaAny for Probe<'_, E> {}
-
-/// A generated handler type served as a tower `Service` directly, with the
-/// default configuration.
-pub fn serve<A, B>(app: A, request: http::Request<B>) -> ResponseFuture
-where
-    A: Application,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
-    static DEFAULTS: OnceLock<(Arc<Config>, Arc<Settings>)> = OnceLock::new();
-    let (config, settings) = DEFAULTS.get_or_init(|| {
-        let config = Config::default();
-        let settings = Arc::new(Settings::new(&config));
-        (Arc::new(config), settings)
-    });
-    respond_with(Arc::new(app), config, settings, request, None)
-}
 
 /// An error type a handler may return: anything `Into<Error>`. Its own
 /// trait only for the message when a type is not one.
@@ -208,9 +186,7 @@ pub async fn capture(
     start_response: StartResponse,
     body: Body,
 ) -> Result<Option<WsgiResponse>, Error> {
-    crate::middleware::capture_body(start_response, body)
-        .await
-        .map(Some)
+    WsgiResponse::capture(start_response, body).await.map(Some)
 }
 
 /// Runs `f` on tokio's blocking pool with the request's environ, for

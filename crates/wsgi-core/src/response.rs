@@ -39,6 +39,8 @@ pub use into_response::{Html, IntoResponse, IntoResponseParts, Redirect};
 use crate::body::Body;
 use crate::environ::Environ;
 use crate::error::Error;
+use crate::framing::Framing;
+use crate::response_body::{Outgoing, StreamError};
 use crate::start_response::{IntoStatus, StartResponse, Status};
 
 /// What a [`WsgiResponse`] carries.
@@ -206,20 +208,75 @@ impl WsgiResponse {
         std::mem::replace(&mut self.content, Content::Bytes(Bytes::new()))
     }
 
-    /// For a streamed response, waits for the body's first item (see
-    /// `Body::read_first_item`): an error before it becomes this call's
-    /// error, which the handler renders as an error page. A `HEAD` answer
-    /// is left alone: its body is never sent.
+    /// For a streamed response, waits for the body's first non-empty item:
+    /// an error before it becomes this call's error, which the handler
+    /// renders as an error page. Bodies known in full are left as they are
+    /// (they cannot fail, and keep their known length), and so is a `HEAD`
+    /// answer: its body is never sent.
     pub(crate) async fn read_first_chunk(mut self, method: &Method) -> Result<Self, Error> {
         if method == Method::HEAD {
             return Ok(self);
         }
-        if self.is_streamed() {
-            if let Content::Stream(body) = self.take_content() {
-                self.content = Content::Stream(body.read_first_item().await?);
+        if let Content::Stream(body) = &self.content {
+            if body.exact_length().is_none() {
+                let Content::Stream(body) = self.take_content() else {
+                    return Ok(self);
+                };
+                let mut outgoing = Outgoing::new(body, None);
+                outgoing
+                    .read_first(None)
+                    .await
+                    .map_err(StreamError::into_error)?;
+                // Ended without a byte: an empty body, of known length.
+                let body = match outgoing.is_done() {
+                    true => Body::empty(),
+                    false => outgoing.into_body(),
+                };
+                self.content = Content::Stream(body);
             }
         }
         Ok(self)
+    }
+
+    /// What a plain WSGI application answered (the head given to
+    /// `start_response`, legacy `write` bytes and `body`) as a response,
+    /// so response middleware applies to it too.
+    ///
+    /// The body is read up to its first non-empty item, as the server
+    /// would, so an application that calls `start_response` from its body
+    /// works. A body that ends right there becomes non-streamed content
+    /// (its declared `Content-Length` checked); otherwise the rest streams,
+    /// in the order the server would send it.
+    pub(crate) async fn capture(start_response: StartResponse, body: Body) -> Result<Self, Error> {
+        let mut outgoing = Outgoing::new(body, Some(start_response.clone()));
+        outgoing
+            .read_first(None)
+            .await
+            .map_err(StreamError::into_error)?;
+        let head = start_response
+            .take_head()?
+            .ok_or_else(|| Error::msg("the application returned without calling start_response"))?;
+        let mut response = WsgiResponse::new(head.status.code());
+        if head.status.custom_reason().is_some() {
+            response.set_reason(head.status.reason());
+        }
+        response.headers = head.headers;
+        response.content = match outgoing.take_whole() {
+            Some(bytes) => {
+                if let Some(declared) = head.content_length {
+                    let sent = bytes.len() as u64;
+                    if sent > declared {
+                        return Err(Error::new(StreamError::TooLong { declared }));
+                    }
+                    if sent < declared {
+                        return Err(Error::new(StreamError::TooShort { declared, sent }));
+                    }
+                }
+                Content::Bytes(bytes)
+            }
+            None => Content::Stream(outgoing.into_body()),
+        };
+        Ok(response)
     }
 
     /// Whether the content is a streamed iterable (length unknown).
@@ -277,10 +334,7 @@ impl WsgiResponse {
     /// final headers and returns the body, following the rules in the
     /// [module docs](self).
     pub fn start(self, environ: &Environ, start_response: &StartResponse) -> Result<Body, Error> {
-        let bodiless = environ.method() == Method::HEAD
-            || self.status.is_informational()
-            || self.status == StatusCode::NO_CONTENT
-            || self.status == StatusCode::NOT_MODIFIED;
+        let framing = Framing::of(environ.method(), self.status);
         let content_type = match (&self.content_type, &self.encoding) {
             // One of the constructors' own types: no copy.
             (Some(Cow::Borrowed(static_type)), None) => {
@@ -320,17 +374,15 @@ impl WsgiResponse {
                 headers.append(header::SET_COOKIE, value);
             }
         }
-        let no_length =
-            status.code() == StatusCode::NO_CONTENT || status.code() == StatusCode::NOT_MODIFIED;
         let body = match content {
             Content::Bytes(bytes) => {
-                if !no_length {
+                if framing.adds_length() {
                     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
                 }
-                if bodiless {
-                    Body::empty()
-                } else {
+                if framing.sends_body() {
                     Body::from(bytes)
+                } else {
+                    Body::empty()
                 }
             }
             // A stream is handed over as it is: the server reads no more of

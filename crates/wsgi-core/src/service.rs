@@ -34,11 +34,13 @@ use http::{Request, Response, StatusCode, Version};
 use crate::application::Application;
 use crate::config::Config;
 use crate::connection::Connection;
-use crate::dispatch::{dispatch, plain_response, ResponseBody, Settings};
+use crate::dispatch::{dispatch, text_response, Settings};
 use crate::environ::Environ;
 use crate::error::BoxError;
 use crate::extract::{CheckError, Provided};
+use crate::handler::WsgiHandler;
 use crate::input::Input;
+use crate::response_body::ResponseBody;
 
 /// An [`Application`] as a `tower::Service`. Cheap to clone.
 pub struct WsgiService<A: ?Sized> {
@@ -187,7 +189,7 @@ where
                     format!("Request body is larger than the {limit}-byte limit.\n"),
                 )
             };
-            let mut response = plain_response(status, text, &head.method, &settings, None);
+            let mut response = text_response(status, text, &head.method, &settings);
             if head.version < Version::HTTP_2 {
                 // The unread body would be taken as the next request.
                 response.headers_mut().insert(
@@ -217,13 +219,7 @@ where
                 "Not Found: this server serves only paths under {}\n",
                 environ.script_name()
             );
-            plain_response(
-                StatusCode::NOT_FOUND,
-                text,
-                environ.method(),
-                &settings,
-                None,
-            )
+            text_response(StatusCode::NOT_FOUND, text, environ.method(), &settings)
         } else {
             dispatch(app, environ, &settings).await
         };
@@ -354,6 +350,46 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         self.respond(request, None)
     }
+}
+
+/// A [`WsgiHandler`] is a tower `Service` itself, with its
+/// [`service_config`](WsgiHandler::service_config).
+impl<B> tower_service::Service<Request<B>> for WsgiHandler
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ResponseBody>;
+    type Error = Infallible;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let (app, config, settings) = self.service_parts();
+        respond_with(app, config, settings, request, None)
+    }
+}
+
+/// A generated handler type served as a tower `Service` directly, with the
+/// default configuration (what `#[wsgi_handler]` types' `Service` impls
+/// call).
+#[doc(hidden)]
+pub fn serve<A, B>(app: A, request: Request<B>) -> ResponseFuture
+where
+    A: Application,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    static DEFAULTS: std::sync::OnceLock<(Arc<Config>, Arc<Settings>)> = std::sync::OnceLock::new();
+    let (config, settings) = DEFAULTS.get_or_init(|| {
+        let config = Config::default();
+        let settings = Arc::new(Settings::new(&config));
+        (Arc::new(config), settings)
+    });
+    respond_with(Arc::new(app), config, settings, request, None)
 }
 
 #[cfg(test)]

@@ -69,7 +69,6 @@ use http::header::{self, HeaderMap, HeaderValue};
 
 use crate::application::Application;
 use crate::body::Body;
-use crate::dispatch::{read_prefix, Prefix, StreamError};
 use crate::environ::Environ;
 use crate::error::{BoxError, Error};
 use crate::extract::{CheckError, Provided};
@@ -304,93 +303,7 @@ pub async fn capture<A: Application + ?Sized>(
 ) -> Result<WsgiResponse, Error> {
     let start_response = StartResponse::new();
     let body = app.call(environ, start_response.clone()).await?;
-    capture_body(start_response, body).await
-}
-
-/// [`capture`] once the application has returned: the head given to
-/// `start_response`, its `write` bytes and `body` become a response.
-pub(crate) async fn capture_body(
-    start_response: StartResponse,
-    mut body: Body,
-) -> Result<WsgiResponse, Error> {
-    // As the server does: read up to the first non-empty item.
-    let Prefix { first, held } = read_prefix(&mut body, &start_response, None)
-        .await
-        .map_err(|error| match error {
-            StreamError::Body(error) => error,
-            other => Error::new(other),
-        })?;
-    let head = start_response
-        .take_head()?
-        .ok_or_else(|| Error::msg("the application returned without calling start_response"))?;
-    let mut response = WsgiResponse::new(head.status.code());
-    if head.status.custom_reason().is_some() {
-        response.set_reason(head.status.reason());
-    }
-    *response.headers_mut() = head.headers;
-    if held.is_none() && body.is_end() && !start_response.has_written() {
-        let bytes = first.unwrap_or_default();
-        if let Some(declared) = head.content_length {
-            let sent = bytes.len() as u64;
-            if sent > declared {
-                return Err(Error::new(StreamError::TooLong { declared }));
-            }
-            if sent < declared {
-                return Err(Error::new(StreamError::TooShort { declared, sent }));
-            }
-        }
-        response.set_content(Content::Bytes(bytes));
-        return Ok(response);
-    }
-    let rest = futures_util::stream::unfold(
-        Captured {
-            first,
-            held,
-            body: Some(body),
-            start_response,
-        },
-        |mut state| async move {
-            let item = state.next().await?;
-            Some((item, state))
-        },
-    );
-    response.set_content(Content::Stream(Body::from_stream(rest)));
-    Ok(response)
-}
-
-/// The rest of a captured body, in the order its bytes were produced.
-struct Captured {
-    first: Option<Bytes>,
-    held: Option<Bytes>,
-    body: Option<Body>,
-    start_response: StartResponse,
-}
-
-impl Captured {
-    async fn next(&mut self) -> Option<Result<Bytes, Error>> {
-        loop {
-            let ready = self
-                .first
-                .take()
-                .or_else(|| self.start_response.take_written())
-                .or_else(|| self.held.take());
-            if let Some(bytes) = ready {
-                return Some(Ok(bytes));
-            }
-            let body = self.body.as_mut()?;
-            match body.next().await {
-                Some(Ok(bytes)) if bytes.is_empty() => continue,
-                // Behind any `write()` bytes queued while it was made.
-                Some(Ok(bytes)) => self.held = Some(bytes),
-                Some(Err(error)) => {
-                    self.body = None;
-                    return Some(Err(error));
-                }
-                // Ended: still send what `write()` queued at the end.
-                None => self.body = None,
-            }
-        }
-    }
+    WsgiResponse::capture(start_response, body).await
 }
 
 /// An [`Application`] as a [`Middleware`] that always answers.
