@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wsgi_core::server::{BoundAddr, Hooks, Server, ServerError};
-use wsgi_core::{app_fn, async_trait, Application, Body, Environ, Error, LazyWsgi, StartResponse};
+use wsgi_core::{app_fn, Application, Body, Environ, Error, LazyWsgi, StartResponse};
 use wsgi_tests::{get, read_until, send, serve_with, test_config, IO_TIMEOUT};
 
 fn hello(_: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
@@ -96,7 +96,6 @@ async fn unix_socket_path_that_is_a_regular_file_is_not_removed() {
 #[derive(Clone)]
 struct ThreadName;
 
-#[async_trait]
 impl Application for ThreadName {
     async fn call(&self, _: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
         let thread = std::thread::current().name().unwrap_or("?").to_owned();

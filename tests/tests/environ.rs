@@ -1,14 +1,13 @@
 //! The environ an application sees, for requests sent over real sockets.
 
 use serde_json::{Map, Value};
-use wsgi_core::{app_fn, async_trait, Application, Body, Environ, Error, StartResponse};
+use wsgi_core::{app_fn, Application, Body, Environ, Error, StartResponse};
 use wsgi_tests::{raw_request, serve, serve_with, test_config};
 
 /// Answers with every string variable as JSON, plus a few typed ones.
 #[derive(Clone)]
 struct Echo;
 
-#[async_trait]
 impl Application for Echo {
     async fn call(
         &self,

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wsgi_core::{app_fn, async_trait, Application, Body, Chunk, Environ, Error, StartResponse};
+use wsgi_core::{app_fn, Application, Body, Chunk, Environ, Error, StartResponse};
 use wsgi_tests::{get, raw_request, read_until, send, serve, serve_with, test_config};
 
 fn hello(_: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
@@ -19,7 +19,6 @@ fn hello(_: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
 #[derive(Clone)]
 struct Panicky;
 
-#[async_trait]
 impl Application for Panicky {
     async fn call(&self, environ: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
         if environ.path_info() == "/panic" {
@@ -504,7 +503,6 @@ async fn malformed_request_gets_400_and_the_server_keeps_serving() {
 #[derive(Clone)]
 struct ThreadName;
 
-#[async_trait]
 impl Application for ThreadName {
     async fn call(&self, environ: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
         let thread = std::thread::current().name().unwrap_or("?").to_owned();
@@ -558,7 +556,6 @@ async fn connection_handle_reaches_the_event_loop() {
 #[derive(Clone)]
 struct Slow;
 
-#[async_trait]
 impl Application for Slow {
     async fn call(&self, environ: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
         let nap = |ms| {

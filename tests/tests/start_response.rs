@@ -271,7 +271,6 @@ async fn write_bytes_go_out_while_the_streaming_body_waits() {
 #[derive(Clone)]
 struct WritesThenWaits;
 
-#[wsgi_core::async_trait]
 impl wsgi_core::Application for WritesThenWaits {
     async fn call(
         &self,

@@ -142,7 +142,6 @@ async fn wsgi_handler_runs_under_trace_and_timeout_layers() {
 #[derive(Clone)]
 struct SlowApp;
 
-#[wsgi_core::async_trait]
 impl wsgi_core::Application for SlowApp {
     async fn call(&self, _: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
         tokio::time::sleep(Duration::from_secs(2)).await;

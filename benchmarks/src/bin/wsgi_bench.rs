@@ -12,8 +12,8 @@ use wsgi_benchmarks::{json_object, Item, ServerArgs, StreamShape, HELLO};
 use wsgi_core::extract::{CheckError, Path, Provided};
 use wsgi_core::server::Server;
 use wsgi_core::{
-    async_trait, wsgi_handler, Application, Body, Config, Environ, Error, Json, Router,
-    StartResponse, WsgiHandler,
+    wsgi_handler, Application, Body, Config, Environ, Error, Json, Router, StartResponse,
+    WsgiHandler,
 };
 
 /// The typed-json workload: the id from the path, the item from the body.
@@ -30,7 +30,6 @@ struct Bench {
     typed: WsgiHandler,
 }
 
-#[async_trait]
 impl Application for Bench {
     async fn call(
         &self,

@@ -2,22 +2,22 @@
 //!
 //! [`Application`] is the asynchronous WSGI callable: it receives the
 //! request's [`Environ`] and a [`StartResponse`], sets the response head and
-//! returns a [`Body`] (possibly an asynchronous iterable). It is object-safe,
-//! so `Box<dyn Application>` and `Arc<dyn Application>` work, and it is
-//! implemented with `#[async_trait]` (re-exported as
-//! [`wsgi_core::async_trait`](crate::async_trait)).
+//! returns a [`Body`] (possibly an asynchronous iterable). Implement it with
+//! a plain `async fn call`: its future is a concrete type, so serving a
+//! request allocates no box for it. To store applications of different
+//! types behind one type, erase them with [`BoxApplication`], which boxes
+//! the future of each call.
 //!
 //! A synchronous function is plain WSGI 1.0.1; wrap it with [`app_fn`], or
 //! put [`#[wsgi_handler]`](crate::wsgi_handler) on it (on an `async fn`
 //! too), which generates a type implementing this trait.
 //!
 //! ```
-//! use wsgi_core::{app_fn, async_trait, Application, Body, Environ, Error, StartResponse};
+//! use wsgi_core::{app_fn, Application, Body, Environ, Error, StartResponse};
 //!
 //! // Asynchronous: may await before answering.
 //! struct Hello;
 //!
-//! #[async_trait]
 //! impl Application for Hello {
 //!     async fn call(&self, environ: &mut Environ, start_response: StartResponse) -> Result<Body, Error> {
 //!         let name = environ.input().read_all().await?;
@@ -37,9 +37,9 @@
 //! ```
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-
-use async_trait::async_trait;
 
 use crate::body::Body;
 use crate::environ::Environ;
@@ -48,15 +48,17 @@ use crate::extract::{CheckError, Provided};
 use crate::start_response::StartResponse;
 
 /// An asynchronous WSGI application.
-#[async_trait]
+///
+/// Implement `call` as an `async fn`; the future it returns must be `Send`
+/// (hold nothing that is not `Send` across an `.await`).
 pub trait Application: Send + Sync + 'static {
     /// Handles one request: calls `start_response` (now or from the body,
     /// before its first non-empty item) and returns the body.
-    async fn call(
+    fn call(
         &self,
         environ: &mut Environ,
         start_response: StartResponse,
-    ) -> Result<Body, Error>;
+    ) -> impl Future<Output = Result<Body, Error>> + Send;
 
     /// Checks, once before the application serves, that everything its
     /// handlers extract is provided (the states of
@@ -70,14 +72,13 @@ pub trait Application: Send + Sync + 'static {
     }
 }
 
-#[async_trait]
 impl<A: Application + ?Sized> Application for Arc<A> {
-    async fn call(
+    fn call(
         &self,
         environ: &mut Environ,
         start_response: StartResponse,
-    ) -> Result<Body, Error> {
-        (**self).call(environ, start_response).await
+    ) -> impl Future<Output = Result<Body, Error>> + Send {
+        (**self).call(environ, start_response)
     }
 
     fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
@@ -85,18 +86,91 @@ impl<A: Application + ?Sized> Application for Arc<A> {
     }
 }
 
-#[async_trait]
 impl<A: Application + ?Sized> Application for Box<A> {
+    fn call(
+        &self,
+        environ: &mut Environ,
+        start_response: StartResponse,
+    ) -> impl Future<Output = Result<Body, Error>> + Send {
+        (**self).call(environ, start_response)
+    }
+
+    fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        (**self).check(provided)
+    }
+}
+
+/// The future of a [`BoxApplication`]'s call.
+pub type BoxCallFuture<'a> = Pin<Box<dyn Future<Output = Result<Body, Error>> + Send + 'a>>;
+
+/// [`Application`] as an object-safe trait: what [`BoxApplication`] stores.
+trait DynApplication: Send + Sync + 'static {
+    fn call_boxed<'a>(
+        &'a self,
+        environ: &'a mut Environ,
+        start_response: StartResponse,
+    ) -> BoxCallFuture<'a>;
+
+    fn check_dyn(&self, provided: &Provided<'_>) -> Result<(), CheckError>;
+}
+
+impl<A: Application> DynApplication for A {
+    fn call_boxed<'a>(
+        &'a self,
+        environ: &'a mut Environ,
+        start_response: StartResponse,
+    ) -> BoxCallFuture<'a> {
+        Box::pin(self.call(environ, start_response))
+    }
+
+    fn check_dyn(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
+        self.check(provided)
+    }
+}
+
+/// Any application behind one type, to choose between applications at run
+/// time or keep several in one collection. Each call boxes its future (one
+/// allocation); an application of a known type costs none.
+///
+/// ```
+/// use wsgi_core::{app_fn, BoxApplication, Environ, Error, StartResponse};
+///
+/// let hello = app_fn(|_: &mut Environ, start_response: StartResponse| {
+///     start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+///     Ok::<_, Error>("hello")
+/// });
+/// let apps: Vec<BoxApplication> = vec![BoxApplication::new(hello)];
+/// # let _ = apps;
+/// ```
+#[derive(Clone)]
+pub struct BoxApplication {
+    app: Arc<dyn DynApplication>,
+}
+
+impl BoxApplication {
+    /// Erases `app`'s type.
+    pub fn new(app: impl Application) -> Self {
+        BoxApplication { app: Arc::new(app) }
+    }
+}
+
+impl Application for BoxApplication {
     async fn call(
         &self,
         environ: &mut Environ,
         start_response: StartResponse,
     ) -> Result<Body, Error> {
-        (**self).call(environ, start_response).await
+        self.app.call_boxed(environ, start_response).await
     }
 
     fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
-        (**self).check(provided)
+        self.app.check_dyn(provided)
+    }
+}
+
+impl fmt::Debug for BoxApplication {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BoxApplication")
     }
 }
 
@@ -119,21 +193,24 @@ where
     AppFn { f }
 }
 
-#[async_trait]
 impl<F, B, E> Application for AppFn<F>
 where
     F: Fn(&mut Environ, StartResponse) -> Result<B, E> + Send + Sync + 'static,
     B: Into<Body>,
     E: Into<Error>,
 {
-    async fn call(
+    fn call(
         &self,
         environ: &mut Environ,
         start_response: StartResponse,
-    ) -> Result<Body, Error> {
-        (self.f)(environ, start_response)
-            .map(Into::into)
-            .map_err(Into::into)
+    ) -> impl Future<Output = Result<Body, Error>> + Send {
+        // Called when first polled, as an `async fn` would be: inside the
+        // server's panic guard.
+        async move {
+            (self.f)(environ, start_response)
+                .map(Into::into)
+                .map_err(Into::into)
+        }
     }
 }
 

@@ -246,7 +246,6 @@ impl Inner {
 /// The application behind both `WsgiHandler`'s `Application` impl and its
 /// tower `Service` impl, which serves the shared `Inner` without wrapping
 /// the handler in a new `Arc` per request.
-#[async_trait]
 impl Application for Inner {
     async fn call(
         &self,
@@ -258,7 +257,6 @@ impl Application for Inner {
     }
 }
 
-#[async_trait]
 impl Application for WsgiHandler {
     async fn call(
         &self,

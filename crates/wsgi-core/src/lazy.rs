@@ -234,7 +234,6 @@ impl<A> Clone for LazyWsgi<A> {
     }
 }
 
-#[async_trait]
 impl<A: Application> Application for LazyWsgi<A> {
     async fn call(
         &self,

@@ -26,13 +26,12 @@
 //! | the server | [`server::Server`]; any app is also a tower [`WsgiService`] |
 //!
 //! ```no_run
-//! use wsgi_core::{async_trait, Application, Body, Chunk, Environ, Error, StartResponse};
+//! use wsgi_core::{Application, Body, Chunk, Environ, Error, StartResponse};
 //! use wsgi_core::server::Server;
 //!
 //! #[derive(Clone)]
 //! struct Greeter;
 //!
-//! #[async_trait]
 //! impl Application for Greeter {
 //!     async fn call(&self, environ: &mut Environ, start_response: StartResponse) -> Result<Body, Error> {
 //!         let who = environ.path_info().trim_start_matches('/').to_owned();
@@ -150,7 +149,7 @@ pub mod start_response;
 pub mod static_files;
 pub mod test_client;
 
-pub use application::{app_fn, AppFn, Application};
+pub use application::{app_fn, AppFn, Application, BoxApplication};
 pub use async_trait::async_trait;
 pub use body::{Body, Chunk, Outcome};
 /// The `clap` crate, for `#[derive(clap::Args)]` on an application's own

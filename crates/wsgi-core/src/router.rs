@@ -882,7 +882,6 @@ mod tests {
 
     struct NoApp;
 
-    #[async_trait]
     impl Application for NoApp {
         async fn call(
             &self,

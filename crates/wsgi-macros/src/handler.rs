@@ -394,6 +394,7 @@ impl Handler<'_> {
         };
         self.trait_impl(
             quote!(::wsgi_core::Application),
+            false,
             quote! {
                 async fn call(
                     &self,
@@ -444,6 +445,7 @@ impl Handler<'_> {
         };
         self.trait_impl(
             quote!(::wsgi_core::middleware::Middleware),
+            true,
             quote! {
                 async fn call(
                     &self,
@@ -524,9 +526,13 @@ impl Handler<'_> {
         }
     }
 
+    /// `boxed`: the trait is object-safe through `#[async_trait]` (the
+    /// middleware traits, stored behind `dyn`); `Application`'s `call` is a
+    /// native `async fn`.
     fn trait_impl(
         &self,
         trait_path: TokenStream,
+        boxed: bool,
         method: TokenStream,
         with_check: bool,
     ) -> TokenStream {
@@ -535,9 +541,10 @@ impl Handler<'_> {
         let where_clause = &self.generated.generics.where_clause;
         let self_ty = self.generated.self_ty();
         let check = with_check.then(|| self.check());
+        let boxed = boxed.then(|| quote!(#[::wsgi_core::async_trait]));
         quote! {
             #(#cfgs)*
-            #[::wsgi_core::async_trait]
+            #boxed
             impl #impl_params #trait_path for #self_ty #where_clause {
                 #method
                 #check

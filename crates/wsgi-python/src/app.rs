@@ -16,7 +16,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
-use wsgi_core::{async_trait, Application, Body, Config, Environ, Error, StartResponse};
+use wsgi_core::{Application, Body, Config, Environ, Error, StartResponse};
 
 use crate::body::{classify, Context, Mode, Returned};
 use crate::environ::Request;
@@ -185,7 +185,6 @@ pub fn load_callable<'py>(py: Python<'py>, spec: &str) -> PyResult<Bound<'py, Py
     Ok(target)
 }
 
-#[async_trait]
 impl Application for PythonApp {
     async fn call(
         &self,
