@@ -121,12 +121,13 @@ declare -A WRK=(
     [hello-64]="64 / 0"
     [environ]="64 /environ 0"
     [stream-small]="64 /stream/small 16000"
+    [stream-pending]="64 /stream/pending 16000"
     [stream-large]="64 /stream/large 6553600"
     [hello-256]="256 / 0"
     [hello-1024]="1024 / 0"
     [typed-json]="64 /items/42 0 benchmarks/post_item.lua"
 )
-WORKLOADS=(hello-64 environ stream-small stream-large hello-256 hello-1024 h2 typed-json)
+WORKLOADS=(hello-64 environ stream-small stream-pending stream-large hello-256 hello-1024 h2 typed-json)
 if [[ -n $ONLY ]]; then
     [[ -n ${WRK[$ONLY]:-} ]] || { echo "--only: no wrk workload $ONLY" >&2; exit 2; }
     WORKLOADS=("$ONLY")

@@ -80,6 +80,9 @@ pub struct StreamShape {
     pub chunks: usize,
     /// Each chunk (static, so no copy is made anywhere).
     pub chunk: &'static [u8],
+    /// Whether each chunk's future is pending once before it resolves
+    /// (`yield_now`), as a future fed by I/O is; else ready at once.
+    pub pending: bool,
 }
 
 impl StreamShape {
@@ -89,10 +92,17 @@ impl StreamShape {
             "/stream/small" => Some(StreamShape {
                 chunks: 1000,
                 chunk: &SMALL_CHUNK,
+                pending: false,
+            }),
+            "/stream/pending" => Some(StreamShape {
+                chunks: 1000,
+                chunk: &SMALL_CHUNK,
+                pending: true,
             }),
             "/stream/large" => Some(StreamShape {
                 chunks: 100,
                 chunk: &LARGE_CHUNK[..],
+                pending: false,
             }),
             _ => None,
         }
@@ -108,11 +118,16 @@ impl StreamShape {
         self.len() == 0
     }
 
-    /// The chunks as a stream, each one produced by an (immediately ready)
-    /// future, as an asynchronous WSGI iterable of futures would.
+    /// The chunks as a stream, each one produced by a future (ready at
+    /// once, or pending once first), as an asynchronous WSGI iterable of
+    /// futures would.
     pub fn stream(self) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-        futures_util::stream::iter(0..self.chunks)
-            .then(move |_| async move { Ok(Bytes::from_static(self.chunk)) })
+        futures_util::stream::iter(0..self.chunks).then(move |_| async move {
+            if self.pending {
+                tokio::task::yield_now().await;
+            }
+            Ok(Bytes::from_static(self.chunk))
+        })
     }
 }
 

@@ -30,6 +30,7 @@ async fn stream(request: Request) -> impl IntoResponse {
     let shape = StreamShape::for_path(request.uri().path()).unwrap_or(StreamShape {
         chunks: 0,
         chunk: b"",
+        pending: false,
     });
     (
         [(CONTENT_TYPE, "application/octet-stream")],
@@ -55,6 +56,7 @@ fn main() -> std::io::Result<()> {
             )
             .route("/environ", get(environ))
             .route("/stream/small", get(stream))
+            .route("/stream/pending", get(stream))
             .route("/stream/large", get(stream))
             .route("/items/{id}", post(update))
             .layer(axum::Extension(local));

@@ -91,6 +91,14 @@ const WORKLOADS: &[Workload] = &[
         target: "≥ 1.00× axum",
     },
     Workload {
+        key: "stream-pending",
+        title: "(c) stream of 1,000 × 16 B futures, each pending once, 64 connections",
+        metric: "bytes_per_s",
+        unit: "bytes/s",
+        higher_better: true,
+        target: "≥ 1.00× axum",
+    },
+    Workload {
         key: "stream-large",
         title: "(c) stream of 100 × 64 KiB futures, 64 connections",
         metric: "bytes_per_s",

@@ -225,7 +225,9 @@ pub(crate) struct AccessRecord {
 
 impl AccessRecord {
     /// The record of `environ`'s request, when access lines are logged.
-    pub(crate) fn capture(environ: &Environ, format: &Arc<AccessLogFormat>) -> Option<Self> {
+    /// Boxed: a response carries it to its end, and most responses are
+    /// moved several times on the way while logging is off.
+    pub(crate) fn capture(environ: &Environ, format: &Arc<AccessLogFormat>) -> Option<Box<Self>> {
         if !tracing::enabled!(target: "wsgi::access", tracing::Level::INFO) {
             return None;
         }
@@ -235,7 +237,7 @@ impl AccessRecord {
                 .then(|| environ.headers().get(name).cloned())
                 .flatten()
         };
-        Some(AccessRecord {
+        Some(Box::new(AccessRecord {
             user_agent: header(header::USER_AGENT),
             referer: header(header::REFERER),
             method: environ.method().clone(),
@@ -246,7 +248,7 @@ impl AccessRecord {
             status: StatusCode::OK,
             started: Instant::now(),
             format: Arc::clone(format),
-        })
+        }))
     }
 
     /// The status the response was answered with.

@@ -69,7 +69,7 @@ struct Answer<'s> {
     request: RequestContext,
     /// For the error page's format.
     accept: Option<HeaderValue>,
-    log: Option<AccessRecord>,
+    log: Option<Box<AccessRecord>>,
 }
 
 impl Answer<'_> {
@@ -119,7 +119,7 @@ pub(crate) fn plain_response(
     text: String,
     method: &Method,
     settings: &Settings,
-    mut log: Option<AccessRecord>,
+    mut log: Option<Box<AccessRecord>>,
 ) -> Response<ResponseBody> {
     if let Some(log) = &mut log {
         log.set_status(status);

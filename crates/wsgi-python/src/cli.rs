@@ -188,7 +188,12 @@ pub fn run(py: Python<'_>, argv: Vec<OsString>, host: Host) -> i32 {
         println!("{}", help());
         return 0;
     }
-    let mut config = match Config::try_from_args(args.rest.clone()) {
+    // One process unless `--workers` says otherwise, as gunicorn: each
+    // worker process is a Python interpreter (the library's default of one
+    // event loop per core is for threads).
+    let mut base = Config::default();
+    base.workers = 1;
+    let mut config = match base.try_update_from_args(args.rest.clone()) {
         Ok(config) => config,
         Err(ConfigError::Args(e)) => {
             let _ = e.print();

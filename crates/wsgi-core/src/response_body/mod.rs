@@ -161,17 +161,18 @@ pub struct ResponseBody {
     phase: Phase,
     declared: Option<u64>,
     sent: u64,
-    log: Option<AccessRecord>,
+    log: Option<Box<AccessRecord>>,
     /// Marks the request in flight on its connection until the body is done.
     in_flight: Option<InFlight>,
     on_end: Option<OnEnd>,
-    /// For the error log when the stream is aborted.
-    context: Option<RequestContext>,
+    /// For the error log when the stream is aborted; boxed, as only
+    /// streamed bodies carry it.
+    context: Option<Box<RequestContext>>,
     timer: Option<Timer>,
 }
 
 impl ResponseBody {
-    fn with_phase(phase: Phase, declared: Option<u64>, log: Option<AccessRecord>) -> Self {
+    fn with_phase(phase: Phase, declared: Option<u64>, log: Option<Box<AccessRecord>>) -> Self {
         ResponseBody {
             phase,
             declared,
@@ -185,7 +186,7 @@ impl ResponseBody {
     }
 
     /// A body of `bytes`, sent as one frame.
-    pub(crate) fn full(bytes: Bytes, log: Option<AccessRecord>) -> Self {
+    pub(crate) fn full(bytes: Bytes, log: Option<Box<AccessRecord>>) -> Self {
         let declared = Some(bytes.len() as u64);
         let phase = if bytes.is_empty() {
             Phase::Ended(Outcome::Completed)
@@ -203,13 +204,13 @@ impl ResponseBody {
         declared: Option<u64>,
         timeout: Option<Duration>,
         context: RequestContext,
-        log: Option<AccessRecord>,
+        log: Option<Box<AccessRecord>>,
     ) -> Self {
         if let Some(bytes) = outgoing.take_whole() {
             return ResponseBody::full(bytes, log);
         }
         let mut body = ResponseBody::with_phase(Phase::Streaming(outgoing), declared, log);
-        body.context = Some(context);
+        body.context = Some(Box::new(context));
         body.timer = timeout.map(|timeout| Timer {
             timeout,
             sleep: Box::pin(tokio::time::sleep(timeout)),
