@@ -11,6 +11,16 @@ use wsgi_core::{Application, Config};
 
 pub mod child;
 
+/// Held by the load tests (many connections, memory and latency read
+/// while they run) so that they do not overlap one another in their test
+/// binary: each measures the server under its own load only.
+/// (An asynchronous lock: it is held across `.await`, and a test that
+/// fails while holding it releases it without poisoning it.)
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOAD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOAD.lock().await
+}
+
 /// How long any single wire operation in a test may take before the test
 /// fails instead of hanging.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);

@@ -199,18 +199,16 @@ where
     B: Into<Body>,
     E: Into<Error>,
 {
-    fn call(
+    // Called when first polled, as any `async fn`: inside the server's
+    // panic guard.
+    async fn call(
         &self,
         environ: &mut Environ,
         start_response: StartResponse,
-    ) -> impl Future<Output = Result<Body, Error>> + Send {
-        // Called when first polled, as an `async fn` would be: inside the
-        // server's panic guard.
-        async move {
-            (self.f)(environ, start_response)
-                .map(Into::into)
-                .map_err(Into::into)
-        }
+    ) -> Result<Body, Error> {
+        (self.f)(environ, start_response)
+            .map(Into::into)
+            .map_err(Into::into)
     }
 }
 

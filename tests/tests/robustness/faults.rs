@@ -118,6 +118,7 @@ fn faulty_app() -> impl wsgi_core::Application + Clone {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faulty_requests_under_load_never_look_like_a_complete_200() {
+    let _load = wsgi_tests::exclusive().await;
     const REQUESTS: usize = 500;
     const CONCURRENCY: usize = 32;
     // The injected panics are expected: keep their messages out of the

@@ -14,6 +14,7 @@ use wsgi_tests::{get, read_until, send, serve_with, test_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_abandoned_streamed_body_is_closed_exactly_once() {
+    let _load = wsgi_tests::exclusive().await;
     const CLIENTS: usize = 2_000;
     const CONCURRENCY: usize = 64;
     let started_bodies = Arc::new(AtomicUsize::new(0));
@@ -96,6 +97,7 @@ async fn every_abandoned_streamed_body_is_closed_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_connections_are_closed_and_others_still_served() {
+    let _load = wsgi_tests::exclusive().await;
     const ATTACKERS: usize = 200;
     let mut config = test_config();
     config.header_read_timeout = Duration::from_secs(1);

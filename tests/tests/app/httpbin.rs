@@ -3,7 +3,7 @@
 //! them.
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../examples/httpbin.rs"]
+#[path = "../../../examples/httpbin.rs"]
 mod httpbin;
 
 use std::io::Read;

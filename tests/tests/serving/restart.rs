@@ -163,6 +163,7 @@ async fn client_loop(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_completes_sent_requests_and_exits_cleanly() {
+    let _load = wsgi_tests::exclusive().await;
     let mut server = ChildServer::start(
         env!("CARGO_BIN_EXE_load_server"),
         &["--shutdown-timeout", "5"],

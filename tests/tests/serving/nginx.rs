@@ -26,9 +26,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wsgi_tests::{dechunk, parse_response, raw_exchange, raw_request, RawResponse, IO_TIMEOUT};
 
 /// The guide whose nginx block these tests run.
-const GUIDE: &str = include_str!("../../DEPLOYING.md");
+const GUIDE: &str = include_str!("../../../DEPLOYING.md");
 /// The comment that precedes the tested block in the guide.
-const MARKER: &str = "<!-- tested: tests/tests/nginx.rs";
+const MARKER: &str = "<!-- tested: tests/tests/serving/nginx.rs";
 
 /// The nginx to run, if this machine has one: `WSGI_NGINX` if set (a path
 /// that is not a file counts as none), else the usual places.
@@ -628,6 +628,7 @@ async fn one_request(client: &HttpClient, base: &str, worker: usize, n: u64, tal
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rolling_restart_under_load_fails_no_request() {
+    let _load = wsgi_tests::exclusive().await;
     let Some(mut site) = site("rolling_restart_under_load_fails_no_request") else {
         return;
     };

@@ -63,6 +63,7 @@ async fn all_closed(server: &ChildServer, expected: u64) -> BodyStats {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_abandoned_streams_are_closed_once_and_memory_returns() {
+    let _load = wsgi_tests::exclusive().await;
     let server = ChildServer::start(env!("CARGO_BIN_EXE_load_server"), &[]);
     let addr = server.addr();
     let fds_at_start = server.fd_count();

@@ -554,3 +554,43 @@ async fn async_middleware_fn_awaits_with_the_environ() {
     assert_eq!(posted.text(), "got hello");
     assert_eq!(get(server.local_addr(), "/").await.text(), "passed");
 }
+
+// HttpError from a plain application loses its headers (Location, Allow).
+#[tokio::test]
+async fn redirect_error_from_plain_app_has_location() {
+    let server = serve(app_fn(|_: &mut Environ, _sr: StartResponse| {
+        Err::<Body, Error>(HttpError::redirect("/login").into())
+    }));
+    let r = get(server.local_addr(), "/").await;
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("location"),
+        Some("/login"),
+        "{}",
+        String::from_utf8_lossy(&r.raw)
+    );
+}
+
+// capture() (plain app inside a WsgiHandler) drops write() bytes queued
+// by the body's last poll.
+#[tokio::test]
+async fn captured_app_keeps_trailing_written_bytes() {
+    let handler = WsgiHandler::default().app(app_fn(|_: &mut Environ, sr: StartResponse| {
+        let write = sr.start("200 OK", [("Content-Type", "text/plain")])?;
+        let mut step = 0;
+        let stream = futures_util::stream::poll_fn(move |_| {
+            step += 1;
+            match step {
+                1 => std::task::Poll::Ready(Some(Chunk::from("head;"))),
+                _ => {
+                    write.write("tail");
+                    std::task::Poll::Ready(None)
+                }
+            }
+        });
+        Ok::<_, Error>(Body::from_chunk_stream(stream))
+    }));
+    let server = serve(handler);
+    let r = get(server.local_addr(), "/").await;
+    assert_eq!(r.text(), "head;tail");
+}

@@ -1,9 +1,9 @@
 //! Asynchronous iterable bodies on the wire: framing, errors, backpressure,
 //! and the close hook.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::io::AsyncReadExt;
@@ -391,4 +391,70 @@ async fn a_spawned_chunk_is_aborted_when_the_client_goes_away() {
     drop(stream);
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert_eq!(finished.load(Ordering::SeqCst), 0, "the task ran on");
+}
+
+// a panicking close hook on a finished body kills the connection without
+// any response.
+#[tokio::test]
+async fn panicking_close_hook_still_answers() {
+    let server = serve(app_fn(|_: &mut Environ, sr: StartResponse| {
+        sr.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok::<_, Error>(Body::from("ok").on_close(|_| panic!("hook")))
+    }));
+    let raw = wsgi_tests::raw_exchange(
+        server.local_addr(),
+        b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(!raw.is_empty(), "no response at all");
+}
+
+// HEAD on a streaming endpoint waits for the first body item.
+#[tokio::test]
+async fn head_does_not_wait_for_the_stream() {
+    let polled = Arc::new(AtomicBool::new(false));
+    let p = polled.clone();
+    let server = serve(app_fn(move |_: &mut Environ, sr: StartResponse| {
+        sr.start("200 OK", [("Content-Type", "text/event-stream")])?;
+        let p = p.clone();
+        Ok::<_, Error>(Body::from_chunks([Chunk::future(async move {
+            p.store(true, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Ok::<_, Error>("event")
+        })]))
+    }));
+    let started = Instant::now();
+    let _ = raw_request(
+        server.local_addr(),
+        "HEAD / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "HEAD took {:?}",
+        started.elapsed()
+    );
+}
+
+// a streamed body with a declared Content-Length that is fully sent is
+// closed as `Aborted`, not `Completed`.
+#[tokio::test]
+async fn fully_sent_declared_length_body_closes_completed() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let server = serve(app_fn(move |_: &mut Environ, sr: StartResponse| {
+        sr.start(
+            "200 OK",
+            [("Content-Type", "text/plain"), ("Content-Length", "5")],
+        )?;
+        let log = log.clone();
+        Ok::<_, Error>(
+            Body::from_chunks([Chunk::from("hel"), Chunk::from("lo")])
+                .on_close(move |o| log.lock().unwrap().push(o)),
+        )
+    }));
+    let r = get(server.local_addr(), "/").await;
+    assert_eq!(r.text(), "hello");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(*seen.lock().unwrap(), [wsgi_core::Outcome::Completed]);
 }

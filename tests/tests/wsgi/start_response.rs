@@ -342,3 +342,49 @@ async fn a_refused_exc_info_head_still_gives_500() {
     .await;
     assert_clean_500(&response, "x-first");
 }
+
+// start() after the head went out is silently accepted.
+#[tokio::test]
+async fn second_start_after_head_sent_is_refused() {
+    let server = serve(app_fn(|_: &mut Environ, sr: StartResponse| {
+        sr.start("200 OK", [("Content-Type", "text/plain")])?;
+        let sr2 = sr.clone();
+        Ok::<_, Error>(Body::from_chunks([
+            Chunk::from("first;"),
+            Chunk::future(async move {
+                Ok::<_, Error>(match sr2.start("404 Not Found", [("X-B", "1")]) {
+                    Ok(_) => format!("accepted, is_started={}", sr2.is_started()),
+                    Err(e) => format!("refused: {e}"),
+                })
+            }),
+        ]))
+    }));
+    let r = get(server.local_addr(), "/").await;
+    assert!(r.text().contains("refused"), "{}", r.text());
+}
+
+// bytes written via write() while producing an item go out after it.
+#[tokio::test]
+async fn write_during_item_goes_before_the_item() {
+    let server = serve(app_fn(|_: &mut Environ, sr: StartResponse| {
+        let write = sr.start("200 OK", [("Content-Type", "text/plain")])?;
+        Ok::<_, Error>(Body::from_chunks([Chunk::future(async move {
+            write.write("a");
+            Ok::<_, Error>("b")
+        })]))
+    }));
+    let r = get(server.local_addr(), "/").await;
+    assert_eq!(r.text(), "ab");
+}
+
+// Proxy-* headers are hop-by-hop (see `start_response.rs`): refused, not
+// passed through.
+#[tokio::test]
+async fn proxy_connection_is_refused() {
+    let server = serve(app_fn(|_: &mut Environ, sr: StartResponse| {
+        sr.start("200 OK", [("Proxy-Connection", "keep-alive")])?;
+        Ok::<_, Error>("x")
+    }));
+    let r = get(server.local_addr(), "/").await;
+    assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.raw));
+}

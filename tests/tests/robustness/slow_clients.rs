@@ -68,6 +68,7 @@ fn percentile(values: &[Duration], p: usize) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_leave_normal_ones_served_and_memory_bounded() {
+    let _load = wsgi_tests::exclusive().await;
     let server = ChildServer::start(
         env!("CARGO_BIN_EXE_load_server"),
         &["--header-read-timeout", "1"],

@@ -3,7 +3,7 @@
 //! real socket, on a real SQLite file.
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../examples/todo.rs"]
+#[path = "../../../examples/todo.rs"]
 mod todo;
 
 use std::net::SocketAddr;

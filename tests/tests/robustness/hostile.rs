@@ -325,6 +325,7 @@ fn verdict(case: &Case, outcome: &Outcome) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_requests_get_4xx_or_close_and_the_server_keeps_serving() {
+    let _load = wsgi_tests::exclusive().await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut config = test_config();
     // Silent clients (truncated bodies, bare HTTP/2 prefaces) are cut off

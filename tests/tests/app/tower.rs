@@ -7,8 +7,11 @@ use axum::Router;
 use http::HeaderValue;
 use tower::ServiceBuilder;
 use tower_http::set_header::SetResponseHeaderLayer;
-use wsgi_core::{app_fn, Body, Chunk, Environ, Error, StartResponse, WsgiService};
-use wsgi_tests::{get, IO_TIMEOUT};
+use wsgi_core::middleware::ServiceMiddleware;
+use wsgi_core::{
+    app_fn, Body, Chunk, Environ, Error, Input, StartResponse, WsgiHandler, WsgiService,
+};
+use wsgi_tests::{get, raw_request, serve, IO_TIMEOUT};
 
 fn wsgi_app(environ: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
     let path = environ.path_info().into_owned();
@@ -200,5 +203,39 @@ async fn a_generated_handler_type_is_an_axum_fallback_service() {
     assert!(
         page["message"].as_str().unwrap().contains("`name`"),
         "{page}"
+    );
+}
+
+// a tower service's Content-Length is dropped: HEAD says 0, GET is chunked.
+#[tokio::test]
+async fn tower_service_content_length_survives() {
+    let service = tower::service_fn(|request: http::Request<Input>| async move {
+        let body = if request.method() == http::Method::HEAD {
+            ""
+        } else {
+            "hello"
+        };
+        Ok::<_, std::convert::Infallible>(
+            http::Response::builder()
+                .header("content-length", "5")
+                .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                    body.as_bytes(),
+                )))
+                .unwrap(),
+        )
+    });
+    let server = serve(WsgiHandler::default().middleware(ServiceMiddleware::new(service)));
+    let head = raw_request(
+        server.local_addr(),
+        "HEAD / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let g = get(server.local_addr(), "/").await;
+    assert_eq!(
+        (head.header("content-length"), g.header("content-length")),
+        (Some("5"), Some("5")),
+        "HEAD: {}\nGET: {}",
+        String::from_utf8_lossy(&head.raw),
+        String::from_utf8_lossy(&g.raw)
     );
 }

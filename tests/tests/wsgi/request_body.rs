@@ -5,8 +5,10 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wsgi_core::{wsgi_handler, Environ, Error, WsgiHandler, WsgiResponse};
-use wsgi_tests::{read_until, send, serve, serve_with, test_config, IO_TIMEOUT};
+use wsgi_core::{
+    app_fn, wsgi_handler, Body, Chunk, Environ, Error, StartResponse, WsgiHandler, WsgiResponse,
+};
+use wsgi_tests::{raw_request, read_until, send, serve, serve_with, test_config, IO_TIMEOUT};
 
 /// Waits a moment before reading the body, so a premature `100 Continue`
 /// would be visible, then echoes it; a read error is answered with its
@@ -159,4 +161,28 @@ async fn an_unknown_expectation_is_417_without_running_the_application() {
         response.text()
     );
     assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+// body over the limit read with `?` in a plain app is a 500, not 413.
+#[tokio::test]
+async fn chunked_body_over_limit_read_with_question_mark_is_413() {
+    let mut config = test_config();
+    config.stream_buffer = 10;
+    let server = serve_with(
+        app_fn(|environ: &mut Environ, sr: StartResponse| {
+            let mut input = environ.take_input();
+            Ok::<_, Error>(Body::from_chunks([Chunk::future(async move {
+                let body = input.read_all().await?;
+                sr.start("200 OK", [("Content-Type", "text/plain")])?;
+                Ok::<_, Error>(body)
+            })]))
+        }),
+        config,
+    );
+    let r = raw_request(
+        server.local_addr(),
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n",
+    )
+    .await;
+    assert_eq!(r.status, 413, "{}", String::from_utf8_lossy(&r.raw));
 }

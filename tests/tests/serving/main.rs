@@ -1,0 +1,14 @@
+//! The server: connections and shutdown, the command line and
+//! configuration, TLS, trusted proxies and the PROXY protocol, socket
+//! activation, signals and graceful restarts, and deployment behind nginx.
+
+mod cli;
+mod deployment;
+mod nginx;
+mod proxy_headers;
+mod proxy_protocol;
+mod restart;
+mod server;
+mod signals;
+mod socket_activation;
+mod tls;
