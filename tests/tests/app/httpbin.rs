@@ -4,7 +4,7 @@
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../../examples/httpbin.rs"]
-mod httpbin;
+mod example;
 
 use std::io::Read;
 use std::net::SocketAddr;
@@ -19,7 +19,7 @@ fn media_dir() -> PathBuf {
 }
 
 fn start() -> wsgi_core::server::ServerHandle {
-    serve(httpbin::app(media_dir()))
+    serve(example::app(media_dir()))
 }
 
 fn json_of(response: &RawResponse) -> Value {

@@ -4,15 +4,15 @@
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../../examples/todo.rs"]
-mod todo;
+mod example;
 
 use std::net::SocketAddr;
 use std::path::Path;
 
+use example::{Db, Todo};
 use http::{Method, Request, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
-use todo::{Db, Todo};
 use wsgi_core::test_client::{TestClient, TestResponse};
 use wsgi_core::{Config, WsgiHandler, WsgiService};
 use wsgi_tests::child::ChildServer;
@@ -28,7 +28,7 @@ struct Problem {
 /// A client for the todo app on a fresh database in `dir`.
 fn client(dir: &Path) -> TestClient<WsgiHandler> {
     let db = Db::open(&dir.join("todo.db")).expect("open the database");
-    TestClient::new(todo::app(db))
+    TestClient::new(example::app(db))
 }
 
 fn todo_of(response: &TestResponse) -> Todo {
@@ -244,7 +244,7 @@ async fn the_index_is_html_with_titles_escaped() {
 fn a_handler_without_its_database_is_refused_before_serving() {
     // The example's handlers take `State<Db>`: served without `with_state`,
     // the application is refused when it is built, not on a request.
-    let app = WsgiHandler::default().middleware(todo::routes());
+    let app = WsgiHandler::default().middleware(example::routes());
     let error = WsgiService::try_with_config(app, Config::default())
         .expect_err("the missing state is found");
     assert_eq!(error.handler(), Some("Index"));
