@@ -990,7 +990,7 @@ impl Environ {
         if let Some(set) = self.var("SERVER_SOFTWARE") {
             return set.unwrap_or("");
         }
-        &self.config.server_software
+        self.config.server_software.as_str()
     }
 
     /// `REMOTE_ADDR`, when the connection is known: the client a trusted

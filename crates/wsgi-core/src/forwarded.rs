@@ -93,6 +93,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 pub struct TrustedProxies {
     any: bool,
     nets: Vec<(IpAddr, u8)>,
+    /// The entries as given, for `Display` (the setting's value).
+    entries: Vec<String>,
 }
 
 impl TrustedProxies {
@@ -110,6 +112,7 @@ impl TrustedProxies {
             if entry.is_empty() {
                 continue;
             }
+            proxies.entries.push(entry.to_owned());
             if entry == "*" {
                 proxies.any = true;
                 continue;
@@ -139,6 +142,18 @@ impl TrustedProxies {
         Ok(proxies)
     }
 
+    /// `127.0.0.1` and `::1`: the default, a proxy on the same host.
+    pub fn loopback() -> Self {
+        TrustedProxies {
+            any: false,
+            nets: vec![
+                (IpAddr::from([127, 0, 0, 1]), 32),
+                (IpAddr::from(std::net::Ipv6Addr::LOCALHOST), 128),
+            ],
+            entries: vec!["127.0.0.1".to_owned(), "::1".to_owned()],
+        }
+    }
+
     /// Whether `ip` is one of the trusted proxies.
     pub fn trusts(&self, ip: IpAddr) -> bool {
         if self.any {
@@ -161,6 +176,23 @@ impl TrustedProxies {
     /// Whether no peer is trusted (the setting is empty).
     pub fn is_empty(&self) -> bool {
         !self.any && self.nets.is_empty()
+    }
+}
+
+/// Comma-separated entries, as the setting is written
+/// (`10.0.0.0/8,fd00::/8`).
+impl std::str::FromStr for TrustedProxies {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        TrustedProxies::parse(text.split(','))
+    }
+}
+
+/// The entries as given, comma-separated (empty when no peer is trusted).
+impl fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.entries.join(","))
     }
 }
 

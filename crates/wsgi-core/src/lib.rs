@@ -154,6 +154,7 @@ pub use body::{Body, Chunk, Outcome};
 /// The `clap` crate, for `#[derive(clap::Args)]` on an application's own
 /// settings ([`config::AppSettings`]) without depending on clap yourself:
 /// `use wsgi_core::clap;`.
+#[cfg(feature = "server")]
 pub use clap;
 pub use config::{Config, ConfigError};
 pub use connection::Connection;
