@@ -50,6 +50,7 @@ macro_rules! settings {
         /// One setting as the command line, the environment and the file
         /// know it.
         #[derive(Debug)]
+        #[cfg_attr(not(feature = "server"), allow(dead_code))]
         pub(crate) struct Declared {
             /// The setting's name: the file's key; the flag and the
             /// variable are derived from it.
@@ -61,6 +62,7 @@ macro_rules! settings {
         }
 
         /// Every setting, in `--help` order.
+        #[cfg_attr(not(feature = "server"), allow(dead_code))]
         pub(crate) const DECLARED: &[Declared] = &[
             $( Declared {
                 name: stringify!($name),
@@ -115,11 +117,13 @@ macro_rules! settings {
         /// gave, each parsed; applied over a [`Config`] at once, so that
         /// `certfile` and `keyfile` may come from different sources.
         #[derive(Debug, Default)]
+        #[cfg_attr(not(feature = "server"), allow(dead_code))]
         pub(crate) struct Overrides {
             $( $name: Option<$ty>, )*
             $( $pname: Option<PathBuf>, )*
         }
 
+        #[cfg_attr(not(feature = "server"), allow(dead_code))]
         impl Overrides {
             /// Parses `text` as the setting `name`; `None` for an unknown
             /// name.

@@ -285,6 +285,7 @@ impl Config {
     /// jar.signed_mut(config.cookie_key().unwrap()).add(("user", "ada"));
     /// assert!(wsgi_core::Config::default().cookie_key().is_none());
     /// ```
+    #[cfg(feature = "cookies")]
     pub fn cookie_key(&self) -> Option<&cookie::Key> {
         self.secret_key.as_ref().map(SecretKey::cookie_key)
     }

@@ -15,6 +15,7 @@ use crate::forwarded::TrustedProxies;
 
 /// How a setting's flag takes its value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
 pub(crate) enum FlagKind {
     /// `--name VALUE`.
     Value,
@@ -26,6 +27,7 @@ pub(crate) enum FlagKind {
 
 /// A setting's type: how it is parsed from text and from the file, and
 /// shown by [`Config::get`](super::Config::get).
+#[cfg_attr(not(feature = "server"), allow(dead_code))]
 pub(crate) trait SettingValue: Sized {
     /// How the flag takes the value.
     const KIND: FlagKind = FlagKind::Value;
@@ -187,6 +189,7 @@ impl SettingValue for SecretKey {
     fn parse(text: &str) -> Result<Self, String> {
         SecretKey::new(text).map_err(|e| match e {
             super::ConfigError::Invalid { message, .. } => message,
+            #[cfg(feature = "server")]
             other => other.to_string(),
         })
     }
