@@ -106,7 +106,7 @@ use http::{Extensions, Method, Uri, Version};
 
 use crate::config::Config;
 use crate::connection::Connection;
-use crate::forwarded::Forwarded;
+use crate::forwarded::{self, Forwarded, Proxied};
 use crate::input::Input;
 
 /// The request's variables (`environ`), built lazily from the request head.
@@ -290,24 +290,6 @@ fn strip_mount<'a>(decoded: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
     (rest.is_empty() || rest[0] == b'/').then_some(rest)
 }
 
-/// `X-Forwarded-Prefix` (else `X-Script-Name`) of a trusted proxy: the
-/// nearest proxy's (rightmost) entry, percent-decoded, without a trailing
-/// `/`. A value that is not an absolute path is ignored.
-fn forwarded_prefix(headers: &HeaderMap) -> Option<String> {
-    let value = ["x-forwarded-prefix", "x-script-name"]
-        .iter()
-        .find_map(|name| headers.get_all(*name).iter().next_back())?;
-    let entry = value.to_str().ok()?.rsplit(',').next()?.trim();
-    let decoded = percent_encoding::percent_decode_str(entry)
-        .decode_utf8()
-        .ok()?;
-    let valid = decoded.starts_with('/')
-        && !decoded.contains(['?', '#'])
-        && !decoded.chars().any(char::is_control)
-        && !decoded.split('/').any(|segment| segment == "..");
-    valid.then(|| decoded.trim_end_matches('/').to_owned())
-}
-
 impl std::error::Error for EnvironError {}
 
 fn latin1(bytes: &[u8]) -> Cow<'_, str> {
@@ -367,31 +349,6 @@ fn target_authority_is_the_host(head: &mut http::request::Parts) {
     if let Ok(value) = HeaderValue::from_str(host) {
         head.headers.insert(header::HOST, value);
     }
-}
-
-/// Applies a trusted proxy's forwarding headers to the request: the
-/// scheme, and the `Host` header (the forwarded authority, also kept in the
-/// result's `host` for absolute-form and HTTP/2 requests).
-fn apply_forwarded(
-    connection: &Connection,
-    head: &mut http::request::Parts,
-    https: &mut bool,
-) -> Option<Box<Forwarded>> {
-    let mut forwarded = connection.forwarded(&head.headers)?;
-    if let Some(forwarded_https) = forwarded.https {
-        *https = forwarded_https;
-    }
-    let current = match head.uri.authority() {
-        Some(authority) => Some(authority.as_str()),
-        None => head.headers.get(header::HOST).and_then(|h| h.to_str().ok()),
-    };
-    forwarded.host = forwarded.authority(current, *https);
-    if let Some(host) = &forwarded.host {
-        if let Ok(value) = HeaderValue::from_str(host) {
-            head.headers.insert(header::HOST, value);
-        }
-    }
-    Some(Box::new(forwarded))
 }
 
 /// `HTTP_<NAME>` for a header name (lower case, as `http` stores it):
@@ -455,19 +412,14 @@ impl Environ {
         config: Arc<Config>,
         connection: Option<Connection>,
     ) -> Self {
-        // The scheme is the connection's (TLS or not), never the client's
-        // word: an absolute-form `https://` target or an h2c `:scheme https`
-        // on a plain connection does not make the request secure. Only a
-        // trusted proxy may say otherwise (`apply_forwarded`).
-        let mut https = connection.as_ref().is_some_and(Connection::is_tls);
         target_authority_is_the_host(&mut head);
-        let forwarded = connection
-            .as_ref()
-            .and_then(|c| apply_forwarded(c, &mut head, &mut https));
-        let proxy_prefix = connection
-            .as_ref()
-            .filter(|c| config.forwarded_prefix && c.is_trusted_proxy())
-            .and_then(|_| forwarded_prefix(&head.headers));
+        // The scheme, the client and the mount point, as the connection
+        // and a trusted proxy give them (`forwarded/policy.rs`).
+        let Proxied {
+            https,
+            forwarded,
+            script_name: proxy_prefix,
+        } = forwarded::apply(connection.as_ref(), &config, &mut head);
         let mut outside_mount = false;
         let script_name = if let Some(prefix) = proxy_prefix {
             // The proxy mounts the application there; whether it stripped
