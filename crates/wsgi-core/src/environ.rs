@@ -135,7 +135,7 @@ pub struct Environ {
     connection: Option<Connection>,
     config: Arc<Config>,
     https: bool,
-    /// What a trusted proxy's headers said (see `forwarded.rs`).
+    /// What a trusted proxy's headers said (see `forwarded/policy.rs`).
     forwarded: Option<Box<Forwarded>>,
     script_name: Cow<'static, str>,
     /// Set when middleware rewrites `PATH_INFO`; otherwise it is derived

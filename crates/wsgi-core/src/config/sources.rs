@@ -423,6 +423,85 @@ mod tests {
     }
 
     #[test]
+    fn typed_errors_name_the_setting_where_it_came_from_and_what_to_fix() {
+        let max = usize::MAX;
+        for (args, expected) in [
+            (
+                &["--workers", "many"][..],
+                format!("invalid setting `workers`: `many` is not a whole number from 0 to {max} (given by --workers)"),
+            ),
+            (
+                &["--debug=maybe"],
+                "invalid setting `debug`: `maybe` is not `true` or `false` (given by --debug)".to_owned(),
+            ),
+            (
+                &["--bind", "127.0.0.1:0", "--bind", "h:99999"],
+                "invalid setting `bind`: `h:99999`: the port must be 0-65535 (given by --bind)".to_owned(),
+            ),
+            (
+                &["--keyfile", ""],
+                "invalid setting `keyfile`: the path is empty (given by --keyfile)".to_owned(),
+            ),
+            (
+                &["--server-software", "a\tb"],
+                "invalid setting `server_software`: `a\\tb` must be non-empty printable ASCII (no line breaks or control characters) (given by --server-software)".to_owned(),
+            ),
+        ] {
+            let args = std::iter::once("app").chain(args.iter().copied());
+            let err = Config::try_from_args(args).unwrap_err();
+            assert_eq!(err.to_string(), expected);
+        }
+
+        let path = temp_file(
+            "typed",
+            "bind = 8000
+",
+        );
+        let err = Config::default().try_update_from_file(&path).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid setting `bind`: expected a string, found integer (in the file `{}`)",
+                path.display()
+            )
+        );
+        std::fs::write(&path, "proxy_protocol = \"yes\"\n").unwrap();
+        let err = Config::default().try_update_from_file(&path).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "invalid setting `proxy_protocol`: expected true or false, found string"
+            ),
+            "{err}"
+        );
+        std::fs::write(&path, "wrokers = 2\n").unwrap();
+        let err = Config::default().try_update_from_file(&path).unwrap_err();
+        assert!(matches!(&err, ConfigError::UnknownKey { key, .. } if key == "wrokers"));
+        assert!(
+            err.to_string().contains("the settings are bind, workers"),
+            "{err}"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn certfile_and_keyfile_may_come_from_different_sources() {
+        let path = temp_file("tls", "certfile = \"cert.pem\"\n");
+        let file = path.to_str().unwrap();
+        let config =
+            Config::try_from_args(["app", "--config", file, "--keyfile", "key.pem"]).unwrap();
+        assert_eq!(
+            config.tls,
+            Some(super::super::TlsFiles::new("cert.pem", "key.pem"))
+        );
+        let err = Config::try_from_args(["app", "--config", file]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid setting `keyfile`: certfile is set: give the private key too"
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
     fn every_setting_has_a_flag_a_variable_a_default_and_a_name() {
         let help = Config::help();
         let config = Config::default();
