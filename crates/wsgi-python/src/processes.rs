@@ -125,10 +125,8 @@ pub(crate) fn supervise(config: &Config, launcher: &Launcher) -> i32 {
     let listeners = match bind(config) {
         Ok(listeners) => listeners,
         Err(e) => {
-            eprintln!(
-                "error: binding {} failed: {e}",
-                config.get("bind").unwrap_or_default()
-            );
+            let binds: Vec<String> = config.bind.iter().map(ToString::to_string).collect();
+            eprintln!("error: binding {} failed: {e}", binds.join(","));
             return 1;
         }
     };
