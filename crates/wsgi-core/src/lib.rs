@@ -83,8 +83,8 @@
 //! |---|---|---|
 //! | `server` | [`server::Server`]: workers, sockets, socket activation, the PROXY protocol, signals and graceful shutdown, the log subscriber; [`Config::from_args`] (command line, `WSGI_*` variables, `--config` files) and application settings | clap, toml, tracing-subscriber, listenfd, ppp, socket2, hyper-util |
 //! | `tls` (implies `server`) | HTTPS with rustls (ring) when `certfile` and `keyfile` are set; without it they are a start-up error | rustls, tokio-rustls |
-//! | `multipart` | `multipart/form-data` in [`Form`](form::Form), [`form::Multipart`]; without it such a body is answered 415 | multer |
-//! | `json` | the `Json` extractor and response, [`Form`](form::Form)'s JSON bodies, `TestClient` JSON helpers; without it a JSON form body is answered 415 (error pages are JSON either way) | serde_json |
+//! | `multipart` | `multipart/form-data` in [`Form`], [`form::Multipart`]; without it such a body is answered 415 | multer |
+//! | `json` | the `Json` extractor and response, [`Form`]'s JSON bodies, `TestClient` JSON helpers; without it a JSON form body is answered 415 (error pages are JSON either way) | serde_json |
 //! | `gzip` | the `GZip` response middleware | flate2 |
 //! | `cookies` | [`WsgiResponse::set_cookie`], the `Cookies`, `SignedCookies` and `PrivateCookies` extractors, [`Config::cookie_key`] | cookie |
 //! | `typed-header` | the `TypedHeader` extractor | headers |

@@ -78,7 +78,7 @@
 //!   nothing panics and no byte is lost or replaced.
 //! - Header values that are not ASCII are likewise decoded as latin-1.
 //! - `wsgi.url_scheme` and `HTTPS` come from the connection (TLS or not)
-//!   and from a trusted proxy's headers (see [`forwarded`](crate::forwarded)),
+//!   and from a trusted proxy's headers (see [`forwarded`]),
 //!   never from the request itself: an absolute-form `https://` target or an
 //!   HTTP/2 `:scheme https` over a plain connection is still `http`.
 //! - When the request target carries an authority (absolute form, HTTP/2's
@@ -358,7 +358,7 @@ impl Environ {
     }
 
     /// `REMOTE_ADDR`, when the connection is known: the client a trusted
-    /// proxy names (see [`forwarded`](crate::forwarded)), else the
+    /// proxy names (see [`forwarded`]), else the
     /// connection's [`client_addr`](Connection::client_addr).
     pub fn remote_addr(&self) -> Option<IpAddr> {
         if let Some(set) = self.var("REMOTE_ADDR") {
