@@ -110,8 +110,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use crate::access_log::AccessLogFormat;
-pub use crate::forwarded::TrustedProxies;
+use crate::access_log::AccessLogFormat;
+use crate::forwarded::TrustedProxies;
 
 #[macro_use]
 mod declare;
