@@ -106,7 +106,7 @@ macro_rules! settings {
                 match name {
                     $( stringify!($name) => Some(self.$name.show()), )*
                     $( stringify!($pname) => Some(
-                        self.tls.as_ref().map(|tls| tls.$pname.show()).unwrap_or_default()
+                        self.tls.as_ref().map(|tls| tls.$pname.clone()).show()
                     ), )*
                     _ => None,
                 }

@@ -180,7 +180,10 @@ impl<T: SettingValue> SettingValue for Option<T> {
         T::from_toml(value).map(Some)
     }
     fn show(&self) -> String {
-        self.as_ref().map(T::show).unwrap_or_default()
+        match self {
+            Some(value) => value.show(),
+            None => String::new(),
+        }
     }
 }
 
