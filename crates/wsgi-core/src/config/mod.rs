@@ -134,6 +134,11 @@ pub use secret_key::SecretKey;
 pub use values::{BindAddr, LogLevel, ServerSoftware, TlsFiles};
 use values::{FlagKind, SettingValue};
 
+// One entry per setting: its field docs, type, default, value name and
+// `--help` line. `declare.rs` turns them into the `Config` struct, its
+// `Default`, `SETTINGS`, `get`, and the table the flags, `WSGI_*`
+// variables, `--help` and the file's keys are built from; the type's
+// `SettingValue` (values.rs) parses and shows the value.
 settings! {
     /// Addresses to listen on: `HOST:PORT` (port 0 picks a free port),
     /// `unix:PATH` (a Unix-domain socket), or `fd://N`: the listening
