@@ -172,6 +172,13 @@ pub struct Config {
     /// [`Connection::is_draining`]: crate::Connection::is_draining
     /// [`HealthCheck`]: crate::middleware::HealthCheck
     pub shutdown_drain: Duration,
+    /// Largest WebSocket message (and frame) accepted, in bytes; a larger
+    /// one closes the socket with `1009`. Default 16 MiB.
+    pub websocket_max_message: usize,
+    /// How long a WebSocket may stay silent: it is pinged after half of
+    /// this, closed with `1001` after all of it. Zero disables both.
+    /// Default 60 s.
+    pub websocket_idle_timeout: Duration,
     /// PEM file with the TLS certificate chain; with `keyfile`, every
     /// address is served over TLS. Default none (plain HTTP).
     pub certfile: Option<PathBuf>,
@@ -237,6 +244,8 @@ impl Default for Config {
             max_headers: 100,
             shutdown_timeout: Duration::from_secs(30),
             shutdown_drain: Duration::ZERO,
+            websocket_max_message: 16 * 1024 * 1024,
+            websocket_idle_timeout: Duration::from_secs(60),
             certfile: None,
             keyfile: None,
             proxy_protocol: false,
@@ -404,6 +413,12 @@ struct Args {
     /// it stops accepting [default: 0]
     #[arg(long, env = "WSGI_SHUTDOWN_DRAIN", value_name = "SECONDS", value_parser = seconds)]
     shutdown_drain: Option<Duration>,
+    /// Largest WebSocket message in bytes [default: 16777216]
+    #[arg(long, env = "WSGI_WEBSOCKET_MAX_MESSAGE", value_name = "BYTES")]
+    websocket_max_message: Option<usize>,
+    /// Seconds a WebSocket may stay silent (pinged at half); 0 = no limit [default: 60]
+    #[arg(long, env = "WSGI_WEBSOCKET_IDLE_TIMEOUT", value_name = "SECONDS", value_parser = seconds)]
+    websocket_idle_timeout: Option<Duration>,
     /// PEM certificate chain; with --keyfile, serve TLS [default: none]
     #[arg(long, env = "WSGI_CERTFILE", value_name = "PATH")]
     certfile: Option<PathBuf>,
@@ -478,6 +493,8 @@ struct FileSettings {
     max_headers: Option<usize>,
     shutdown_timeout: Option<f64>,
     shutdown_drain: Option<f64>,
+    websocket_max_message: Option<usize>,
+    websocket_idle_timeout: Option<f64>,
     certfile: Option<PathBuf>,
     keyfile: Option<PathBuf>,
     proxy_protocol: Option<bool>,
@@ -518,6 +535,8 @@ impl Config {
         "max_headers",
         "shutdown_timeout",
         "shutdown_drain",
+        "websocket_max_message",
+        "websocket_idle_timeout",
         "certfile",
         "keyfile",
         "proxy_protocol",
@@ -656,6 +675,7 @@ impl Config {
             stream_buffer,
             max_header_size,
             max_headers,
+            websocket_max_message,
             debug,
             proxy_protocol,
             forwarded_prefix,
@@ -676,7 +696,8 @@ impl Config {
             response_timeout,
             header_read_timeout,
             shutdown_timeout,
-            shutdown_drain
+            shutdown_drain,
+            websocket_idle_timeout
         );
         match file.forwarded_allow_ips {
             Some(OneOrMany::One(ips)) => {
@@ -721,6 +742,8 @@ impl Config {
             max_headers,
             shutdown_timeout,
             shutdown_drain,
+            websocket_max_message,
+            websocket_idle_timeout,
             debug,
             proxy_protocol,
             forwarded_prefix,
@@ -866,6 +889,8 @@ impl Config {
             "max_headers" => self.max_headers.to_string(),
             "shutdown_timeout" => secs(self.shutdown_timeout),
             "shutdown_drain" => secs(self.shutdown_drain),
+            "websocket_max_message" => self.websocket_max_message.to_string(),
+            "websocket_idle_timeout" => secs(self.websocket_idle_timeout),
             "certfile" => path(&self.certfile),
             "keyfile" => path(&self.keyfile),
             "proxy_protocol" => self.proxy_protocol.to_string(),

@@ -891,7 +891,9 @@ fn respond(
         body.close(Outcome::Completed);
     }
     let mut declared = content_length;
-    let no_content = status.code() == StatusCode::NO_CONTENT;
+    // A `101` (RFC 9110 §8.6: no 1xx carries a length) is followed by
+    // another protocol, not by a body.
+    let no_content = status.code() == StatusCode::NO_CONTENT || status.code().is_informational();
     if declared.is_none() && !no_content && status.code() != StatusCode::NOT_MODIFIED {
         if let Some(len) = known_len {
             declared = Some(len);

@@ -147,6 +147,8 @@ pub mod service;
 pub mod start_response;
 pub mod static_files;
 pub mod test_client;
+#[cfg(feature = "ws")]
+pub mod websocket;
 
 pub use application::{app_fn, AppFn, Application};
 pub use async_trait::async_trait;

@@ -151,7 +151,10 @@ impl PyConfig {
             | "response_timeout"
             | "header_read_timeout"
             | "shutdown_timeout"
-            | "shutdown_drain" => text.parse::<f64>().unwrap_or_default().into_py_any(py)?,
+            | "shutdown_drain"
+            | "websocket_idle_timeout" => {
+                text.parse::<f64>().unwrap_or_default().into_py_any(py)?
+            }
             _ => match text.parse::<u64>() {
                 Ok(n) => n.into_py_any(py)?,
                 Err(_) => text.into_py_any(py)?,
