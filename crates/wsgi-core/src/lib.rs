@@ -24,6 +24,7 @@
 //! | `environ['pulsar.connection']` | [`Connection`] (with the event loop's `Handle`) |
 //! | `environ['pulsar.cfg']` | [`Config`] |
 //! | the server | [`server::Server`]; any app is also a tower [`WsgiService`] |
+//! | pulsar's `ws` app | [`websocket::WebSocketUpgrade`] (an extractor) and [`websocket::WebSocket`] |
 //!
 //! ```no_run
 //! use wsgi_core::{async_trait, Application, Body, Chunk, Environ, Error, StartResponse};
@@ -69,6 +70,9 @@
 //!   `TestClient`, and the real server on a free port.
 //! - [Using with axum and tower](guide::axum_and_tower): `WsgiService` in an
 //!   axum `Router`, tower-http layers, `ServiceMiddleware`.
+//! - [WebSocket and Server-Sent Events](guide::websocket): accepting a
+//!   socket from a handler, its checks, limits and lifecycle, and event
+//!   streams whose head goes out at once.
 //!
 //! ## Cargo features
 //! - `tls` (on by default): HTTPS with rustls (ring provider) when the
@@ -76,6 +80,10 @@
 //!   no rustls dependency, and a configured certificate is a
 //!   configuration error at start-up. Both `default-features = false` and
 //!   the default build are checked in CI.
+//!
+//! - `ws` (on by default): WebSocket ([`websocket`]) with
+//!   tokio-tungstenite. Without it there is no `websocket` module and no
+//!   tungstenite dependency.
 //!
 //! There are no other features: the server, the shipped middleware, the
 //! router, forms, static files and the test client are always built.
@@ -134,6 +142,9 @@ pub mod guide {
     pub mod testing {}
     #[doc = include_str!("../docs/axum-and-tower.md")]
     pub mod axum_and_tower {}
+    #[cfg(feature = "ws")]
+    #[doc = include_str!("../docs/websocket.md")]
+    pub mod websocket {}
 }
 pub mod handler;
 pub mod input;
