@@ -97,7 +97,9 @@
 //!
 //! ## The rules the server keeps
 //! - Nothing is sent before the body's first non-empty item is ready, so an
-//!   error until then still becomes a clean `500` (or the `exc_info` head).
+//!   error until then still becomes a clean `500` (or the `exc_info` head),
+//!   unless the body asks for its head at once ([`Body::head_at_once`]:
+//!   event streams, long polling).
 //! - After the head is out, a failing body aborts the connection: a response
 //!   is never finished as if it were complete.
 //! - A declared `Content-Length` is exact: never more bytes, and fewer is an
@@ -155,6 +157,7 @@ pub mod response;
 pub mod router;
 pub mod server;
 pub mod service;
+pub mod sse;
 pub mod start_response;
 pub mod static_files;
 pub mod test_client;
