@@ -394,6 +394,14 @@ async fn form_reads_urlencoded_multipart_text_fields_and_the_query_of_a_get() {
         Some("text/html; charset=utf-8")
     );
     assert_eq!(urlencoded.text(), "<p>ada@example.org is 36</p>");
+    let shouted = post(
+        addr,
+        "/signup",
+        "Application/X-WWW-Form-Urlencoded",
+        b"email=ada%40example.org&age=36",
+    )
+    .await;
+    assert_eq!(shouted.status, 200, "{}", shouted.text());
 
     let multipart = "--XyZ\r\n\
         Content-Disposition: form-data; name=\"email\"\r\n\r\n\
@@ -482,6 +490,25 @@ async fn json_body_is_deserialized_and_a_json_return_is_serialized() {
     )
     .await;
     assert_eq!(suffixed.status, 201, "{}", suffixed.text());
+    // Media types compare without regard to ASCII case (RFC 9110 §8.3.1).
+    let shouted = post(
+        addr,
+        "/items",
+        "Application/JSON; charset=UTF-8",
+        br#"{"id": 3, "name": "nib", "tags": []}"#,
+    )
+    .await;
+    assert_eq!(shouted.status, 201, "{}", shouted.text());
+    let shouted_suffix = post(
+        addr,
+        "/items",
+        "APPLICATION/VND.API+JSON",
+        br#"{"id": 4, "name": "cap", "tags": []}"#,
+    )
+    .await;
+    assert_eq!(shouted_suffix.status, 201, "{}", shouted_suffix.text());
+    let bare_suffix = post(addr, "/items", "application/+json", b"{}").await;
+    assert_eq!(bare_suffix.status, 415, "{}", bare_suffix.text());
 }
 
 #[tokio::test]

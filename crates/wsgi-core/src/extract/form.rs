@@ -50,22 +50,21 @@ impl<T: DeserializeOwned + Send + 'static> FromEnviron for Form<T> {
                 .map(Form)
                 .map_err(does_not_fit);
         }
-        let media_type = media_type(environ);
-        match media_type.as_deref() {
-            Some(URLENCODED) => {
-                let body = environ.input().read_all().await?;
-                from_urlencoded(&body).map(Form).map_err(does_not_fit)
-            }
-            Some("multipart/form-data") => {
-                let form = crate::form::Form::parse(environ).await?;
-                let mut encoded = form_urlencoded::Serializer::new(String::new());
-                encoded.extend_pairs(form.fields());
-                from_urlencoded(encoded.finish().as_bytes())
-                    .map(Form)
-                    .map_err(does_not_fit)
-            }
-            other => Err(unsupported_media_type(URLENCODED, other)),
+        let multipart = match media_type(environ) {
+            Some(m) if m.eq_ignore_ascii_case(URLENCODED) => false,
+            Some(m) if m.eq_ignore_ascii_case("multipart/form-data") => true,
+            other => return Err(unsupported_media_type(URLENCODED, other)),
+        };
+        if !multipart {
+            let body = environ.input().read_all().await?;
+            return from_urlencoded(&body).map(Form).map_err(does_not_fit);
         }
+        let form = crate::form::Form::parse(environ).await?;
+        let mut encoded = form_urlencoded::Serializer::new(String::new());
+        encoded.extend_pairs(form.fields());
+        from_urlencoded(encoded.finish().as_bytes())
+            .map(Form)
+            .map_err(does_not_fit)
     }
 }
 

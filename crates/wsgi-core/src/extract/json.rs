@@ -1,5 +1,6 @@
 //! `Json<T>`: a JSON request body in, a JSON response out.
 
+use bytes::{BufMut, BytesMut};
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -48,11 +49,8 @@ impl<T: DeserializeOwned + Send + 'static> FromEnviron for Json<T> {
 
     async fn from_environ(environ: &mut Environ) -> Result<Self, Rejection> {
         let media_type = media_type(environ);
-        if !media_type.as_deref().is_some_and(is_json) {
-            return Err(unsupported_media_type(
-                "application/json",
-                media_type.as_deref(),
-            ));
+        if !media_type.is_some_and(is_json) {
+            return Err(unsupported_media_type("application/json", media_type));
         }
         let body = environ.input().read_all().await?;
         parse(&body).map(Json)
@@ -61,10 +59,13 @@ impl<T: DeserializeOwned + Send + 'static> FromEnviron for Json<T> {
 
 /// `application/json` and the `+json` structured syntax suffix (RFC 6839).
 fn is_json(media_type: &str) -> bool {
-    media_type == "application/json"
-        || media_type
-            .strip_prefix("application/")
-            .is_some_and(|subtype| subtype.ends_with("+json"))
+    const TYPE: &[u8] = b"application/";
+    const SUFFIX: &[u8] = b"+json";
+    let bytes = media_type.as_bytes();
+    media_type.eq_ignore_ascii_case("application/json")
+        || (bytes.len() > TYPE.len() + SUFFIX.len()
+            && bytes[..TYPE.len()].eq_ignore_ascii_case(TYPE)
+            && bytes[bytes.len() - SUFFIX.len()..].eq_ignore_ascii_case(SUFFIX))
 }
 
 /// Deserializes `body`: 400 for JSON that does not parse, 422 for JSON
@@ -116,11 +117,12 @@ fn not_json(error: &serde_json::Error) -> Rejection {
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Result<WsgiResponse, Error> {
         // Room for a small document up front, instead of growing from 8
-        // bytes through several reallocations.
-        let mut bytes = Vec::with_capacity(128);
+        // bytes through several reallocations; `BytesMut` becomes `Bytes`
+        // without the extra allocation a `Vec` with spare room would cost.
+        let mut bytes = BytesMut::with_capacity(128).writer();
         serde_json::to_writer(&mut bytes, &self.0).map_err(|e| {
             Error::msg(format!("the response could not be serialized as JSON: {e}"))
         })?;
-        Ok(WsgiResponse::json(bytes))
+        Ok(WsgiResponse::json(bytes.into_inner().freeze()))
     }
 }

@@ -173,12 +173,11 @@ where
     }
 }
 
-/// The content type of the request without parameters, lower-cased, if
-/// any: what the body extractors compare.
-fn media_type(environ: &Environ) -> Option<String> {
+/// The content type of the request without parameters, if any: what the
+/// body extractors compare (ignoring ASCII case, as media types are).
+fn media_type(environ: &Environ) -> Option<&str> {
     let content_type = environ.header(http::header::CONTENT_TYPE)?.to_str().ok()?;
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    Some(essence.to_ascii_lowercase())
+    Some(content_type.split(';').next().unwrap_or("").trim())
 }
 
 /// The 415 a body extractor answers with when the content type is not one

@@ -67,8 +67,7 @@ impl<T: DeserializeOwned + Send + 'static> FromEnviron for Path<T> {
 
 /// Deserializes `params` into `T`.
 pub(crate) fn from_params<T: DeserializeOwned>(params: &RouteParams) -> Result<T, Rejection> {
-    let pairs: Vec<(&str, &str)> = params.iter().collect();
-    T::deserialize(Params(&pairs))
+    T::deserialize(Params(params))
         .map_err(|e| HttpError::bad_request(format!("invalid path parameter {e}")))
 }
 
@@ -102,21 +101,22 @@ macro_rules! single_value {
 }
 
 /// All the parameters.
-struct Params<'a>(&'a [(&'a str, &'a str)]);
+#[derive(Clone, Copy)]
+struct Params<'a>(&'a RouteParams);
 
 impl<'de> Params<'de> {
     fn single(&self) -> Result<Param<'de>, PathError> {
-        match self.0 {
-            [(name, value)] => Ok(Param { name, value }),
-            params => Err(PathError(format!(
+        match self.values().next() {
+            Some(param) if self.0.len() == 1 => Ok(param),
+            _ => Err(PathError(format!(
                 "in the route: one value was expected, but the route has {} parameters; use a tuple or a struct",
-                params.len()
+                self.0.len()
             ))),
         }
     }
 
     fn values(&self) -> impl Iterator<Item = Param<'de>> + 'de {
-        self.0.iter().map(|&(name, value)| Param { name, value })
+        self.0.iter().map(|(name, value)| Param { name, value })
     }
 }
 
@@ -134,7 +134,7 @@ impl<'de> Deserializer<'de> for Params<'de> {
         let entries = self
             .0
             .iter()
-            .map(|&(name, value)| (name, Param { name, value }));
+            .map(|(name, value)| (name, Param { name, value }));
         visitor.visit_map(MapDeserializer::new(entries))
     }
 
