@@ -104,7 +104,11 @@ fn flood_endpoint(sent: Arc<AtomicU64>) -> impl wsgi_core::Application + Clone {
 }
 
 #[response_middleware]
-fn stamp(_environ: &Environ, mut response: WsgiResponse) -> WsgiResponse {
+fn stamp(environ: &Environ, mut response: WsgiResponse) -> WsgiResponse {
+    if environ.path_info() == "/replaced" {
+        // A response middleware that turns the `101` into a refusal.
+        return WsgiResponse::text("refused late\n").with_status(http::StatusCode::FORBIDDEN);
+    }
     response
         .headers_mut()
         .insert("x-stamped", http::HeaderValue::from_static("yes"));
@@ -125,6 +129,7 @@ fn app() -> WsgiHandler {
             Router::new()
                 .get("/echo", EchoEndpoint)
                 .get("/guarded", EchoEndpoint)
+                .get("/replaced", EchoEndpoint)
                 .get("/chat", ChatEndpoint)
                 .get("/hello", HelloEndpoint)
                 .get("/panic", PanicEndpoint)
@@ -501,6 +506,32 @@ async fn middleware_that_answers_first_means_no_upgrade() {
     let (mut client, _) = open(server.local_addr(), "/guarded?token=ok", "").await;
     client.send(true, 0x2, &[1, 2, 3]).await;
     assert_eq!(client.recv().await.unwrap().payload, vec![1, 2, 3]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_101_replaced_by_response_middleware_leaves_an_ordinary_connection() {
+    let server = serve().await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream
+        .write_all(handshake_request("/replaced", "").as_bytes())
+        .await
+        .unwrap();
+    let first = wsgi_tests::read_until(&mut stream, b"refused late\n").await;
+    let text = String::from_utf8_lossy(&first);
+    assert!(text.starts_with("HTTP/1.1 403 "), "{text}");
+    assert!(!text.to_ascii_lowercase().contains("upgrade"), "{text}");
+    // The same connection serves the next request.
+    stream
+        .write_all(b"GET /nothing HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let second = wsgi_tests::read_until(&mut stream, b"\r\n\r\n").await;
+    assert!(
+        second.starts_with(b"HTTP/1.1 404 "),
+        "{}",
+        String::from_utf8_lossy(&second)
+    );
     server.shutdown().await;
 }
 

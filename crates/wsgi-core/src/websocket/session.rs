@@ -26,9 +26,6 @@ pub(crate) struct Session {
     pub(crate) max_message: usize,
     pub(crate) protocol: Option<String>,
     pub(crate) connection: Option<Connection>,
-    /// Keeps the connection busy from the handshake on, so no HTTP
-    /// deadline applies to the socket (`server/timeouts.rs`).
-    pub(crate) hold: Option<InFlight>,
     /// For the access line.
     pub(crate) path: String,
 }
@@ -62,15 +59,18 @@ impl Session {
             max_message,
             protocol,
             connection,
-            hold,
             path,
         } = self;
-        let _hold = hold;
         // An error means the `101` never went out: response middleware
         // answered something else, or the client went away.
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
+        // The connection stays busy while the socket lives, so no HTTP
+        // deadline applies to it (`server/timeouts.rs`). Taken only now:
+        // held by a task whose `101` was replaced, it would keep that
+        // keep-alive connection from ever timing out.
+        let _hold: Option<InFlight> = connection.as_ref().map(Connection::hold);
         let started = Instant::now();
         let peer = connection.as_ref().and_then(Connection::client_addr);
         let stream =

@@ -242,7 +242,6 @@ impl WebSocketUpgrade {
             .read_buffer_size(READ_BUFFER)
             // Sent at once: `send` means "on the wire", not "queued".
             .write_buffer_size(0);
-        let hold = self.connection.as_ref().map(Connection::hold);
         Session {
             on_upgrade,
             config,
@@ -250,7 +249,6 @@ impl WebSocketUpgrade {
             max_message,
             protocol,
             connection: self.connection,
-            hold,
             path: self.path,
         }
         .start(function);
