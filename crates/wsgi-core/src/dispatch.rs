@@ -727,8 +727,10 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         })),
     };
     // A HEAD answer needs only the head: once it is set, the body is not
-    // waited for (it may be an endless event stream).
-    let prefix = if request.method == Method::HEAD && start_response.is_started() {
+    // waited for (it may be an endless event stream). Neither is a body
+    // that asked for its head at once (`Body::head_at_once`).
+    let head_now = request.method == Method::HEAD || body.sends_head_at_once();
+    let prefix = if head_now && start_response.is_started() {
         Prefix::default()
     } else {
         match read_prefix(&mut body, &start_response, timeout).await {
@@ -890,7 +892,9 @@ fn respond(
         body.close(Outcome::Completed);
     }
     let mut declared = content_length;
-    let no_content = status.code() == StatusCode::NO_CONTENT;
+    // A `101` (RFC 9110 §8.6: no 1xx carries a length) is followed by
+    // another protocol, not by a body.
+    let no_content = status.code() == StatusCode::NO_CONTENT || status.code().is_informational();
     if declared.is_none() && !no_content && status.code() != StatusCode::NOT_MODIFIED {
         if let Some(len) = known_len {
             declared = Some(len);

@@ -24,6 +24,7 @@
 //! | `environ['pulsar.connection']` | [`Connection`] (with the event loop's `Handle`) |
 //! | `environ['pulsar.cfg']` | [`Config`] |
 //! | the server | [`server::Server`]; any app is also a tower [`WsgiService`] |
+//! | pulsar's `ws` app | [`websocket::WebSocketUpgrade`] (an extractor) and [`websocket::WebSocket`] |
 //!
 //! ```no_run
 //! use wsgi_core::{async_trait, Application, Body, Chunk, Environ, Error, StartResponse};
@@ -69,6 +70,9 @@
 //!   `TestClient`, and the real server on a free port.
 //! - [Using with axum and tower](guide::axum_and_tower): `WsgiService` in an
 //!   axum `Router`, tower-http layers, `ServiceMiddleware`.
+//! - [WebSocket and Server-Sent Events](guide::websocket): accepting a
+//!   socket from a handler, its checks, limits and lifecycle, and event
+//!   streams whose head goes out at once.
 //!
 //! ## Cargo features
 //! All on by default; `default-features = false` keeps the WSGI model
@@ -89,6 +93,7 @@
 //! | `cookies` | [`WsgiResponse::set_cookie`], the `Cookies`, `SignedCookies` and `PrivateCookies` extractors, [`Config::cookie_key`] | cookie |
 //! | `typed-header` | the `TypedHeader` extractor | headers |
 //! | `anyhow` | `anyhow::Error` as a handler's error: an `HttpError` inside keeps its status | anyhow |
+//! | `ws` | WebSocket ([`websocket`]): the `WebSocketUpgrade` extractor and the socket | tokio-tungstenite |
 //!
 //! CI checks the default build, `--no-default-features`, `server` alone,
 //! and a `default-features = false` crate serving requests inside axum.
@@ -102,7 +107,9 @@
 //!
 //! ## The rules the server keeps
 //! - Nothing is sent before the body's first non-empty item is ready, so an
-//!   error until then still becomes a clean `500` (or the `exc_info` head).
+//!   error until then still becomes a clean `500` (or the `exc_info` head),
+//!   unless the body asks for its head at once ([`Body::head_at_once`]:
+//!   event streams, long polling).
 //! - After the head is out, a failing body aborts the connection: a response
 //!   is never finished as if it were complete.
 //! - A declared `Content-Length` is exact: never more bytes, and fewer is an
@@ -147,6 +154,9 @@ pub mod guide {
     pub mod testing {}
     #[doc = include_str!("../docs/axum-and-tower.md")]
     pub mod axum_and_tower {}
+    #[cfg(feature = "ws")]
+    #[doc = include_str!("../docs/websocket.md")]
+    pub mod websocket {}
 }
 pub mod handler;
 pub mod input;
@@ -158,9 +168,12 @@ pub mod router;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod service;
+pub mod sse;
 pub mod start_response;
 pub mod static_files;
 pub mod test_client;
+#[cfg(feature = "ws")]
+pub mod websocket;
 
 pub use application::{app_fn, AppFn, Application};
 pub use async_trait::async_trait;

@@ -64,6 +64,9 @@ pub struct WsgiResponse {
     encoding: Option<String>,
     #[cfg(feature = "cookies")]
     cookies: Vec<Cookie<'static>>,
+    /// The protocol a `101` switches to (`Upgrade`): set only by the
+    /// WebSocket API, the one way to answer `101` (see `start`).
+    switching: Option<HeaderValue>,
 }
 
 impl WsgiResponse {
@@ -78,7 +81,19 @@ impl WsgiResponse {
             encoding: None,
             #[cfg(feature = "cookies")]
             cookies: Vec::new(),
+            switching: None,
         }
+    }
+
+    /// `101 Switching Protocols` to `protocol` (`Upgrade: protocol`,
+    /// `Connection: upgrade`). Crate-private: applications cannot send a
+    /// `101` themselves, only accept an upgrade through the API that then
+    /// serves the connection (`WebSocketUpgrade`).
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    pub(crate) fn switching_protocols(protocol: HeaderValue) -> Self {
+        let mut response = WsgiResponse::new(StatusCode::SWITCHING_PROTOCOLS);
+        response.switching = Some(protocol);
+        response
     }
 
     /// `200 OK` with `text` encoded as UTF-8 (`text/plain; charset=utf-8`).
@@ -303,8 +318,22 @@ impl WsgiResponse {
             content,
             #[cfg(feature = "cookies")]
             cookies,
+            switching,
             ..
         } = self;
+        // The `101` the WebSocket API made, unless response middleware
+        // changed the status (then it is an ordinary response).
+        if let Some(protocol) = switching.filter(|_| status == StatusCode::SWITCHING_PROTOCOLS) {
+            #[cfg(feature = "cookies")]
+            for cookie in &cookies {
+                check_cookie(cookie)?;
+                let value =
+                    HeaderValue::from_str(&cookie.encoded().to_string()).map_err(Error::new)?;
+                headers.append(header::SET_COOKIE, value);
+            }
+            start_response.start_switching(headers, protocol)?;
+            return Ok(Body::empty());
+        }
         // Only a custom reason needs the status-line parser (and its checks).
         let status: Status = match &reason {
             Some(reason) => format!("{} {}", status.as_str(), reason).parse()?,

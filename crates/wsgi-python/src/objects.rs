@@ -152,7 +152,8 @@ impl PyConfig {
             | "response_timeout"
             | "header_read_timeout"
             | "shutdown_timeout"
-            | "shutdown_drain" => match text.parse::<f64>() {
+            | "shutdown_drain"
+            | "websocket_idle_timeout" => match text.parse::<f64>() {
                 Ok(seconds) => seconds.into_py_any(py)?,
                 Err(_) => text.into_py_any(py)?,
             },

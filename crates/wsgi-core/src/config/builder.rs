@@ -136,6 +136,10 @@ impl ConfigBuilder {
         shutdown_timeout: Duration;
         /// How long a shutdown keeps serving while readiness reports 503.
         shutdown_drain: Duration;
+        /// Largest WebSocket message, in bytes.
+        websocket_max_message: usize;
+        /// How long a WebSocket may stay silent; zero = no limit.
+        websocket_idle_timeout: Duration;
         /// Expect a PROXY protocol header on every connection.
         proxy_protocol: bool;
         /// Take `SCRIPT_NAME` from a trusted proxy's `X-Forwarded-Prefix`.
@@ -282,6 +286,8 @@ mod tests {
             .max_headers(30)
             .shutdown_timeout(Duration::from_secs(3))
             .shutdown_drain(Duration::from_secs(2))
+            .websocket_max_message(4096)
+            .websocket_idle_timeout(Duration::from_secs(9))
             .certfile("cert.pem")
             .keyfile("key.pem")
             .proxy_protocol(true)
@@ -309,6 +315,8 @@ mod tests {
             ("max_headers", "30"),
             ("shutdown_timeout", "3"),
             ("shutdown_drain", "2"),
+            ("websocket_max_message", "4096"),
+            ("websocket_idle_timeout", "9"),
             ("certfile", "cert.pem"),
             ("keyfile", "key.pem"),
             ("proxy_protocol", "true"),

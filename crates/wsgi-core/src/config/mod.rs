@@ -195,6 +195,15 @@ settings! {
     /// [`HealthCheck`]: crate::middleware::HealthCheck
     shutdown_drain: Duration = Duration::ZERO,
         "SECONDS", "Seconds a shutdown keeps serving while readiness reports 503, before it stops accepting";
+    /// Largest WebSocket message (and frame) accepted, in bytes; a larger
+    /// one closes the socket with `1009`. Default 16 MiB.
+    websocket_max_message: usize = 16 * 1024 * 1024,
+        "BYTES", "Largest WebSocket message in bytes";
+    /// How long a WebSocket may stay silent: it is pinged after half of
+    /// this, closed with `1001` after all of it. Zero disables both.
+    /// Default 60 s.
+    websocket_idle_timeout: Duration = Duration::from_secs(60),
+        "SECONDS", "Seconds a WebSocket may stay silent (pinged at half); 0 = no limit";
     /// Every connection starts with a PROXY protocol header (v1 or v2, as
     /// HAProxy and cloud load balancers send), whose source address
     /// becomes the client's; a connection without a valid one, or that

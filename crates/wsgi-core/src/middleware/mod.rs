@@ -315,13 +315,19 @@ pub(crate) async fn capture_body(
     start_response: StartResponse,
     mut body: Body,
 ) -> Result<WsgiResponse, Error> {
-    // As the server does: read up to the first non-empty item.
-    let Prefix { first, held } = read_prefix(&mut body, &start_response, None)
-        .await
-        .map_err(|error| match error {
-            StreamError::Body(error) => error,
-            other => Error::new(other),
-        })?;
+    // As the server does: read up to the first non-empty item, unless the
+    // body asked for its head at once (`Body::head_at_once`).
+    let head_now = body.sends_head_at_once() && start_response.is_started();
+    let Prefix { first, held } = if head_now {
+        Prefix::default()
+    } else {
+        read_prefix(&mut body, &start_response, None)
+            .await
+            .map_err(|error| match error {
+                StreamError::Body(error) => error,
+                other => Error::new(other),
+            })?
+    };
     let head = start_response
         .take_head()?
         .ok_or_else(|| Error::msg("the application returned without calling start_response"))?;
@@ -356,7 +362,12 @@ pub(crate) async fn capture_body(
             Some((item, state))
         },
     );
-    response.set_content(Content::Stream(Body::from_stream(rest)));
+    let rest = Body::from_stream(rest);
+    response.set_content(Content::Stream(if head_now {
+        rest.head_at_once()
+    } else {
+        rest
+    }));
     Ok(response)
 }
 

@@ -872,6 +872,23 @@ struct Serving<A: ?Sized> {
     header_timeout: Duration,
 }
 
+/// Runs what a connection became after a `101` (a WebSocket) within the
+/// connection's task; a shutdown meanwhile marks the connection closing,
+/// which the socket answers (a WebSocket sends close 1001).
+async fn run_upgraded(
+    upgraded: crate::connection::UpgradeTask,
+    connection: &Connection,
+    stop: &mut watch::Receiver<bool>,
+) {
+    tokio::pin!(upgraded);
+    tokio::select! {
+        biased;
+        () = upgraded.as_mut() => return,
+        () = stopped(stop) => connection.begin_closing(),
+    }
+    upgraded.await;
+}
+
 /// Resolves once the server stops (or is dropped). The `watch` borrow is
 /// released before returning, never held across an await.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
@@ -953,17 +970,23 @@ impl<A: Application + ?Sized> Serving<A> {
                 let io = TokioIo::new(Rewind::new(io, prefix, len));
                 match protocol {
                     Protocol::Http1 => {
-                        let conn = builder.http1.serve_connection(io, service);
+                        // With upgrades: after a `101` hyper hands the
+                        // socket to the task the application left on the
+                        // connection (a WebSocket), which runs below.
+                        let conn = builder.http1.serve_connection(io, service).with_upgrades();
                         tokio::pin!(conn);
-                        tokio::select! {
+                        let served = tokio::select! {
                             biased;
                             () = stopped(&mut stop) => {
                                 connection.begin_closing();
                                 conn.await
                             }
                             result = conn.as_mut() => result,
+                        };
+                        if let Some(upgraded) = connection.take_upgrade() {
+                            run_upgraded(upgraded, &connection, &mut stop).await;
                         }
-                        .map_err(Into::into)
+                        served.map_err(Into::into)
                     }
                     // Boxed for the same reason as TLS: HTTP/1 connections
                     // should not carry the size of an HTTP/2 one.
