@@ -28,7 +28,7 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A configuration for tests: a free loopback port, the caller's runtime.
 pub fn test_config() -> Config {
     let mut config = Config::default();
-    config.bind = vec!["127.0.0.1:0".to_owned()];
+    config.bind = vec!["127.0.0.1:0".parse().expect("an address")];
     config.workers = 0;
     config.shutdown_timeout = Duration::from_secs(5);
     config

@@ -1,9 +1,10 @@
 //! axum 0.8 with `axum::serve` (HTTP/1.1 and h2c), serving the workloads of
-//! `wsgi_benchmarks`.
+//! `wsgi_benchmarks`, and `/ws`, a WebSocket echo (`benchmarks/websocket.sh`).
 
 use std::net::SocketAddr;
 
 use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Request};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -44,6 +45,17 @@ async fn update(Path(id): Path<u64>, Json(mut item): Json<Item>) -> Json<Item> {
     Json(item)
 }
 
+/// Echoes text and binary messages, as wsgi-rs's `/ws` does.
+async fn echo(mut socket: WebSocket) {
+    while let Some(Ok(message)) = socket.recv().await {
+        if matches!(message, Message::Text(_) | Message::Binary(_))
+            && socket.send(message).await.is_err()
+        {
+            break;
+        }
+    }
+}
+
 fn main() -> std::io::Result<()> {
     let args = ServerArgs::parse();
     runtime(args.workers)?.block_on(async move {
@@ -59,6 +71,10 @@ fn main() -> std::io::Result<()> {
             .route("/stream/pending", get(stream))
             .route("/stream/large", get(stream))
             .route("/items/{id}", post(update))
+            .route(
+                "/ws",
+                get(|upgrade: WebSocketUpgrade| async move { upgrade.on_upgrade(echo) }),
+            )
             .layer(axum::Extension(local));
         axum::serve(
             listener,

@@ -2,7 +2,8 @@
 //! application: plain WSGI for hello and environ, an asynchronous iterable
 //! of futures for the streams, and a `#[wsgi_handler]` taking `Path` and
 //! `Json` behind a `Router` (in a `WsgiHandler`, as an app would serve it)
-//! for `/items/<id>`. HTTP/1.1 and h2c on the same port.
+//! for `/items/<id>`. HTTP/1.1 and h2c on the same port. `/ws` is a
+//! WebSocket echo (`benchmarks/websocket.sh`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use clap::Parser;
 use wsgi_benchmarks::{json_object, Item, ServerArgs, StreamShape, HELLO};
 use wsgi_core::extract::{CheckError, Path, Provided};
 use wsgi_core::server::Server;
+use wsgi_core::websocket::{Message, WebSocket, WebSocketUpgrade};
 use wsgi_core::{
     wsgi_handler, Application, Body, Config, Environ, Error, Json, Router, StartResponse,
     WsgiHandler,
@@ -36,6 +38,10 @@ impl Application for Bench {
         environ: &mut Environ,
         start_response: StartResponse,
     ) -> Result<Body, Error> {
+        if environ.uri().path() == "/ws" {
+            let upgrade = WebSocketUpgrade::new(environ)?;
+            return upgrade.on_upgrade(echo).start(environ, &start_response);
+        }
         if environ.uri().path().starts_with("/items/") {
             // `WsgiHandler`'s own `call`, without boxing a second future.
             let response = self.typed.respond(environ).await;
@@ -46,6 +52,17 @@ impl Application for Bench {
 
     fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
         self.typed.check(provided)
+    }
+}
+
+/// Echoes text and binary messages, as axum's `/ws` does.
+async fn echo(mut socket: WebSocket) {
+    while let Some(Ok(message)) = socket.recv().await {
+        if matches!(message, Message::Text(_) | Message::Binary(_))
+            && socket.send(message).await.is_err()
+        {
+            break;
+        }
     }
 }
 
@@ -66,13 +83,21 @@ fn plain(environ: &mut Environ, start_response: StartResponse) -> Result<Body, E
 
 fn main() -> ExitCode {
     let args = ServerArgs::parse();
-    let mut config = Config::default();
-    config.bind = vec![args.bind];
-    config.workers = args.workers;
     // The peers never close idle connections: neither may this one while
     // the idle-memory workload reads its RSS.
-    config.http_keep_alive = Duration::from_secs(600);
-    config.log_level = "warn".to_owned();
+    let config = Config::builder()
+        .bind(&args.bind)
+        .workers(args.workers)
+        .http_keep_alive(Duration::from_secs(600))
+        .log_level("warn")
+        .build();
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let app = Bench {
         typed: WsgiHandler::default().middleware(Router::new().post("/items/<int:id>", Update)),
     };

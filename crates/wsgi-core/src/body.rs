@@ -206,6 +206,17 @@ type CloseHook = Box<dyn FnOnce(Outcome) + Send + 'static>;
 pub struct Body {
     kind: Kind,
     on_close: Vec<CloseHook>,
+    head: HeadTiming,
+}
+
+/// When the server sends the head of a response with this body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeadTiming {
+    /// PEP 3333's rule: with the first non-empty item (or at the end).
+    WithFirstItem,
+    /// As soon as `start_response` has been called (see
+    /// [`Body::head_at_once`]).
+    AtOnce,
 }
 
 impl Body {
@@ -218,6 +229,7 @@ impl Body {
         Body {
             kind,
             on_close: Vec::new(),
+            head: HeadTiming::WithFirstItem,
         }
     }
 
@@ -303,6 +315,41 @@ impl Body {
     pub fn on_close(mut self, hook: impl FnOnce(Outcome) + Send + 'static) -> Self {
         self.on_close.push(Box::new(hook));
         self
+    }
+
+    /// Sends the response's head as soon as `start_response` has been
+    /// called, before the first item is ready: for event streams (see
+    /// [`sse`](crate::sse)), long polling, or any response a client should
+    /// see begin at once.
+    ///
+    /// This leaves PEP 3333's rule, under which nothing is sent until the
+    /// body's first non-empty item: that rule keeps an error raised while
+    /// producing the first item a clean `500` (or the `exc_info` head).
+    /// With the head already out, such an error can only abort the stream,
+    /// as any error after the first item does. The application must call
+    /// `start_response` before returning the body (the server sends the
+    /// head it has; without one, the first item is awaited as usual).
+    ///
+    /// ```
+    /// use wsgi_core::{Body, Chunk, Error};
+    ///
+    /// // Long polling: the client sees `200` at once, the answer later.
+    /// let body = Body::from_chunks([Chunk::future(async {
+    ///     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    ///     Ok::<_, Error>("news\n")
+    /// })])
+    /// .head_at_once();
+    /// assert!(body.sends_head_at_once());
+    /// ```
+    pub fn head_at_once(mut self) -> Self {
+        self.head = HeadTiming::AtOnce;
+        self
+    }
+
+    /// Whether the head goes out before the first item
+    /// ([`head_at_once`](Self::head_at_once)).
+    pub fn sends_head_at_once(&self) -> bool {
+        self.head == HeadTiming::AtOnce
     }
 
     /// The exact number of bytes left, when known without polling.

@@ -44,8 +44,15 @@ struct Inner {
     /// Set when the server shuts down: the connection ends after the
     /// requests that already arrived (see `server/timeouts.rs`).
     closing: AtomicBool,
+    /// Woken by `begin_closing`, for the sockets that outlive their request
+    /// (a WebSocket sends its close then).
+    closing_notify: tokio::sync::Notify,
     /// The client sent the HTTP/2 preface.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     http2: AtomicBool,
+    /// What runs on the connection once hyper hands it over after a `101`
+    /// (see `Connection::set_upgrade`).
+    upgrade: std::sync::Mutex<Option<UpgradeTask>>,
     handle: Handle,
     /// The worker's copy of the application serving this connection
     /// (`None` outside the server).
@@ -113,7 +120,9 @@ impl Connection {
                 in_flight: AtomicUsize::new(0),
                 idle_waker: AtomicWaker::new(),
                 closing: AtomicBool::new(false),
+                closing_notify: tokio::sync::Notify::new(),
                 http2: AtomicBool::new(false),
+                upgrade: std::sync::Mutex::new(None),
                 handle,
                 worker,
             }),
@@ -178,6 +187,7 @@ impl Connection {
     }
 
     /// Records the PROXY protocol header's source (once, before serving).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn set_proxied_addr(&self, addr: SocketAddr) {
         let _ = self.inner.proxied.set(addr);
     }
@@ -223,18 +233,81 @@ impl Connection {
     }
 
     /// Requests started and not yet finished.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn in_flight(&self) -> usize {
         self.inner.in_flight.load(Ordering::Acquire)
     }
 
     /// Registers the task to wake when the last request in flight ends.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn wake_when_idle(&self, waker: &std::task::Waker) {
         self.inner.idle_waker.register(waker);
     }
 
     /// Marks the connection as ending: the server is shutting down.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn begin_closing(&self) {
         self.inner.closing.store(true, Ordering::Release);
+        self.inner.closing_notify.notify_waiters();
+    }
+
+    /// Resolves once the server is ending this connection (never outside
+    /// the server).
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    pub(crate) async fn closing(&self) {
+        loop {
+            let notified = self.inner.closing_notify.notified();
+            tokio::pin!(notified);
+            // Registered before the flag is read, so a `begin_closing` in
+            // between is not missed.
+            notified.as_mut().enable();
+            if self.is_closing() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Whether the server serving this connection runs what
+    /// [`set_upgrade`](Self::set_upgrade) gives it (else the caller spawns
+    /// it).
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    pub(crate) fn is_served(&self) -> bool {
+        self.inner.server.is_some()
+    }
+
+    /// Gives the server the task to run on this connection once hyper has
+    /// switched protocols: it then runs within the connection's own task,
+    /// so `max_connections`, the graceful shutdown and the
+    /// `connection_lost` hook count it as the connection it is. A later
+    /// upgrade replaces an earlier one whose `101` never went out.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    pub(crate) fn set_upgrade(&self, task: UpgradeTask) {
+        let mut slot = self
+            .inner
+            .upgrade
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *slot = Some(task);
+    }
+
+    /// The task [`set_upgrade`](Self::set_upgrade) gave, if any.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn take_upgrade(&self) -> Option<UpgradeTask> {
+        self.inner
+            .upgrade
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take()
+    }
+
+    /// Keeps the connection busy, as a request in flight does (no idle or
+    /// head deadline in `server/timeouts.rs`), without counting a request:
+    /// held by a socket that outlives its request.
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    pub(crate) fn hold(&self) -> InFlight {
+        self.inner.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
     }
 
     /// Whether the server is ending this connection.
@@ -243,15 +316,20 @@ impl Connection {
     }
 
     /// Records that the client speaks HTTP/2 on this connection.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn mark_http2(&self) {
         self.inner.http2.store(true, Ordering::Relaxed);
     }
 
     /// Whether the client speaks HTTP/2 on this connection.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn is_http2(&self) -> bool {
         self.inner.http2.load(Ordering::Relaxed)
     }
 }
+
+/// What runs on a connection after it switched protocols (a WebSocket).
+pub(crate) type UpgradeTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// What a server shares with all its connections.
 #[derive(Debug, Default)]

@@ -49,12 +49,10 @@ pub(crate) struct Settings {
 impl Settings {
     pub(crate) fn new(config: &crate::Config) -> Self {
         Settings {
-            server_header: HeaderValue::from_str(&config.server_software).ok(),
-            // `Config::validate` reports a bad template; a config that was
-            // never validated (tower use) logs with the default.
-            access_log: Arc::new(
-                AccessLogFormat::parse(&config.access_log_format).unwrap_or_default(),
-            ),
+            server_header: Some(config.server_software.header_value().clone()),
+            // Parsed with the configuration: a `Config` cannot hold a bad
+            // template.
+            access_log: Arc::new(config.access_log_format.clone()),
             response_timeout: (!config.response_timeout.is_zero())
                 .then_some(config.response_timeout),
         }
@@ -215,10 +213,12 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
             }
         })),
     };
-    let mut outgoing = Outgoing::new(body, Some(start_response.clone()));
     // A HEAD answer needs only the head: once it is set, the body is not
-    // waited for (it may be an endless event stream).
-    if answer.request.method != Method::HEAD || !start_response.is_started() {
+    // waited for (it may be an endless event stream). Neither is a body
+    // that asked for its head at once (`Body::head_at_once`).
+    let head_now = answer.request.method == Method::HEAD || body.sends_head_at_once();
+    let mut outgoing = Outgoing::new(body, Some(start_response.clone()));
+    if !head_now || !start_response.is_started() {
         if let Err(error) = outgoing.read_first(timeout).await {
             return answer.error(error.into_error());
         }

@@ -24,6 +24,7 @@
 //! | `environ['pulsar.connection']` | [`Connection`] (with the event loop's `Handle`) |
 //! | `environ['pulsar.cfg']` | [`Config`] |
 //! | the server | [`server::Server`]; any app is also a tower [`WsgiService`] |
+//! | pulsar's `ws` app | [`websocket::WebSocketUpgrade`] (an extractor) and [`websocket::WebSocket`] |
 //!
 //! ```no_run
 //! use wsgi_core::{Application, Body, Chunk, Environ, Error, StartResponse};
@@ -68,16 +69,33 @@
 //!   `TestClient`, and the real server on a free port.
 //! - [Using with axum and tower](guide::axum_and_tower): `WsgiService` in an
 //!   axum `Router`, tower-http layers, `ServiceMiddleware`.
+//! - [WebSocket and Server-Sent Events](guide::websocket): accepting a
+//!   socket from a handler, its checks, limits and lifecycle, and event
+//!   streams whose head goes out at once.
 //!
 //! ## Cargo features
-//! - `tls` (on by default): HTTPS with rustls (ring provider) when the
-//!   `certfile` and `keyfile` settings are given. Without it the crate has
-//!   no rustls dependency, and a configured certificate is a
-//!   configuration error at start-up. Both `default-features = false` and
-//!   the default build are checked in CI.
+//! All on by default; `default-features = false` keeps the WSGI model
+//! (environ, `start_response`, bodies, `WsgiResponse`), `WsgiHandler` and
+//! the shipped middleware, [`WsgiService`] (to mount an application in
+//! axum or under tower layers), the router, static files, the
+//! `TestClient`, the macros and the extractors that need no optional
+//! dependency (`Path`, `Query`, `Form`, `State`, `Bytes`, ...), on http,
+//! hyper, tower-service, tokio and bytes level dependencies only.
 //!
-//! There are no other features: the server, the shipped middleware, the
-//! router, forms, static files and the test client are always built.
+//! | feature | adds | dependencies |
+//! |---|---|---|
+//! | `server` | [`server::Server`]: workers, sockets, socket activation, the PROXY protocol, signals and graceful shutdown, the log subscriber; [`Config::from_args`] (command line, `WSGI_*` variables, `--config` files) and application settings | clap, toml, tracing-subscriber, listenfd, ppp, socket2, hyper-util |
+//! | `tls` (implies `server`) | HTTPS with rustls (ring) when `certfile` and `keyfile` are set; without it they are a start-up error | rustls, tokio-rustls |
+//! | `multipart` | `multipart/form-data` in [`Form`], [`form::Multipart`]; without it such a body is answered 415 | multer |
+//! | `json` | the `Json` extractor and response, [`Form`]'s JSON bodies, `TestClient` JSON helpers; without it a JSON form body is answered 415 (error pages are JSON either way) | serde_json |
+//! | `gzip` | the `GZip` response middleware | flate2 |
+//! | `cookies` | [`WsgiResponse::set_cookie`], the `Cookies`, `SignedCookies` and `PrivateCookies` extractors, [`Config::cookie_key`] | cookie |
+//! | `typed-header` | the `TypedHeader` extractor | headers |
+//! | `anyhow` | `anyhow::Error` as a handler's error: an `HttpError` inside keeps its status | anyhow |
+//! | `ws` | WebSocket ([`websocket`]): the `WebSocketUpgrade` extractor and the socket | tokio-tungstenite |
+//!
+//! CI checks the default build, `--no-default-features`, `server` alone,
+//! and a `default-features = false` crate serving requests inside axum.
 //!
 //! Deployment settings (workers, sockets, limits, TLS, logging) are listed
 //! in [`Config`]; the README's "Running in production" has the table of
@@ -88,7 +106,9 @@
 //!
 //! ## The rules the server keeps
 //! - Nothing is sent before the body's first non-empty item is ready, so an
-//!   error until then still becomes a clean `500` (or the `exc_info` head).
+//!   error until then still becomes a clean `500` (or the `exc_info` head),
+//!   unless the body asks for its head at once ([`Body::head_at_once`]:
+//!   event streams, long polling).
 //! - After the head is out, a failing body aborts the connection: a response
 //!   is never finished as if it were complete.
 //! - A declared `Content-Length` is exact: never more bytes, and fewer is an
@@ -134,6 +154,9 @@ pub mod guide {
     pub mod testing {}
     #[doc = include_str!("../docs/axum-and-tower.md")]
     pub mod axum_and_tower {}
+    #[cfg(feature = "ws")]
+    #[doc = include_str!("../docs/websocket.md")]
+    pub mod websocket {}
 }
 pub mod handler;
 pub mod input;
@@ -143,11 +166,15 @@ pub mod middleware;
 pub mod response;
 pub mod response_body;
 pub mod router;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod service;
+pub mod sse;
 pub mod start_response;
 pub mod static_files;
 pub mod test_client;
+#[cfg(feature = "ws")]
+pub mod websocket;
 
 pub use application::{app_fn, AppFn, Application, BoxApplication};
 pub use async_trait::async_trait;
@@ -155,19 +182,24 @@ pub use body::{Body, Chunk, Outcome};
 /// The `clap` crate, for `#[derive(clap::Args)]` on an application's own
 /// settings ([`config::AppSettings`]) without depending on clap yourself:
 /// `use wsgi_core::clap;`.
+#[cfg(feature = "server")]
 pub use clap;
 pub use config::{Config, ConfigError};
 pub use connection::Connection;
 /// The `cookie` crate, for [`WsgiResponse::set_cookie`] and
 /// [`Cookies`](extract::Cookies).
+#[cfg(feature = "cookies")]
 pub use cookie;
 pub use environ::{Environ, EnvironError, Errors};
 pub use error::{BoxError, Error, HttpError};
 pub use error_page::ErrorRenderer;
-pub use extract::{FromEnviron, Json};
+pub use extract::FromEnviron;
+#[cfg(feature = "json")]
+pub use extract::Json;
 pub use form::Form;
 pub use handler::WsgiHandler;
 /// The `headers` crate, for [`TypedHeader`](extract::TypedHeader).
+#[cfg(feature = "typed-header")]
 pub use headers;
 /// The `http` crate: `StatusCode`, `Method`, `HeaderValue`, ... as this
 /// crate uses them (no separate dependency needed).

@@ -28,6 +28,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
+#[cfg(feature = "cookies")]
 use cookie::Cookie;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
@@ -63,7 +64,11 @@ pub struct WsgiResponse {
     // without copying.
     content_type: Option<Cow<'static, str>>,
     encoding: Option<String>,
+    #[cfg(feature = "cookies")]
     cookies: Vec<Cookie<'static>>,
+    /// The protocol a `101` switches to (`Upgrade`): set only by the
+    /// WebSocket API, the one way to answer `101` (see `start`).
+    switching: Option<HeaderValue>,
 }
 
 impl WsgiResponse {
@@ -76,8 +81,21 @@ impl WsgiResponse {
             content: Content::Bytes(Bytes::new()),
             content_type: None,
             encoding: None,
+            #[cfg(feature = "cookies")]
             cookies: Vec::new(),
+            switching: None,
         }
+    }
+
+    /// `101 Switching Protocols` to `protocol` (`Upgrade: protocol`,
+    /// `Connection: upgrade`). Crate-private: applications cannot send a
+    /// `101` themselves, only accept an upgrade through the API that then
+    /// serves the connection (`WebSocketUpgrade`).
+    #[cfg_attr(not(feature = "ws"), allow(dead_code))]
+    pub(crate) fn switching_protocols(protocol: HeaderValue) -> Self {
+        let mut response = WsgiResponse::new(StatusCode::SWITCHING_PROTOCOLS);
+        response.switching = Some(protocol);
+        response
     }
 
     /// `200 OK` with `text` encoded as UTF-8 (`text/plain; charset=utf-8`).
@@ -218,7 +236,8 @@ impl WsgiResponse {
             return Ok(self);
         }
         if let Content::Stream(body) = &self.content {
-            if body.exact_length().is_none() {
+            // A body that sends its head at once chose not to wait.
+            if body.exact_length().is_none() && !body.sends_head_at_once() {
                 let Content::Stream(body) = self.take_content() else {
                     return Ok(self);
                 };
@@ -248,11 +267,15 @@ impl WsgiResponse {
     /// (its declared `Content-Length` checked); otherwise the rest streams,
     /// in the order the server would send it.
     pub(crate) async fn capture(start_response: StartResponse, body: Body) -> Result<Self, Error> {
+        // Unless the body asked for its head at once (`Body::head_at_once`).
+        let head_now = body.sends_head_at_once() && start_response.is_started();
         let mut outgoing = Outgoing::new(body, Some(start_response.clone()));
-        outgoing
-            .read_first(None)
-            .await
-            .map_err(StreamError::into_error)?;
+        if !head_now {
+            outgoing
+                .read_first(None)
+                .await
+                .map_err(StreamError::into_error)?;
+        }
         let head = start_response
             .take_head()?
             .ok_or_else(|| Error::msg("the application returned without calling start_response"))?;
@@ -274,6 +297,7 @@ impl WsgiResponse {
                 }
                 Content::Bytes(bytes)
             }
+            None if head_now => Content::Stream(outgoing.into_body().head_at_once()),
             None => Content::Stream(outgoing.into_body()),
         };
         Ok(response)
@@ -294,12 +318,14 @@ impl WsgiResponse {
 
     /// Adds a cookie (`Set-Cookie`), built with the [`cookie`] crate:
     /// max-age, expires, path, domain, secure, http-only, same-site.
+    #[cfg(feature = "cookies")]
     pub fn set_cookie(&mut self, cookie: Cookie<'static>) {
         self.cookies.push(cookie);
     }
 
     /// Asks the client to delete cookie `name` (on `path` and `domain`, which
     /// must match those it was set with).
+    #[cfg(feature = "cookies")]
     pub fn delete_cookie(
         &mut self,
         name: impl Into<String>,
@@ -318,6 +344,7 @@ impl WsgiResponse {
     }
 
     /// The cookies that will be set.
+    #[cfg(feature = "cookies")]
     pub fn cookies(&self) -> &[Cookie<'static>] {
         &self.cookies
     }
@@ -349,9 +376,24 @@ impl WsgiResponse {
             reason,
             mut headers,
             content,
+            #[cfg(feature = "cookies")]
             cookies,
+            switching,
             ..
         } = self;
+        // The `101` the WebSocket API made, unless response middleware
+        // changed the status (then it is an ordinary response).
+        if let Some(protocol) = switching.filter(|_| status == StatusCode::SWITCHING_PROTOCOLS) {
+            #[cfg(feature = "cookies")]
+            for cookie in &cookies {
+                check_cookie(cookie)?;
+                let value =
+                    HeaderValue::from_str(&cookie.encoded().to_string()).map_err(Error::new)?;
+                headers.append(header::SET_COOKIE, value);
+            }
+            start_response.start_switching(headers, protocol)?;
+            return Ok(Body::empty());
+        }
         // Only a custom reason needs the status-line parser (and its checks).
         let status: Status = match &reason {
             Some(reason) => format!("{} {}", status.as_str(), reason).parse()?,
@@ -366,6 +408,7 @@ impl WsgiResponse {
         if let Some(content_type) = content_type {
             headers.insert(header::CONTENT_TYPE, content_type.map_err(Error::new)?);
         }
+        #[cfg(feature = "cookies")]
         if status.code().as_u16() < 400 {
             for cookie in &cookies {
                 check_cookie(cookie)?;
@@ -395,6 +438,7 @@ impl WsgiResponse {
     }
 }
 
+#[cfg(feature = "cookies")]
 /// A cookie that cannot be sent as one well-formed `Set-Cookie`.
 #[derive(Debug)]
 enum CookieError {
@@ -412,6 +456,7 @@ enum CookieError {
     },
 }
 
+#[cfg(feature = "cookies")]
 impl fmt::Display for CookieError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -426,11 +471,13 @@ impl fmt::Display for CookieError {
     }
 }
 
+#[cfg(feature = "cookies")]
 impl std::error::Error for CookieError {}
 
 /// Refuses cookies whose `Set-Cookie` would not parse back to them (found
 /// by fuzzing: an empty name; `;`, control or non-ASCII characters in a
 /// path or domain, which the `cookie` crate writes out unescaped).
+#[cfg(feature = "cookies")]
 fn check_cookie(cookie: &Cookie<'_>) -> Result<(), Error> {
     if cookie.name().is_empty() {
         return Err(Error::new(CookieError::EmptyName));
@@ -458,8 +505,7 @@ impl fmt::Debug for WsgiResponse {
             .field("headers", &self.headers)
             .field("content", &self.content)
             .field("content_type", &self.content_type())
-            .field("cookies", &self.cookies.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -227,7 +227,12 @@ where
             // The server is shutting down: this HTTP/1 response ends the
             // connection, so the client sends nothing more on it (HTTP/2
             // has GOAWAY instead). See `server/timeouts.rs`.
-            if in_flight.connection_closing() && version < Version::HTTP_2 {
+            // A `101` keeps its `Connection: upgrade`: the socket it
+            // becomes closes itself (a WebSocket sends close 1001).
+            if in_flight.connection_closing()
+                && version < Version::HTTP_2
+                && response.status() != StatusCode::SWITCHING_PROTOCOLS
+            {
                 response.headers_mut().insert(
                     http::header::CONNECTION,
                     http::HeaderValue::from_static("close"),

@@ -432,6 +432,31 @@ impl StartResponse {
         self.set_head(head_from_map(status, headers))
     }
 
+    /// The head of a `101 Switching Protocols` to `protocol`: `headers`
+    /// get the usual checks (no hop-by-hop header from the application),
+    /// then the server's own `Connection: upgrade` and `Upgrade`. Only the
+    /// WebSocket API reaches this (through `WsgiResponse`), so `start`
+    /// keeps refusing 1xx and `Upgrade` from applications.
+    pub(crate) fn start_switching(
+        &self,
+        headers: HeaderMap,
+        protocol: HeaderValue,
+    ) -> Result<Writer, StartResponseError> {
+        let status = Status {
+            code: StatusCode::SWITCHING_PROTOCOLS,
+            reason: None,
+        };
+        let head = head_from_map(status, headers).map(|mut head| {
+            head.headers.remove(header::CONTENT_LENGTH);
+            head.content_length = None;
+            head.headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            head.headers.insert(header::UPGRADE, protocol);
+            head
+        });
+        self.set_head(head)
+    }
+
     fn set_head(
         &self,
         built: Result<Head, StartResponseError>,

@@ -13,6 +13,8 @@
 //! - `GET /slow/MS`: `slow ok` after MS milliseconds (at most 10 s).
 //! - `POST /upload`: reads the body, answers its length.
 //! - `GET /error`: the handler fails, a 500.
+//! - `GET /ws/echo`: a WebSocket that echoes text and binary messages
+//!   (the 1,000-socket test in `tests/tests/websocket.rs`).
 //! - `GET /stats`: JSON counts of the bodies of `/stream`, `/big` and
 //!   `/slow` by how they ended (their `on_close` hooks): `started`,
 //!   `completed`, `aborted`, `failed`.
@@ -23,6 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use wsgi_core::server::Server;
+use wsgi_core::websocket::{Message, WebSocket, WebSocketUpgrade};
 use wsgi_core::{app_fn, Body, Chunk, Config, Environ, Error, Outcome, StartResponse};
 
 /// The size of `/big`.
@@ -74,6 +77,10 @@ fn load(environ: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
         "/stats" => {
             sr.start("200 OK", [("Content-Type", "application/json")])?;
             Body::from(stats())
+        }
+        "/ws/echo" => {
+            let upgrade = WebSocketUpgrade::new(environ)?;
+            return upgrade.on_upgrade(echo).start(environ, &sr);
         }
         "/error" => return Err(Error::msg("a failure the soak test asked for")),
         stream if stream == "/stream" || stream.starts_with("/stream/") => {
@@ -129,6 +136,17 @@ fn load(environ: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
         }
     };
     Ok(body)
+}
+
+/// Echoes every text and binary message back until the client closes.
+async fn echo(mut socket: WebSocket) {
+    while let Some(Ok(message)) = socket.recv().await {
+        if matches!(message, Message::Text(_) | Message::Binary(_))
+            && socket.send(message).await.is_err()
+        {
+            break;
+        }
+    }
 }
 
 fn main() -> ExitCode {

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use wsgi_core::config::BindAddr;
 use wsgi_core::server::{BoundAddr, Hooks, Server, ServerError};
 use wsgi_core::{app_fn, Application, Body, Environ, Error, LazyWsgi, StartResponse};
 use wsgi_tests::{get, read_until, send, serve_with, test_config, IO_TIMEOUT};
@@ -23,7 +24,10 @@ fn socket_path(name: &str) -> std::path::PathBuf {
 #[tokio::test]
 async fn several_bind_addresses_with_port_zero_each_get_a_port() {
     let mut config = test_config();
-    config.bind = vec!["127.0.0.1:0".into(), "127.0.0.1:0".into()];
+    config.bind = vec![
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    ];
     let server = serve_with(app_fn(hello), config);
     let addrs: Vec<_> = server
         .local_addrs()
@@ -48,7 +52,7 @@ async fn unix_socket_serves_without_remote_addr_and_replaces_a_stale_file() {
     drop(std::os::unix::net::UnixListener::bind(&path).expect("stale socket"));
     assert!(path.exists());
     let mut config = test_config();
-    config.bind = vec![format!("unix:{}", path.display())];
+    config.bind = vec![BindAddr::Unix(path.clone())];
     let server = serve_with(
         app_fn(|environ: &mut Environ, sr: StartResponse| {
             sr.start("200 OK", [("Content-Type", "text/plain")])?;
@@ -83,7 +87,7 @@ async fn unix_socket_path_that_is_a_regular_file_is_not_removed() {
     let path = socket_path("regular-file");
     std::fs::write(&path, "precious").unwrap();
     let mut config = test_config();
-    config.bind = vec![format!("unix:{}", path.display())];
+    config.bind = vec![BindAddr::Unix(path.clone())];
     let err = Server::new(app_fn(hello))
         .config(config)
         .spawn()

@@ -1,7 +1,8 @@
 //! Two instances of the `httpbin_server` binary behind a real nginx, with
 //! the configuration `DEPLOYING.md` shows (read from the guide, so the
 //! guide's snippet is the one tested): what the application sees through
-//! the proxy, load balancing, unbuffered streaming, a large upload, and a
+//! the proxy, load balancing, unbuffered streaming, server-sent events and
+//! a WebSocket passed on live, a large upload, and a
 //! rolling restart of both instances under load with no failed request.
 //!
 //! nginx is `$WSGI_NGINX`, else `/usr/sbin/nginx`, else the first `nginx`
@@ -490,6 +491,106 @@ async fn a_stream_marked_unbuffered_reaches_the_client_as_it_is_produced() {
     assert!(
         first_byte < Duration::from_millis(600),
         "the first byte arrived after {first_byte:?} of {total:?}: nginx buffered the stream"
+    );
+}
+
+/// Reads from `stream` until `received` contains `end`.
+async fn read_until_seen(stream: &mut tokio::net::TcpStream, received: &mut Vec<u8>, end: &[u8]) {
+    let mut buf = vec![0u8; 4096];
+    while !received.windows(end.len()).any(|w| w == end) {
+        let n = tokio::time::timeout(IO_TIMEOUT, stream.read(&mut buf))
+            .await
+            .expect("more bytes in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed early: {:?}",
+            String::from_utf8_lossy(received)
+        );
+        received.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[tokio::test]
+async fn events_arrive_live_through_nginx() {
+    let Some(site) = site("events_arrive_live_through_nginx") else {
+        return;
+    };
+    // Three events 0.3 s apart, the first 0.3 s in: the head must come at
+    // once and each event when it is sent, not all at the end.
+    let mut stream = tokio::net::TcpStream::connect(site.nginx.addr)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /events HTTP/1.1\r\nHost: example.test\r\nAccept: text/event-stream\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    read_until_seen(&mut stream, &mut received, b"\r\n\r\n").await;
+    let head = started.elapsed();
+    let text = String::from_utf8_lossy(&received).to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(text.contains("content-type: text/event-stream"), "{text}");
+    read_until_seen(&mut stream, &mut received, b"data: event 0\n\n").await;
+    let first = started.elapsed();
+    read_until_seen(&mut stream, &mut received, b"data: event 2\n\n").await;
+    let last = started.elapsed();
+    assert!(
+        head < Duration::from_millis(250),
+        "the head came after {head:?}: nginx or the server waited for the first event"
+    );
+    assert!(
+        first < Duration::from_millis(550),
+        "the first event came after {first:?}"
+    );
+    assert!(
+        last - first >= Duration::from_millis(450),
+        "events came together: {first:?}, {last:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_websocket_works_through_nginx() {
+    let Some(site) = site("a_websocket_works_through_nginx") else {
+        return;
+    };
+    let mut stream = tokio::net::TcpStream::connect(site.nginx.addr)
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /ws/echo HTTP/1.1\r\nHost: example.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    read_until_seen(&mut stream, &mut received, b"\r\n\r\n").await;
+    let head = String::from_utf8_lossy(&received).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+    received.clear();
+    for message in [&b"through nginx"[..], b"twice"] {
+        // A masked text frame.
+        let mask = [9u8, 8, 7, 6];
+        let mut frame = vec![0x81, 0x80 | message.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(message.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        stream.write_all(&frame).await.unwrap();
+        let mut echo = vec![0x81, message.len() as u8];
+        echo.extend_from_slice(message);
+        read_until_seen(&mut stream, &mut received, &echo).await;
+        received.clear();
+    }
+    // A close is answered with the same code, then the connection ends.
+    stream
+        .write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8])
+        .await
+        .unwrap();
+    read_until_seen(&mut stream, &mut received, &[0x88, 0x02, 0x03, 0xe8]).await;
+    let mut rest = Vec::new();
+    let ended = tokio::time::timeout(IO_TIMEOUT, stream.read_to_end(&mut rest)).await;
+    assert!(
+        ended.is_ok(),
+        "the connection ends after the close handshake"
     );
 }
 

@@ -2,6 +2,7 @@
 //! `Forwarded`) are believed only from `forwarded_allow_ips`, and set
 //! `REMOTE_ADDR`, the scheme and the host; malformed ones are ignored.
 
+use wsgi_core::config::BindAddr;
 use wsgi_core::{app_fn, Config, Environ, Error, StartResponse};
 use wsgi_tests::{raw_request, serve_with, test_config};
 
@@ -71,7 +72,7 @@ async fn a_trusted_proxy_sets_client_scheme_and_host() {
 
     // With the client's hop trusted too, the walk goes one further left.
     let mut config = test_config();
-    config.forwarded_allow_ips = vec!["127.0.0.1".into(), "203.0.113.0/24".into()];
+    config.forwarded_allow_ips = "127.0.0.1,203.0.113.0/24".parse().unwrap();
     let body = ask(config, X_HEADERS).await;
     assert_eq!(var(&body, "REMOTE_ADDR"), "198.51.100.1", "{body}");
 }
@@ -79,7 +80,7 @@ async fn a_trusted_proxy_sets_client_scheme_and_host() {
 #[tokio::test]
 async fn an_untrusted_peer_changes_nothing() {
     let mut config = test_config();
-    config.forwarded_allow_ips = vec!["10.0.0.0/8".into(), "fd00::/8".into()];
+    config.forwarded_allow_ips = "10.0.0.0/8,fd00::/8".parse().unwrap();
     let body = ask(config, X_HEADERS).await;
     assert_eq!(var(&body, "REMOTE_ADDR"), "127.0.0.1", "{body}");
     assert_ne!(var(&body, "REMOTE_PORT"), "");
@@ -96,7 +97,7 @@ async fn an_untrusted_peer_changes_nothing() {
 
     // An empty list trusts nobody either.
     let mut config = test_config();
-    config.forwarded_allow_ips = Vec::new();
+    config.forwarded_allow_ips = "".parse().unwrap();
     let body = ask(config, X_HEADERS).await;
     assert_eq!(var(&body, "REMOTE_ADDR"), "127.0.0.1", "{body}");
 }
@@ -118,7 +119,7 @@ async fn forwarded_takes_precedence_over_x_forwarded() {
 #[tokio::test]
 async fn malformed_values_fall_back_to_the_peer() {
     let mut config = test_config();
-    config.forwarded_allow_ips = vec!["*".into()];
+    config.forwarded_allow_ips = "*".parse().unwrap();
     for headers in [
         "X-Forwarded-For: not-an-address\r\nX-Forwarded-Proto: gopher\r\nX-Forwarded-Host: a b\r\nX-Forwarded-Port: 99999\r\n",
         "X-Forwarded-For: ,,,\r\nX-Forwarded-Ssl: maybe\r\n",
@@ -153,7 +154,7 @@ async fn a_unix_socket_peer_is_trusted() {
 
     let path = std::env::temp_dir().join(format!("wsgi-fwd-{}.sock", std::process::id()));
     let mut config = test_config();
-    config.bind = vec![format!("unix:{}", path.display())];
+    config.bind = vec![BindAddr::Unix(path.clone())];
     let server = serve_with(app_fn(echo), config);
     let mut stream = tokio::net::UnixStream::connect(&path).await.unwrap();
     stream
@@ -174,12 +175,18 @@ async fn a_unix_socket_peer_is_trusted() {
 fn the_setting_reads_from_flags_environment_and_files() {
     let config =
         Config::try_from_args(["app", "--forwarded-allow-ips", "10.0.0.0/8,fd00::/8"]).unwrap();
-    assert_eq!(config.forwarded_allow_ips, ["10.0.0.0/8", "fd00::/8"]);
+    assert_eq!(
+        config.forwarded_allow_ips.to_string(),
+        "10.0.0.0/8,fd00::/8"
+    );
     assert_eq!(
         config.get("forwarded_allow_ips").as_deref(),
         Some("10.0.0.0/8,fd00::/8")
     );
-    assert_eq!(Config::default().forwarded_allow_ips, ["127.0.0.1", "::1"]);
+    assert_eq!(
+        Config::default().forwarded_allow_ips.to_string(),
+        "127.0.0.1,::1"
+    );
     let err =
         Config::try_from_args(["app", "--forwarded-allow-ips", "10.0.0.0/8,nope"]).unwrap_err();
     assert!(
@@ -194,7 +201,7 @@ fn the_setting_reads_from_flags_environment_and_files() {
     .unwrap();
     let config = Config::default().try_update_from_file(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
-    assert_eq!(config.forwarded_allow_ips, ["*"]);
+    assert_eq!(config.forwarded_allow_ips.to_string(), "*");
     assert!(config.proxy_protocol);
     assert_eq!(
         config.shutdown_drain,
@@ -249,7 +256,7 @@ async fn forwarded_prefix_is_ignored_when_off_untrusted_or_malformed() {
     assert_eq!(got, (String::new(), "/x".to_owned()), "off by default");
 
     let mut untrusted = with_forwarded_prefix();
-    untrusted.forwarded_allow_ips = vec!["10.0.0.1".into()];
+    untrusted.forwarded_allow_ips = "10.0.0.1".parse().unwrap();
     let got = mount(untrusted, "/x", "X-Forwarded-Prefix: /app\r\n").await;
     assert_eq!(got, (String::new(), "/x".to_owned()), "untrusted peer");
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wsgi_core::config::TlsFiles;
 use wsgi_core::server::ServerHandle;
 use wsgi_core::{app_fn, Config, Environ, Error, StartResponse};
 use wsgi_tests::{parse_response, serve_with, test_config, IO_TIMEOUT};
@@ -163,7 +164,7 @@ async fn a_slow_header_is_cut_off_at_header_read_timeout() {
 #[tokio::test]
 async fn the_proxied_source_is_what_forwarded_allow_ips_checks() {
     let mut config = proxy_config();
-    config.forwarded_allow_ips = vec!["10.0.0.0/8".into()];
+    config.forwarded_allow_ips = "10.0.0.0/8".parse().unwrap();
     let server = serve_with(app_fn(echo), config);
     let forwarded = b"X-Forwarded-For: 198.51.100.77\r\n";
     let with_xff = |header: &[u8]| {
@@ -212,8 +213,7 @@ async fn the_header_comes_before_the_tls_handshake() {
     std::fs::write(&certfile, generated.cert.pem()).unwrap();
     std::fs::write(&keyfile, generated.signing_key.serialize_pem()).unwrap();
     let mut config = proxy_config();
-    config.certfile = Some(certfile.clone());
-    config.keyfile = Some(keyfile.clone());
+    config.tls = Some(TlsFiles::new(&certfile, &keyfile));
     let server = serve_with(app_fn(echo), config);
     std::fs::remove_file(certfile).unwrap();
     std::fs::remove_file(keyfile).unwrap();

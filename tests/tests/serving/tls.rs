@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::AsyncReadExt;
+use wsgi_core::config::TlsFiles;
 use wsgi_core::server::{Server, ServerError, ServerHandle};
 use wsgi_core::{app_fn, Config, Environ, Error, StartResponse};
 use wsgi_tests::{test_config, IO_TIMEOUT};
@@ -40,8 +41,7 @@ impl TestCert {
 
     fn config(&self) -> Config {
         let mut config = test_config();
-        config.certfile = Some(self.certfile.clone());
-        config.keyfile = Some(self.keyfile.clone());
+        config.tls = Some(TlsFiles::new(&self.certfile, &self.keyfile));
         config
     }
 }
@@ -174,7 +174,7 @@ async fn stalled_tls_handshake_is_closed_after_the_header_read_timeout() {
 async fn unusable_certificate_files_are_reported_before_serving() {
     let cert = TestCert::new("bad");
     let mut config = cert.config();
-    config.keyfile = Some(cert.certfile.clone());
+    config.tls = Some(TlsFiles::new(&cert.certfile, &cert.certfile));
     let err = Server::new(app_fn(scheme_app))
         .config(config)
         .spawn()
@@ -183,7 +183,10 @@ async fn unusable_certificate_files_are_reported_before_serving() {
     assert!(err.to_string().contains("keyfile"), "{err}");
 
     let mut config = cert.config();
-    config.certfile = Some(std::env::temp_dir().join("wsgi-no-such-cert.pem"));
+    config.tls = Some(TlsFiles::new(
+        std::env::temp_dir().join("wsgi-no-such-cert.pem"),
+        &cert.keyfile,
+    ));
     let err = Server::new(app_fn(scheme_app))
         .config(config)
         .spawn()

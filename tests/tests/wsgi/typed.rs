@@ -1374,7 +1374,7 @@ async fn a_missing_state_stops_spawn_before_binding_naming_the_handler_and_the_t
     let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = held.local_addr().unwrap().port();
     let mut config = test_config();
-    config.bind = vec![format!("127.0.0.1:{port}")];
+    config.bind = vec![format!("127.0.0.1:{port}").parse().unwrap()];
     let app = WsgiHandler::default()
         .with_state(Greeting("not a db"))
         .middleware(Router::new().get("/", OnTheLoop).get("/db", NeedsDb));

@@ -226,6 +226,7 @@ impl ResponseBody {
     }
 
     /// Runs `on_end` when this body is dropped.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn on_end(&mut self, on_end: OnEnd) {
         self.on_end = Some(on_end);
     }

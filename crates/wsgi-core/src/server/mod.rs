@@ -121,7 +121,10 @@ enum Tls {}
 
 /// The TLS acceptor when `certfile` and `keyfile` are set.
 fn tls_acceptor(config: &Config) -> Result<Option<Tls>, ServerError> {
-    let (Some(certfile), Some(keyfile)) = (&config.certfile, &config.keyfile) else {
+    let Some(crate::config::TlsFiles {
+        certfile, keyfile, ..
+    }) = &config.tls
+    else {
         return Ok(None);
     };
     #[cfg(feature = "tls")]
@@ -297,9 +300,7 @@ impl<A: Application + Clone> Server<A> {
             }
         }
         let state = Arc::new(ServerState {
-            // Validated above.
-            proxies: crate::forwarded::TrustedProxies::parse(&config.forwarded_allow_ips)
-                .unwrap_or_default(),
+            proxies: config.forwarded_allow_ips.clone(),
             draining: Default::default(),
         });
         let drain = config.shutdown_drain;
@@ -403,7 +404,7 @@ impl ServerHandle {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let mut config = Config::default();
-    /// config.bind = vec!["127.0.0.1:0".into(), "127.0.0.1:0".into()];
+    /// config.bind = vec!["127.0.0.1:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap()];
     /// config.workers = 0;
     /// let app = app_fn(|_: &mut Environ, start_response: StartResponse| {
     ///     start_response.start("204 No Content", Vec::<(String, String)>::new())?;
@@ -458,13 +459,21 @@ impl Drop for ServerHandle {
     }
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &crate::config::LogLevel) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let from_env =
+        std::env::var_os(EnvFilter::DEFAULT_ENV).map(|_| EnvFilter::try_from_default_env());
+    // `log_level` was checked when it was parsed, so `new` keeps all of it.
+    let (filter, refused) = match from_env {
+        Some(Ok(filter)) => (filter, None),
+        Some(Err(e)) => (EnvFilter::new(level.as_str()), Some(e)),
+        None => (EnvFilter::new(level.as_str()), None),
+    };
     // Fails only when the application installed its own subscriber: keep it.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let installed = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    if let (Ok(()), Some(e)) = (installed, refused) {
+        tracing::warn!("RUST_LOG is not a valid filter ({e}); using log_level `{level}`");
+    }
 }
 
 /// Registers for SIGINT and SIGTERM now, and returns a future that
@@ -863,6 +872,23 @@ struct Serving<A: ?Sized> {
     header_timeout: Duration,
 }
 
+/// Runs what a connection became after a `101` (a WebSocket) within the
+/// connection's task; a shutdown meanwhile marks the connection closing,
+/// which the socket answers (a WebSocket sends close 1001).
+async fn run_upgraded(
+    upgraded: crate::connection::UpgradeTask,
+    connection: &Connection,
+    stop: &mut watch::Receiver<bool>,
+) {
+    tokio::pin!(upgraded);
+    tokio::select! {
+        biased;
+        () = upgraded.as_mut() => return,
+        () = stopped(stop) => connection.begin_closing(),
+    }
+    upgraded.await;
+}
+
 /// Resolves once the server stops (or is dropped). The `watch` borrow is
 /// released before returning, never held across an await.
 async fn stopped(stop: &mut watch::Receiver<bool>) {
@@ -944,17 +970,23 @@ impl<A: Application + ?Sized> Serving<A> {
                 let io = TokioIo::new(Rewind::new(io, prefix, len));
                 match protocol {
                     Protocol::Http1 => {
-                        let conn = builder.http1.serve_connection(io, service);
+                        // With upgrades: after a `101` hyper hands the
+                        // socket to the task the application left on the
+                        // connection (a WebSocket), which runs below.
+                        let conn = builder.http1.serve_connection(io, service).with_upgrades();
                         tokio::pin!(conn);
-                        tokio::select! {
+                        let served = tokio::select! {
                             biased;
                             () = stopped(&mut stop) => {
                                 connection.begin_closing();
                                 conn.await
                             }
                             result = conn.as_mut() => result,
+                        };
+                        if let Some(upgraded) = connection.take_upgrade() {
+                            run_upgraded(upgraded, &connection, &mut stop).await;
                         }
-                        .map_err(Into::into)
+                        served.map_err(Into::into)
                     }
                     // Boxed for the same reason as TLS: HTTP/1 connections
                     // should not carry the size of an HTTP/2 one.
