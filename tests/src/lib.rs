@@ -11,6 +11,16 @@ use wsgi_core::{Application, Config};
 
 pub mod child;
 
+/// Held by the load tests (many connections, memory and latency read
+/// while they run) so that they do not overlap one another in their test
+/// binary: each measures the server under its own load only.
+/// (An asynchronous lock: it is held across `.await`, and a test that
+/// fails while holding it releases it without poisoning it.)
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOAD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    LOAD.lock().await
+}
+
 /// How long any single wire operation in a test may take before the test
 /// fails instead of hanging.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -18,7 +28,7 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// A configuration for tests: a free loopback port, the caller's runtime.
 pub fn test_config() -> Config {
     let mut config = Config::default();
-    config.bind = vec!["127.0.0.1:0".to_owned()];
+    config.bind = vec!["127.0.0.1:0".parse().expect("an address")];
     config.workers = 0;
     config.shutdown_timeout = Duration::from_secs(5);
     config

@@ -84,13 +84,21 @@ fn plain(environ: &mut Environ, start_response: StartResponse) -> Result<Body, E
 
 fn main() -> ExitCode {
     let args = ServerArgs::parse();
-    let mut config = Config::default();
-    config.bind = vec![args.bind];
-    config.workers = args.workers;
     // The peers never close idle connections: neither may this one while
     // the idle-memory workload reads its RSS.
-    config.http_keep_alive = Duration::from_secs(600);
-    config.log_level = "warn".to_owned();
+    let config = Config::builder()
+        .bind(&args.bind)
+        .workers(args.workers)
+        .http_keep_alive(Duration::from_secs(600))
+        .log_level("warn")
+        .build();
+    let config = match config {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let app = Bench {
         typed: WsgiHandler::default().middleware(Router::new().post("/items/<int:id>", Update)),
     };

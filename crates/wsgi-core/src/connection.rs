@@ -48,6 +48,7 @@ struct Inner {
     /// (a WebSocket sends its close then).
     closing_notify: tokio::sync::Notify,
     /// The client sent the HTTP/2 preface.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     http2: AtomicBool,
     /// What runs on the connection once hyper hands it over after a `101`
     /// (see `Connection::set_upgrade`).
@@ -186,6 +187,7 @@ impl Connection {
     }
 
     /// Records the PROXY protocol header's source (once, before serving).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn set_proxied_addr(&self, addr: SocketAddr) {
         let _ = self.inner.proxied.set(addr);
     }
@@ -231,16 +233,19 @@ impl Connection {
     }
 
     /// Requests started and not yet finished.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn in_flight(&self) -> usize {
         self.inner.in_flight.load(Ordering::Acquire)
     }
 
     /// Registers the task to wake when the last request in flight ends.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn wake_when_idle(&self, waker: &std::task::Waker) {
         self.inner.idle_waker.register(waker);
     }
 
     /// Marks the connection as ending: the server is shutting down.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn begin_closing(&self) {
         self.inner.closing.store(true, Ordering::Release);
         self.inner.closing_notify.notify_waiters();
@@ -287,6 +292,7 @@ impl Connection {
     }
 
     /// The task [`set_upgrade`](Self::set_upgrade) gave, if any.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn take_upgrade(&self) -> Option<UpgradeTask> {
         self.inner
             .upgrade
@@ -310,11 +316,13 @@ impl Connection {
     }
 
     /// Records that the client speaks HTTP/2 on this connection.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn mark_http2(&self) {
         self.inner.http2.store(true, Ordering::Relaxed);
     }
 
     /// Whether the client speaks HTTP/2 on this connection.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn is_http2(&self) -> bool {
         self.inner.http2.load(Ordering::Relaxed)
     }

@@ -47,12 +47,10 @@ pub(crate) struct Settings {
 impl Settings {
     pub(crate) fn new(config: &crate::Config) -> Self {
         Settings {
-            server_header: HeaderValue::from_str(&config.server_software).ok(),
-            // `Config::validate` reports a bad template; a config that was
-            // never validated (tower use) logs with the default.
-            access_log: Arc::new(
-                AccessLogFormat::parse(&config.access_log_format).unwrap_or_default(),
-            ),
+            server_header: Some(config.server_software.header_value().clone()),
+            // Parsed with the configuration: a `Config` cannot hold a bad
+            // template.
+            access_log: Arc::new(config.access_log_format.clone()),
             response_timeout: (!config.response_timeout.is_zero())
                 .then_some(config.response_timeout),
         }
@@ -331,6 +329,7 @@ impl ResponseBody {
     }
 
     /// Runs `on_end` when this body is dropped.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn on_end(&mut self, on_end: OnEnd) {
         self.on_end = Some(on_end);
     }

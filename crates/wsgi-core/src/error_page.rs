@@ -175,10 +175,32 @@ pub(crate) fn rich_page(
             "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\n<body><h1>{title}</h1><p>{}</p></body></html>\n",
             escape_html(message)
         ))),
-        Format::Json => Some(RichPage::Json(
-            serde_json::json!({ "status": status.as_u16(), "message": message }).to_string(),
-        )),
+        Format::Json => Some(RichPage::Json(format!(
+            "{{\"status\":{},\"message\":{}}}",
+            status.as_u16(),
+            json_string(message)
+        ))),
     }
+}
+
+/// `text` as a JSON string literal (written here rather than with
+/// serde_json, so that error pages need no optional feature).
+fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]

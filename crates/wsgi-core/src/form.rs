@@ -38,13 +38,17 @@
 //! # }
 //! ```
 
+#[cfg(feature = "multipart")]
 use std::fmt;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+#[cfg(feature = "multipart")]
+use bytes::BytesMut;
 use http::{Method, StatusCode};
 
 use crate::environ::Environ;
 use crate::error::HttpError;
+#[cfg(feature = "multipart")]
 use crate::input::InputError;
 
 /// Limits on what a form may hold; the body's total size is bounded by
@@ -86,6 +90,7 @@ pub struct Form {
     args: Vec<(String, String)>,
     fields: Vec<(String, String)>,
     files: Vec<FileInfo>,
+    #[cfg(feature = "json")]
     json: Option<serde_json::Value>,
 }
 
@@ -110,7 +115,13 @@ impl Form {
                 let body = read_body(environ).await?;
                 form.fields = parse_urlencoded(&body, limits.max_fields)?;
             }
+            #[cfg(feature = "json")]
             BodyKind::Json => form.json = json(environ).await?,
+            #[cfg(not(feature = "json"))]
+            BodyKind::Json => return Err(not_built("a JSON", "json")),
+            #[cfg(not(feature = "multipart"))]
+            BodyKind::Multipart => return Err(not_built("a multipart", "multipart")),
+            #[cfg(feature = "multipart")]
             BodyKind::Multipart => {
                 let mut multipart = Multipart::from_environ(environ, limits)?;
                 while let Some(mut field) = multipart.next_field().await? {
@@ -177,6 +188,7 @@ impl Form {
     }
 
     /// The JSON body, if the request had one.
+    #[cfg(feature = "json")]
     pub fn json(&self) -> Option<&serde_json::Value> {
         self.json.as_ref()
     }
@@ -228,6 +240,15 @@ fn body_kind(environ: &Environ) -> BodyKind {
         other if other.starts_with("application/") && other.ends_with("+json") => BodyKind::Json,
         _ => BodyKind::Other,
     }
+}
+
+/// `415` for a body this build cannot read: the crate was built without
+/// `feature`.
+#[cfg(not(all(feature = "json", feature = "multipart")))]
+fn not_built(kind: &str, feature: &str) -> HttpError {
+    HttpError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE).with_message(format!(
+        "This server does not read {kind} request body (wsgi-core's `{feature}` feature is off); send application/x-www-form-urlencoded instead."
+    ))
 }
 
 async fn read_body(environ: &mut Environ) -> Result<Bytes, HttpError> {
@@ -283,6 +304,7 @@ fn too_many_fields(max: usize) -> HttpError {
 /// assert_eq!(error.status(), 400);
 /// # }
 /// ```
+#[cfg(feature = "json")]
 pub async fn json(environ: &mut Environ) -> Result<Option<serde_json::Value>, HttpError> {
     let body = read_body(environ).await?;
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -323,12 +345,14 @@ pub async fn json(environ: &mut Environ) -> Result<Option<serde_json::Value>, Ht
 /// # Ok(())
 /// # }
 /// ```
+#[cfg(feature = "multipart")]
 pub struct Multipart {
     inner: multer::Multipart<'static>,
     limits: FormLimits,
     fields: usize,
 }
 
+#[cfg(feature = "multipart")]
 impl Multipart {
     /// Takes `wsgi.input` from the environ to read it as multipart. A
     /// content type that is not `multipart/form-data` or lacks a
@@ -363,6 +387,7 @@ impl Multipart {
     }
 }
 
+#[cfg(feature = "multipart")]
 impl fmt::Debug for Multipart {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Multipart")
@@ -373,10 +398,12 @@ impl fmt::Debug for Multipart {
 }
 
 /// One part of a [`Multipart`] body.
+#[cfg(feature = "multipart")]
 pub struct Field {
     inner: multer::Field<'static>,
 }
 
+#[cfg(feature = "multipart")]
 impl Field {
     /// The form field's name (`Content-Disposition: form-data; name=…`).
     pub fn name(&self) -> Option<&str> {
@@ -415,6 +442,7 @@ impl Field {
     }
 }
 
+#[cfg(feature = "multipart")]
 impl fmt::Debug for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Field")
@@ -425,6 +453,7 @@ impl fmt::Debug for Field {
     }
 }
 
+#[cfg(feature = "multipart")]
 fn multipart_error(error: multer::Error) -> HttpError {
     if let multer::Error::StreamReadFailed(cause) = &error {
         if let Some(InputError::TooLarge { limit }) = cause.downcast_ref::<InputError>() {

@@ -75,18 +75,28 @@
 //!   streams whose head goes out at once.
 //!
 //! ## Cargo features
-//! - `tls` (on by default): HTTPS with rustls (ring provider) when the
-//!   `certfile` and `keyfile` settings are given. Without it the crate has
-//!   no rustls dependency, and a configured certificate is a
-//!   configuration error at start-up. Both `default-features = false` and
-//!   the default build are checked in CI.
+//! All on by default; `default-features = false` keeps the WSGI model
+//! (environ, `start_response`, bodies, `WsgiResponse`), `WsgiHandler` and
+//! the shipped middleware, [`WsgiService`] (to mount an application in
+//! axum or under tower layers), the router, static files, the
+//! `TestClient`, the macros and the extractors that need no optional
+//! dependency (`Path`, `Query`, `Form`, `State`, `Bytes`, ...), on http,
+//! hyper, tower-service, tokio and bytes level dependencies only.
 //!
-//! - `ws` (on by default): WebSocket ([`websocket`]) with
-//!   tokio-tungstenite. Without it there is no `websocket` module and no
-//!   tungstenite dependency.
+//! | feature | adds | dependencies |
+//! |---|---|---|
+//! | `server` | [`server::Server`]: workers, sockets, socket activation, the PROXY protocol, signals and graceful shutdown, the log subscriber; [`Config::from_args`] (command line, `WSGI_*` variables, `--config` files) and application settings | clap, toml, tracing-subscriber, listenfd, ppp, socket2, hyper-util |
+//! | `tls` (implies `server`) | HTTPS with rustls (ring) when `certfile` and `keyfile` are set; without it they are a start-up error | rustls, tokio-rustls |
+//! | `multipart` | `multipart/form-data` in [`Form`], [`form::Multipart`]; without it such a body is answered 415 | multer |
+//! | `json` | the `Json` extractor and response, [`Form`]'s JSON bodies, `TestClient` JSON helpers; without it a JSON form body is answered 415 (error pages are JSON either way) | serde_json |
+//! | `gzip` | the `GZip` response middleware | flate2 |
+//! | `cookies` | [`WsgiResponse::set_cookie`], the `Cookies`, `SignedCookies` and `PrivateCookies` extractors, [`Config::cookie_key`] | cookie |
+//! | `typed-header` | the `TypedHeader` extractor | headers |
+//! | `anyhow` | `anyhow::Error` as a handler's error: an `HttpError` inside keeps its status | anyhow |
+//! | `ws` | WebSocket: [`websocket::WebSocketUpgrade`] and [`websocket::WebSocket`] (works with the server or any hyper server with upgrades) | tokio-tungstenite, hyper-util |
 //!
-//! There are no other features: the server, the shipped middleware, the
-//! router, forms, static files and the test client are always built.
+//! CI checks the default build, `--no-default-features`, `server` alone,
+//! and a `default-features = false` crate serving requests inside axum.
 //!
 //! Deployment settings (workers, sockets, limits, TLS, logging) are listed
 //! in [`Config`]; the README's "Running in production" has the table of
@@ -155,6 +165,7 @@ mod macro_support;
 pub mod middleware;
 pub mod response;
 pub mod router;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod service;
 pub mod sse;
@@ -170,20 +181,25 @@ pub use body::{Body, Chunk, Outcome};
 /// The `clap` crate, for `#[derive(clap::Args)]` on an application's own
 /// settings ([`config::AppSettings`]) without depending on clap yourself:
 /// `use wsgi_core::clap;`.
+#[cfg(feature = "server")]
 pub use clap;
 pub use config::{Config, ConfigError};
 pub use connection::Connection;
 /// The `cookie` crate, for [`WsgiResponse::set_cookie`] and
 /// [`Cookies`](extract::Cookies).
+#[cfg(feature = "cookies")]
 pub use cookie;
 pub use dispatch::{ResponseBody, StreamError};
 pub use environ::{Environ, EnvironError, Errors};
 pub use error::{BoxError, Error, HttpError};
 pub use error_page::ErrorRenderer;
-pub use extract::{FromEnviron, Json};
+pub use extract::FromEnviron;
+#[cfg(feature = "json")]
+pub use extract::Json;
 pub use form::Form;
 pub use handler::WsgiHandler;
 /// The `headers` crate, for [`TypedHeader`](extract::TypedHeader).
+#[cfg(feature = "typed-header")]
 pub use headers;
 /// The `http` crate: `StatusCode`, `Method`, `HeaderValue`, ... as this
 /// crate uses them (no separate dependency needed).

@@ -28,6 +28,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use bytes::Bytes;
+#[cfg(feature = "cookies")]
 use cookie::Cookie;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
@@ -61,6 +62,7 @@ pub struct WsgiResponse {
     // without copying.
     content_type: Option<Cow<'static, str>>,
     encoding: Option<String>,
+    #[cfg(feature = "cookies")]
     cookies: Vec<Cookie<'static>>,
     /// The protocol a `101` switches to (`Upgrade`): set only by the
     /// WebSocket API, the one way to answer `101` (see `start`).
@@ -77,6 +79,7 @@ impl WsgiResponse {
             content: Content::Bytes(Bytes::new()),
             content_type: None,
             encoding: None,
+            #[cfg(feature = "cookies")]
             cookies: Vec::new(),
             switching: None,
         }
@@ -252,12 +255,14 @@ impl WsgiResponse {
 
     /// Adds a cookie (`Set-Cookie`), built with the [`cookie`] crate:
     /// max-age, expires, path, domain, secure, http-only, same-site.
+    #[cfg(feature = "cookies")]
     pub fn set_cookie(&mut self, cookie: Cookie<'static>) {
         self.cookies.push(cookie);
     }
 
     /// Asks the client to delete cookie `name` (on `path` and `domain`, which
     /// must match those it was set with).
+    #[cfg(feature = "cookies")]
     pub fn delete_cookie(
         &mut self,
         name: impl Into<String>,
@@ -276,6 +281,7 @@ impl WsgiResponse {
     }
 
     /// The cookies that will be set.
+    #[cfg(feature = "cookies")]
     pub fn cookies(&self) -> &[Cookie<'static>] {
         &self.cookies
     }
@@ -310,6 +316,7 @@ impl WsgiResponse {
             reason,
             mut headers,
             content,
+            #[cfg(feature = "cookies")]
             cookies,
             switching,
             ..
@@ -317,6 +324,7 @@ impl WsgiResponse {
         // The `101` the WebSocket API made, unless response middleware
         // changed the status (then it is an ordinary response).
         if let Some(protocol) = switching.filter(|_| status == StatusCode::SWITCHING_PROTOCOLS) {
+            #[cfg(feature = "cookies")]
             for cookie in &cookies {
                 check_cookie(cookie)?;
                 let value =
@@ -340,6 +348,7 @@ impl WsgiResponse {
         if let Some(content_type) = content_type {
             headers.insert(header::CONTENT_TYPE, content_type.map_err(Error::new)?);
         }
+        #[cfg(feature = "cookies")]
         if status.code().as_u16() < 400 {
             for cookie in &cookies {
                 check_cookie(cookie)?;
@@ -371,6 +380,7 @@ impl WsgiResponse {
     }
 }
 
+#[cfg(feature = "cookies")]
 /// A cookie that cannot be sent as one well-formed `Set-Cookie`.
 #[derive(Debug)]
 enum CookieError {
@@ -388,6 +398,7 @@ enum CookieError {
     },
 }
 
+#[cfg(feature = "cookies")]
 impl fmt::Display for CookieError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -402,11 +413,13 @@ impl fmt::Display for CookieError {
     }
 }
 
+#[cfg(feature = "cookies")]
 impl std::error::Error for CookieError {}
 
 /// Refuses cookies whose `Set-Cookie` would not parse back to them (found
 /// by fuzzing: an empty name; `;`, control or non-ASCII characters in a
 /// path or domain, which the `cookie` crate writes out unescaped).
+#[cfg(feature = "cookies")]
 fn check_cookie(cookie: &Cookie<'_>) -> Result<(), Error> {
     if cookie.name().is_empty() {
         return Err(Error::new(CookieError::EmptyName));
@@ -434,8 +447,7 @@ impl fmt::Debug for WsgiResponse {
             .field("headers", &self.headers)
             .field("content", &self.content)
             .field("content_type", &self.content_type())
-            .field("cookies", &self.cookies.len())
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

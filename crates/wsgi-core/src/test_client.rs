@@ -29,9 +29,13 @@
 //! ```
 
 use bytes::{Bytes, BytesMut};
-use http::{header, HeaderMap, Method, Request, StatusCode};
+#[cfg(feature = "json")]
+use http::{header, Method};
+use http::{HeaderMap, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
+#[cfg(feature = "json")]
 use serde::de::DeserializeOwned;
+#[cfg(feature = "json")]
 use serde::Serialize;
 
 use crate::application::Application;
@@ -98,12 +102,14 @@ impl<A: Application> TestClient<A> {
     /// # Panics
     /// If `path` is not a valid request target or `value` cannot be
     /// serialized: test bugs, reported loudly.
+    #[cfg(feature = "json")]
     pub async fn post_json<T: Serialize + ?Sized>(&self, path: &str, value: &T) -> TestResponse {
         self.send_json(Method::POST, path, value).await
     }
 
     /// `method path` with `value` serialized as the JSON body, for `PUT`,
     /// `PATCH` and the rest. Panics like [`post_json`](Self::post_json).
+    #[cfg(feature = "json")]
     pub async fn send_json<T: Serialize + ?Sized>(
         &self,
         method: Method,
@@ -217,6 +223,7 @@ impl TestResponse {
     /// assert_eq!(response.json::<Health>().unwrap(), Health { ok: true });
     /// # }
     /// ```
+    #[cfg(feature = "json")]
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.body)
     }

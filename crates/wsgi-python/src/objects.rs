@@ -146,15 +146,17 @@ impl PyConfig {
                 .map(str::to_owned)
                 .collect::<Vec<_>>()
                 .into_py_any(py)?,
-            "debug" | "proxy_protocol" => (text == "true").into_py_any(py)?,
+            "debug" | "proxy_protocol" | "forwarded_prefix" => (text == "true").into_py_any(py)?,
+            // `Config::get` shows durations as seconds, always a number.
             "http_keep_alive"
             | "response_timeout"
             | "header_read_timeout"
             | "shutdown_timeout"
             | "shutdown_drain"
-            | "websocket_idle_timeout" => {
-                text.parse::<f64>().unwrap_or_default().into_py_any(py)?
-            }
+            | "websocket_idle_timeout" => match text.parse::<f64>() {
+                Ok(seconds) => seconds.into_py_any(py)?,
+                Err(_) => text.into_py_any(py)?,
+            },
             _ => match text.parse::<u64>() {
                 Ok(n) => n.into_py_any(py)?,
                 Err(_) => text.into_py_any(py)?,

@@ -21,6 +21,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
+use wsgi_core::config::BindAddr;
 use wsgi_core::Config;
 
 /// Marks a worker process (its index), so it serves instead of spawning.
@@ -43,16 +44,19 @@ fn bind(config: &Config) -> io::Result<Listeners> {
     let mut sockets = Vec::new();
     let mut addrs = Vec::new();
     for bind in &config.bind {
-        let addr: SocketAddr = bind
-            .to_socket_addrs()
-            .ok()
-            .and_then(|mut a| a.next())
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("worker processes need TCP addresses (HOST:PORT); {bind:?} is not one: use --workers 1 (or threads) for unix: and fd:// addresses"),
-                )
-            })?;
+        let not_tcp = || {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("worker processes need TCP addresses (HOST:PORT); `{bind}` is not one: use --workers 1 (or threads) for unix: and fd:// addresses"),
+            )
+        };
+        let BindAddr::Tcp { host, port } = bind else {
+            return Err(not_tcp());
+        };
+        let addr: SocketAddr = (host.as_str(), *port)
+            .to_socket_addrs()?
+            .next()
+            .ok_or_else(not_tcp)?;
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
         socket.set_reuse_address(true)?;
         socket.bind(&addr.into())?;
@@ -62,7 +66,7 @@ fn bind(config: &Config) -> io::Result<Listeners> {
             .local_addr()?
             .as_socket()
             .map(|a| a.to_string())
-            .unwrap_or_else(|| bind.clone());
+            .unwrap_or_else(|| bind.to_string());
         addrs.push(local);
         sockets.push(socket);
     }
@@ -121,7 +125,8 @@ pub(crate) fn supervise(config: &Config, launcher: &Launcher) -> i32 {
     let listeners = match bind(config) {
         Ok(listeners) => listeners,
         Err(e) => {
-            eprintln!("error: binding {:?} failed: {e}", config.bind);
+            let binds: Vec<String> = config.bind.iter().map(ToString::to_string).collect();
+            eprintln!("error: binding {} failed: {e}", binds.join(","));
             return 1;
         }
     };

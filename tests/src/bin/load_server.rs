@@ -1,5 +1,6 @@
 //! A server with a mixed workload, run as a child process by the load and
-//! restart tests (`tests/tests/load.rs`, `tests/tests/restart.rs`) and by
+//! restart tests (`tests/tests/robustness/{vanishing,slow_clients}.rs`,
+//! `tests/tests/serving/restart.rs`) and by
 //! `scripts/soak.sh`, so they can measure its memory and file descriptors
 //! from `/proc` and signal it. Settings come from the command line
 //! (`Config::from_args`).

@@ -1,4 +1,4 @@
-//! The todo example as a server process, for tests/tests/todo.rs: the
+//! The todo example as a server process, for tests/tests/app/todo.rs: the
 //! example's own `main` (the server's flags and `--database`), so the test
 //! runs exactly what `cargo run --example todo` runs.
 

@@ -110,7 +110,7 @@ impl Config {
     /// application's settings `S` (see [`from_args_with`](Config::from_args_with)).
     /// The code's values for `S` are the `default_value`s of its fields.
     pub fn update_from_args_with<S: AppSettings>(self) -> Self {
-        super::exit_on_error(self.try_update_from_args_with::<S>(std::env::args_os()))
+        super::sources::exit_on_error(self.try_update_from_args_with::<S>(std::env::args_os()))
     }
 
     /// Like [`from_args_with`](Config::from_args_with) with an explicit
@@ -173,7 +173,7 @@ impl Config {
     /// server's.
     pub fn help_with<S: AppSettings>() -> String {
         AppParser::of::<S>()
-            .augment(<super::Args as clap::CommandFactory>::command())
+            .augment(super::sources::command())
             .render_help()
             .to_string()
     }

@@ -5,11 +5,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{AppSettings, Config, ConfigError, SecretKey, StoredSettings};
+#[cfg(feature = "server")]
+use super::{AppSettings, StoredSettings};
+use super::{Config, ConfigError, SecretKey, SettingValue, TlsFiles, TrustedProxies};
 
 /// Builds a [`Config`] from the defaults, one setting per method (each
-/// documented on the [`Config`] field of the same name);
-/// [`build`](Self::build) validates the result.
+/// documented on the [`Config`] field of the same name). Settings given as
+/// text are parsed as the command line parses them; the first invalid
+/// value is the error [`build`](Self::build) returns, naming the setting.
 ///
 /// ```
 /// use std::time::Duration;
@@ -23,7 +26,7 @@ use super::{AppSettings, Config, ConfigError, SecretKey, StoredSettings};
 ///     .build()
 ///     .unwrap();
 /// assert_eq!((config.debug, config.workers), (true, 2));
-/// assert_eq!(config.bind, ["127.0.0.1:0"]);
+/// assert_eq!(config.bind, ["127.0.0.1:0".parse().unwrap()]);
 ///
 /// let err = Config::builder().bind("no-port").build().unwrap_err();
 /// assert!(err.to_string().contains("`bind`"));
@@ -35,6 +38,10 @@ pub struct ConfigBuilder {
     /// Whether `bind` was called: the first call replaces the default
     /// address, later ones add to it.
     bound: bool,
+    /// The TLS files given so far (one without the other is an error
+    /// from `build`).
+    certfile: Option<PathBuf>,
+    keyfile: Option<PathBuf>,
     /// The first invalid value given (reported by `build`).
     error: Option<ConfigError>,
 }
@@ -42,11 +49,7 @@ pub struct ConfigBuilder {
 impl Config {
     /// A [`ConfigBuilder`] starting from the defaults.
     pub fn builder() -> ConfigBuilder {
-        ConfigBuilder {
-            config: Config::default(),
-            bound: false,
-            error: None,
-        }
+        ConfigBuilder::from(Config::default())
     }
 }
 
@@ -61,29 +64,50 @@ macro_rules! setters {
     )*};
 }
 
-macro_rules! into_setters {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {$(
+/// Setters taking text, parsed by the setting's type.
+macro_rules! parsed_setters {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
         $(#[$doc])*
         #[doc = concat!("\n\nSee [`Config::", stringify!($name), "`].")]
-        pub fn $name(mut self, value: impl Into<$ty>) -> Self {
-            self.config.$name = value.into();
+        pub fn $name(mut self, value: impl AsRef<str>) -> Self {
+            if let Some(value) = self.parse(stringify!($name), value.as_ref()) {
+                self.config.$name = value;
+            }
             self
         }
     )*};
 }
 
 impl ConfigBuilder {
+    /// `text` parsed as `setting`'s type; a failure is kept for `build`.
+    fn parse<T: SettingValue>(&mut self, setting: &'static str, text: &str) -> Option<T> {
+        match T::parse(text) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.error
+                    .get_or_insert_with(|| ConfigError::invalid(setting, message));
+                None
+            }
+        }
+    }
+
     /// Adds an address to listen on (`HOST:PORT`, `unix:PATH` or
     /// `fd://N`); the first call replaces the default `127.0.0.1:8060`,
     /// later calls add more, as a repeated `--bind` does.
     ///
     /// See [`Config::bind`].
-    pub fn bind(mut self, address: impl Into<String>) -> Self {
+    pub fn bind(mut self, address: impl AsRef<str>) -> Self {
         if !self.bound {
             self.config.bind.clear();
             self.bound = true;
         }
-        self.config.bind.push(address.into());
+        match address.as_ref().parse() {
+            Ok(address) => self.config.bind.push(address),
+            Err(message) => {
+                self.error
+                    .get_or_insert_with(|| ConfigError::invalid("bind", message));
+            }
+        }
         self
     }
 
@@ -124,30 +148,36 @@ impl ConfigBuilder {
         debug: bool;
     }
 
-    into_setters! {
+    parsed_setters! {
         /// `SERVER_SOFTWARE` and the `Server` header.
-        server_software: String;
-        /// `SCRIPT_NAME`: the URL prefix the application is mounted at.
-        script_name: String;
+        server_software;
         /// Log filter when no `tracing` subscriber is installed.
-        log_level: String;
+        log_level;
         /// Template of the access-log line.
-        access_log_format: String;
+        access_log_format;
+    }
+
+    /// `SCRIPT_NAME`: the URL prefix the application is mounted at.
+    ///
+    /// See [`Config::script_name`].
+    pub fn script_name(mut self, prefix: impl Into<String>) -> Self {
+        self.config.script_name = prefix.into();
+        self
     }
 
     /// PEM file with the TLS certificate chain (with [`keyfile`](Self::keyfile)).
     ///
-    /// See [`Config::certfile`].
+    /// See [`Config::tls`].
     pub fn certfile(mut self, path: impl Into<PathBuf>) -> Self {
-        self.config.certfile = Some(path.into());
+        self.certfile = Some(path.into());
         self
     }
 
     /// PEM file with the TLS private key (with [`certfile`](Self::certfile)).
     ///
-    /// See [`Config::keyfile`].
+    /// See [`Config::tls`].
     pub fn keyfile(mut self, path: impl Into<PathBuf>) -> Self {
-        self.config.keyfile = Some(path.into());
+        self.keyfile = Some(path.into());
         self
     }
 
@@ -158,9 +188,15 @@ impl ConfigBuilder {
     pub fn forwarded_allow_ips<I, S>(mut self, peers: I) -> Self
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: AsRef<str>,
     {
-        self.config.forwarded_allow_ips = peers.into_iter().map(Into::into).collect();
+        match TrustedProxies::parse(peers) {
+            Ok(proxies) => self.config.forwarded_allow_ips = proxies,
+            Err(message) => {
+                self.error
+                    .get_or_insert_with(|| ConfigError::invalid("forwarded_allow_ips", message));
+            }
+        }
         self
     }
 
@@ -195,6 +231,7 @@ impl ConfigBuilder {
     /// let config = Config::builder().app(Limits { per_page: 3 }).build().unwrap();
     /// assert_eq!(config.app::<Limits>(), Some(&Limits { per_page: 3 }));
     /// ```
+    #[cfg(feature = "server")]
     pub fn app<S: AppSettings>(mut self, settings: S) -> Self {
         self.config.app = Some(StoredSettings::new(settings));
         self
@@ -202,10 +239,11 @@ impl ConfigBuilder {
 
     /// The configuration, after [`Config::validate`] (which also runs the
     /// application settings' [`AppSettings::validate`]).
-    pub fn build(self) -> Result<Config, ConfigError> {
+    pub fn build(mut self) -> Result<Config, ConfigError> {
         if let Some(error) = self.error {
             return Err(error);
         }
+        self.config.tls = TlsFiles::merge(self.config.tls.take(), self.certfile, self.keyfile)?;
         self.config.validate()?;
         Ok(self.config)
     }
@@ -213,11 +251,15 @@ impl ConfigBuilder {
 
 impl From<Config> for ConfigBuilder {
     /// A builder starting from `config` (its `bind` is replaced by the
-    /// first [`bind`](ConfigBuilder::bind) call).
+    /// first [`bind`](ConfigBuilder::bind) call, and its `tls` files by
+    /// [`certfile`](ConfigBuilder::certfile) and
+    /// [`keyfile`](ConfigBuilder::keyfile)).
     fn from(config: Config) -> Self {
         ConfigBuilder {
             config,
             bound: false,
+            certfile: None,
+            keyfile: None,
             error: None,
         }
     }
@@ -333,5 +375,45 @@ mod tests {
             .unwrap();
         assert_eq!((config.workers, config.debug), (5, true));
         assert_eq!(config.bind, Config::default().bind);
+    }
+
+    #[test]
+    fn text_settings_are_parsed_and_errors_name_them() {
+        for (builder, setting, needle) in [
+            (Config::builder().bind("no-port"), "bind", "HOST:PORT"),
+            (
+                Config::builder().forwarded_allow_ips(["10.0.0.0/99"]),
+                "forwarded_allow_ips",
+                "0-32",
+            ),
+            (
+                Config::builder().access_log_format("{nope}"),
+                "access_log_format",
+                "unknown placeholder",
+            ),
+            (
+                Config::builder().log_level("info,,=="),
+                "log_level",
+                "info, debug",
+            ),
+            (
+                Config::builder().server_software("a\r\nb"),
+                "server_software",
+                "line breaks",
+            ),
+            (
+                Config::builder().keyfile("k.pem"),
+                "certfile",
+                "give the certificate",
+            ),
+        ] {
+            let err = builder.build().unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!("invalid setting `{setting}`: "))
+                    && text.contains(needle),
+                "{setting}: {text}"
+            );
+        }
     }
 }

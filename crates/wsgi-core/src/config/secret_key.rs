@@ -25,7 +25,14 @@ use super::ConfigError;
 /// assert!(SecretKey::new("too short").is_err());
 /// ```
 #[derive(Clone, PartialEq)]
-pub struct SecretKey(cookie::Key);
+pub struct SecretKey(Derived);
+
+/// What is kept of the secret: the derived cookie key, or, without the
+/// `cookies` feature (nothing to derive it for), the secret itself.
+#[cfg(feature = "cookies")]
+type Derived = cookie::Key;
+#[cfg(not(feature = "cookies"))]
+type Derived = std::sync::Arc<[u8]>;
 
 impl SecretKey {
     /// The fewest bytes a secret may have (256 bits).
@@ -48,10 +55,14 @@ impl SecretKey {
             });
         }
         // derive_from panics below 32 bytes; checked above.
-        Ok(SecretKey(cookie::Key::derive_from(secret)))
+        #[cfg(feature = "cookies")]
+        return Ok(SecretKey(cookie::Key::derive_from(secret)));
+        #[cfg(not(feature = "cookies"))]
+        return Ok(SecretKey(secret.into()));
     }
 
     /// The key for `CookieJar::signed` and `CookieJar::private`.
+    #[cfg(feature = "cookies")]
     pub fn cookie_key(&self) -> &cookie::Key {
         &self.0
     }
@@ -77,6 +88,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "cookies")]
     fn the_same_secret_derives_the_same_key() {
         let secret = "0123456789abcdef0123456789abcdef";
         let key = SecretKey::new(secret).unwrap();

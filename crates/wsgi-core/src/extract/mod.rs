@@ -82,26 +82,32 @@
 
 mod body;
 mod check;
+#[cfg(feature = "cookies")]
 mod cookies;
 mod form;
 mod head;
+#[cfg(feature = "json")]
 mod json;
 mod path;
 mod query;
 mod state;
+#[cfg(feature = "typed-header")]
 mod typed_header;
 
 use std::convert::Infallible;
 use std::future::Future;
 
 pub use check::{CheckError, Provided};
+#[cfg(feature = "cookies")]
 pub use cookies::{Cookies, PrivateCookies, SignedCookies};
 pub use form::Form;
+#[cfg(feature = "json")]
 pub use json::Json;
 pub use path::Path;
 pub use query::Query;
 pub(crate) use state::StateSet;
 pub use state::{Extension, State};
+#[cfg(feature = "typed-header")]
 pub use typed_header::TypedHeader;
 
 use crate::environ::Environ;

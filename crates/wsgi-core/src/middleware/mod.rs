@@ -44,6 +44,7 @@
 mod access_control;
 mod authorization;
 mod clean_path;
+#[cfg(feature = "gzip")]
 mod gzip;
 mod health;
 mod in_executor;
@@ -52,6 +53,7 @@ mod wait_for_body;
 pub use access_control::{AccessControl, AllowOrigin};
 pub use authorization::{Auth, Authorization, DigestAuth};
 pub use clean_path::CleanPath;
+#[cfg(feature = "gzip")]
 pub use gzip::GZip;
 pub use health::HealthCheck;
 pub use in_executor::{in_executor, InExecutor};

@@ -61,11 +61,11 @@ impl fmt::Display for RuleError {
 
 impl std::error::Error for RuleError {}
 
-/// Why [`Router::url_for`] could not build a URL.
+/// Why [`Router::url_for`](super::Router::url_for) could not build a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UrlError {
-    /// No rule was given this name with [`Router::name`].
+    /// No rule was given this name with [`Router::name`](super::Router::name).
     UnknownName(String),
     /// The rule needs a parameter that was not given.
     MissingParam {

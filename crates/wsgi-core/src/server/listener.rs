@@ -6,11 +6,12 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use socket2::{Domain, Socket, Type};
 
 use super::ServerError;
+use crate::config::BindAddr;
 
 /// An address the server listens on, as [`ServerHandle::local_addrs`]
 /// reports it (with the real port when the configured one was 0).
@@ -124,7 +125,7 @@ const BALANCED_REUSEPORT: bool = cfg!(any(target_os = "linux", target_os = "andr
 /// activation without any `fd://N` address, serves every inherited socket
 /// instead.
 pub(crate) fn bind_all(
-    binds: &[String],
+    binds: &[BindAddr],
     backlog: u32,
     count: usize,
 ) -> Result<Vec<Bound>, ServerError> {
@@ -132,7 +133,7 @@ pub(crate) fn bind_all(
     // Reads LISTEN_FDS and LISTEN_PID (ignored unless it is this process)
     // and removes both, so child processes do not take the sockets too.
     let mut inherited = listenfd::ListenFd::from_env();
-    if inherited.len() > 0 && !binds.iter().any(|bind| bind.starts_with("fd://")) {
+    if inherited.len() > 0 && !binds.iter().any(|bind| matches!(bind, BindAddr::Fd(_))) {
         tracing::info!(
             "socket activation: serving the {} inherited socket(s) instead of `bind`",
             inherited.len()
@@ -150,20 +151,21 @@ pub(crate) fn bind_all(
         .iter()
         .map(|bind| {
             let error = |source| ServerError::Bind {
-                addr: bind.clone(),
+                addr: bind.to_string(),
                 source,
             };
-            if let Some(fd) = bind.strip_prefix("fd://") {
-                let index = fd
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|fd| fd.checked_sub(FIRST_FD))
-                    .unwrap_or(usize::MAX);
-                return take_inherited(&mut inherited, index, count).map_err(error);
-            }
-            match bind.strip_prefix("unix:") {
-                Some(path) => bind_unix(path, backlog, count).map_err(error),
-                None => bind_tcp(bind, backlog, count).map_err(error),
+            match bind {
+                BindAddr::Fd(fd) => {
+                    let index = usize::try_from(*fd)
+                        .ok()
+                        .and_then(|fd| fd.checked_sub(FIRST_FD))
+                        .unwrap_or(usize::MAX);
+                    take_inherited(&mut inherited, index, count).map_err(error)
+                }
+                BindAddr::Unix(path) => bind_unix(path, backlog, count).map_err(error),
+                BindAddr::Tcp { host, port } => {
+                    bind_tcp((host.as_str(), *port), backlog, count).map_err(error)
+                }
             }
         })
         .collect()
@@ -248,7 +250,7 @@ fn tcp_socket(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<So
     Ok(socket)
 }
 
-fn bind_tcp(bind: &str, backlog: i32, count: usize) -> io::Result<Bound> {
+fn bind_tcp(bind: (&str, u16), backlog: i32, count: usize) -> io::Result<Bound> {
     let reuse_port = BALANCED_REUSEPORT && count > 1;
     let mut last_error = None;
     // Like `TcpListener::bind`: the first resolved address that binds.
@@ -286,10 +288,10 @@ fn bind_tcp(bind: &str, backlog: i32, count: usize) -> io::Result<Bound> {
 }
 
 #[cfg(unix)]
-fn bind_unix(path: &str, backlog: i32, count: usize) -> io::Result<Bound> {
+fn bind_unix(path: &Path, backlog: i32, count: usize) -> io::Result<Bound> {
     use std::os::unix::fs::FileTypeExt;
 
-    let path = PathBuf::from(path);
+    let path = path.to_owned();
     // A socket file left by a server that died is removed; one a live
     // server answers on, or any other kind of file, is not.
     if let Ok(meta) = std::fs::symlink_metadata(&path) {
@@ -325,7 +327,7 @@ fn bind_unix(path: &str, backlog: i32, count: usize) -> io::Result<Bound> {
 }
 
 #[cfg(not(unix))]
-fn bind_unix(_path: &str, _backlog: i32, _count: usize) -> io::Result<Bound> {
+fn bind_unix(_path: &Path, _backlog: i32, _count: usize) -> io::Result<Bound> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,
         "Unix-domain sockets need a Unix system",

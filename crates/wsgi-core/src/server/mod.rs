@@ -121,7 +121,10 @@ enum Tls {}
 
 /// The TLS acceptor when `certfile` and `keyfile` are set.
 fn tls_acceptor(config: &Config) -> Result<Option<Tls>, ServerError> {
-    let (Some(certfile), Some(keyfile)) = (&config.certfile, &config.keyfile) else {
+    let Some(crate::config::TlsFiles {
+        certfile, keyfile, ..
+    }) = &config.tls
+    else {
         return Ok(None);
     };
     #[cfg(feature = "tls")]
@@ -297,9 +300,7 @@ impl<A: Application + Clone> Server<A> {
             }
         }
         let state = Arc::new(ServerState {
-            // Validated above.
-            proxies: crate::forwarded::TrustedProxies::parse(&config.forwarded_allow_ips)
-                .unwrap_or_default(),
+            proxies: config.forwarded_allow_ips.clone(),
             draining: Default::default(),
         });
         let drain = config.shutdown_drain;
@@ -403,7 +404,7 @@ impl ServerHandle {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let mut config = Config::default();
-    /// config.bind = vec!["127.0.0.1:0".into(), "127.0.0.1:0".into()];
+    /// config.bind = vec!["127.0.0.1:0".parse().unwrap(), "127.0.0.1:0".parse().unwrap()];
     /// config.workers = 0;
     /// let app = app_fn(|_: &mut Environ, start_response: StartResponse| {
     ///     start_response.start("204 No Content", Vec::<(String, String)>::new())?;
@@ -458,13 +459,21 @@ impl Drop for ServerHandle {
     }
 }
 
-fn init_logging(level: &str) {
+fn init_logging(level: &crate::config::LogLevel) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let from_env =
+        std::env::var_os(EnvFilter::DEFAULT_ENV).map(|_| EnvFilter::try_from_default_env());
+    // `log_level` was checked when it was parsed, so `new` keeps all of it.
+    let (filter, refused) = match from_env {
+        Some(Ok(filter)) => (filter, None),
+        Some(Err(e)) => (EnvFilter::new(level.as_str()), Some(e)),
+        None => (EnvFilter::new(level.as_str()), None),
+    };
     // Fails only when the application installed its own subscriber: keep it.
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let installed = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    if let (Ok(()), Some(e)) = (installed, refused) {
+        tracing::warn!("RUST_LOG is not a valid filter ({e}); using log_level `{level}`");
+    }
 }
 
 /// Registers for SIGINT and SIGTERM now, and returns a future that

@@ -1,0 +1,145 @@
+//! The server a request is addressed to: `Host` (the target's authority
+//! when it has one, or what a trusted proxy forwarded), and from it
+//! `SERVER_NAME` and `SERVER_PORT`; `SERVER_PROTOCOL` and
+//! `SERVER_SOFTWARE`.
+
+use std::borrow::Cow;
+
+use http::header::{self, HeaderValue};
+use http::Version;
+
+use super::Environ;
+use crate::connection::Connection;
+
+/// Splits a `Host` value into host and optional port (`[::1]:80` too).
+pub(super) fn split_host(authority: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = authority.strip_prefix('[') {
+        if let Some(end) = rest.find(']') {
+            let port = rest[end + 1..]
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok());
+            return (&authority[..end + 2], port);
+        }
+        return (authority, None);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+            (host, port.parse().ok())
+        }
+        _ => (authority, None),
+    }
+}
+
+/// RFC 9112 §3.2.2 (and RFC 9113 §8.3.1 for `:authority`): when the
+/// target carries an authority, it is the host, and a `Host` header saying
+/// otherwise is ignored. `Host` is set to it (without userinfo), so that
+/// `HTTP_HOST` and `SERVER_NAME` never name two different hosts.
+pub(super) fn target_authority_is_the_host(head: &mut http::request::Parts) {
+    let Some(authority) = head.uri.authority() else {
+        return;
+    };
+    let host = authority
+        .as_str()
+        .rsplit_once('@')
+        .map_or(authority.as_str(), |(_, host)| host);
+    if head.headers.get(header::HOST).map(HeaderValue::as_bytes) == Some(host.as_bytes()) {
+        return;
+    }
+    if let Ok(value) = HeaderValue::from_str(host) {
+        head.headers.insert(header::HOST, value);
+    }
+}
+
+impl Environ {
+    fn authority(&self) -> Option<&str> {
+        if let Some(host) = self.forwarded.as_ref().and_then(|f| f.host.as_deref()) {
+            return Some(host);
+        }
+        if let Some(authority) = self.head.uri.authority() {
+            return Some(authority.as_str());
+        }
+        self.head
+            .headers
+            .get(header::HOST)?
+            .to_str()
+            .ok()
+            .filter(|h| !h.is_empty())
+    }
+
+    /// `SERVER_NAME`: the host the client asked for (absolute-form target,
+    /// else `Host`), else the local address.
+    pub fn server_name(&self) -> Cow<'_, str> {
+        if let Some(Some(set)) = self.var("SERVER_NAME") {
+            return Cow::Borrowed(set);
+        }
+        if let Some(authority) = self.authority() {
+            let authority = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            return Cow::Borrowed(split_host(authority).0);
+        }
+        match self.connection.as_ref().and_then(Connection::local_addr) {
+            Some(addr) => Cow::Owned(addr.ip().to_string()),
+            None => Cow::Borrowed("localhost"),
+        }
+    }
+
+    /// `SERVER_PORT`: the port in the requested host, else the scheme's
+    /// default when a host was given, else the local port.
+    pub fn server_port(&self) -> u16 {
+        // Checked by `set`.
+        if let Some(port) = self
+            .var("SERVER_PORT")
+            .flatten()
+            .and_then(|p| p.parse().ok())
+        {
+            return port;
+        }
+        let default = if self.https { 443 } else { 80 };
+        if let Some(authority) = self.authority() {
+            let authority = authority
+                .rsplit_once('@')
+                .map_or(authority, |(_, host)| host);
+            return split_host(authority).1.unwrap_or(default);
+        }
+        self.connection
+            .as_ref()
+            .and_then(Connection::local_addr)
+            .map_or(default, |a| a.port())
+    }
+
+    /// `SERVER_PROTOCOL`: `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`, ...
+    pub fn server_protocol(&self) -> &str {
+        if let Some(Some(set)) = self.var("SERVER_PROTOCOL") {
+            return set;
+        }
+        match self.head.version {
+            Version::HTTP_09 => "HTTP/0.9",
+            Version::HTTP_10 => "HTTP/1.0",
+            Version::HTTP_2 => "HTTP/2",
+            Version::HTTP_3 => "HTTP/3",
+            _ => "HTTP/1.1",
+        }
+    }
+
+    /// `SERVER_SOFTWARE`.
+    pub fn server_software(&self) -> &str {
+        if let Some(set) = self.var("SERVER_SOFTWARE") {
+            return set.unwrap_or("");
+        }
+        self.config.server_software.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_are_split() {
+        assert_eq!(split_host("[::1]:8080"), ("[::1]", Some(8080)));
+        assert_eq!(split_host("[::1]"), ("[::1]", None));
+        assert_eq!(split_host("example.com"), ("example.com", None));
+        assert_eq!(split_host("example.com:"), ("example.com:", None));
+    }
+}

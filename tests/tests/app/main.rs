@@ -1,0 +1,13 @@
+//! What applications are built from, over real sockets: the router,
+//! forms, static files, the shipped middleware and health checks, tower in
+//! both directions, and the example applications (todo, httpbin, chat).
+
+mod chat;
+mod form;
+mod health;
+mod httpbin;
+mod router;
+mod shipped_middleware;
+mod static_files;
+mod todo;
+mod tower;
