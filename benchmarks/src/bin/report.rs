@@ -671,11 +671,17 @@ fn update_readme(path: &Path, sentence: &str) -> std::io::Result<()> {
 /// The "Python servers" section `benchmarks/python.sh` writes (a separate
 /// run), kept when the Rust figures are regenerated.
 fn python_section(previous: &str) -> String {
-    const START: &str = "<!-- python:start";
-    const END: &str = "<!-- python:end -->";
-    match (previous.find(START), previous.find(END)) {
+    kept_section(previous, "python")
+}
+
+/// A section another script writes (`<!-- NAME:start` ... `<!-- NAME:end
+/// -->`), carried over from the previous BENCHMARKS.md.
+fn kept_section(previous: &str, name: &str) -> String {
+    let start_mark = format!("<!-- {name}:start");
+    let end_mark = format!("<!-- {name}:end -->");
+    match (previous.find(&start_mark), previous.find(&end_mark)) {
         (Some(start), Some(end)) if end > start => {
-            format!("\n{}\n", &previous[start..end + END.len()])
+            format!("\n{}\n", &previous[start..end + end_mark.len()])
         }
         _ => String::new(),
     }
@@ -691,8 +697,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     chart(&results, &bench_dir.join("chart.svg"))?;
     let path = args.root.join("BENCHMARKS.md");
-    let python = python_section(&std::fs::read_to_string(&path).unwrap_or_default());
-    std::fs::write(&path, markdown(&results) + &python)?;
+    let previous = std::fs::read_to_string(&path).unwrap_or_default();
+    // Sections measured by their own scripts: python.sh, websocket.sh.
+    let kept = python_section(&previous) + &kept_section(&previous, "websocket");
+    std::fs::write(&path, markdown(&results) + &kept)?;
     update_readme(&args.root.join("README.md"), &headline(&results))?;
     println!("{}", headline(&results));
     Ok(())

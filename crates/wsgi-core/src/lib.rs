@@ -92,7 +92,7 @@
 //! | `cookies` | [`WsgiResponse::set_cookie`], the `Cookies`, `SignedCookies` and `PrivateCookies` extractors, [`Config::cookie_key`] | cookie |
 //! | `typed-header` | the `TypedHeader` extractor | headers |
 //! | `anyhow` | `anyhow::Error` as a handler's error: an `HttpError` inside keeps its status | anyhow |
-//! | `ws` | WebSocket ([`websocket`]): the `WebSocketUpgrade` extractor and the socket | tokio-tungstenite |
+//! | `ws` | WebSocket: [`websocket::WebSocketUpgrade`] and [`websocket::WebSocket`] (works with the server or any hyper server with upgrades) | tokio-tungstenite, hyper-util |
 //!
 //! CI checks the default build, `--no-default-features`, `server` alone,
 //! and a `default-features = false` crate serving requests inside axum.

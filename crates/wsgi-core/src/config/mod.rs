@@ -202,8 +202,7 @@ settings! {
         "SECONDS", "Seconds a shutdown keeps serving while readiness reports 503, before it stops accepting";
     /// Largest WebSocket message (and frame) accepted, in bytes; a larger
     /// one closes the socket with `1009`. Default 16 MiB.
-    websocket_max_message: usize = 16 * 1024 * 1024,
-        "BYTES", "Largest WebSocket message in bytes";
+    websocket_max_message: usize = 16 * 1024 * 1024, "BYTES", "Largest WebSocket message in bytes";
     /// How long a WebSocket may stay silent: it is pinged after half of
     /// this, closed with `1001` after all of it. Zero disables both.
     /// Default 60 s.

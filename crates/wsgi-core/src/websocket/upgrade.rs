@@ -237,8 +237,8 @@ impl WebSocketUpgrade {
         let config = WebSocketConfig::default()
             .max_message_size(Some(max_message))
             .max_frame_size(Some(max_message))
-            // Allocated up front for every socket: small, so a thousand idle
-            // sockets cost little; large messages grow it as they come.
+            // Allocated up front for every socket (see `READ_BUFFER`);
+            // large messages grow it as they come.
             .read_buffer_size(READ_BUFFER)
             // Sent at once: `send` means "on the wire", not "queued".
             .write_buffer_size(0);
@@ -277,7 +277,10 @@ impl WebSocketUpgrade {
 }
 
 /// Per-socket read buffer: tungstenite allocates it when the socket opens.
-const READ_BUFFER: usize = 8 * 1024;
+/// 32 KiB: 42 KiB of server memory per open socket (the 1,000-socket
+/// test); 8 KiB saved 24 KiB of that but made 64 KiB echoes slower than
+/// axum's (`benchmarks/websocket.sh`), 64 KiB cost 74 KiB per socket.
+const READ_BUFFER: usize = 32 * 1024;
 
 /// Whether `origin` (`scheme://host[:port]`) names the same host and port
 /// as the request's `Host`, default ports included or not.

@@ -3,8 +3,8 @@
 //! Server-Sent Events fallback with `POST /send`.
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../examples/chat.rs"]
-mod chat;
+#[path = "../../../examples/chat.rs"]
+mod example;
 
 use std::net::SocketAddr;
 
@@ -54,7 +54,7 @@ fn text_frame(text: &[u8]) -> Vec<u8> {
 
 #[tokio::test]
 async fn the_page_offers_the_websocket_and_the_event_stream() {
-    let server = serve_with(chat::app(chat::Room::new(10)), test_config());
+    let server = serve_with(example::app(example::Room::new(10)), test_config());
     let page = get(server.local_addr(), "/").await;
     assert_eq!(page.status, 200);
     assert!(page
@@ -71,7 +71,7 @@ async fn the_page_offers_the_websocket_and_the_event_stream() {
 
 #[tokio::test]
 async fn a_websocket_client_and_an_event_stream_client_talk() {
-    let server = serve_with(chat::app(chat::Room::new(10)), test_config());
+    let server = serve_with(example::app(example::Room::new(10)), test_config());
     let addr = server.local_addr();
     let mut ws = websocket(addr).await;
     let mut sse = TcpStream::connect(addr).await.unwrap();
@@ -108,7 +108,7 @@ async fn a_websocket_client_and_an_event_stream_client_talk() {
     read_until(&mut sse, &mut events, b"id: 2\ndata: hi from posts\n\n").await;
 
     // Too long, or empty: refused, the room goes on.
-    let long = "x".repeat(chat::MAX_MESSAGE + 1);
+    let long = "x".repeat(example::MAX_MESSAGE + 1);
     let response = raw_request(
         addr,
         &format!("POST /send HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{long}", long.len()),
