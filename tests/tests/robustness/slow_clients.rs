@@ -186,10 +186,14 @@ async fn slow_clients_leave_normal_ones_served_and_memory_bounded() {
         peak_fds.load(Ordering::Relaxed),
     );
 
-    // (a) Normal clients keep their latency: a loose bound, not a benchmark.
+    // (a) Normal clients are not starved: none waited behind the attackers
+    // until the header timeout freed a slot (then it would take at least
+    // that long). The bound is the timeout, not a speed target: latency
+    // figures are printed above and benchmarks measure speed.
     assert!(
-        latencies[NORMAL - 1] < Duration::from_millis(500),
-        "the slowest normal request during the attack took {:?}",
+        latencies[NORMAL - 1] < HEADER_TIMEOUT,
+        "the slowest normal request during the attack took {:?}, as long as \
+         the {HEADER_TIMEOUT:?} header timeout that frees the attackers' slots",
         latencies[NORMAL - 1]
     );
     // (b) Every slowloris connection is closed, close to the header timeout.
