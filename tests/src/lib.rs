@@ -189,9 +189,16 @@ pub async fn send(addr: SocketAddr, request: &[u8]) -> TcpStream {
 /// Reads from `stream` until what was received contains `end`; fails the
 /// test if the connection closes first or `IO_TIMEOUT` passes.
 pub async fn read_until(stream: &mut TcpStream, end: &[u8]) -> Vec<u8> {
-    let mut buf = vec![0u8; 4096];
     let mut got = Vec::new();
-    while find(&got, end).is_none() {
+    read_more_until(stream, &mut got, end).await;
+    got
+}
+
+/// [`read_until`] adding to what was already received in `got` (a stream
+/// read in steps: a head, then one event after another).
+pub async fn read_more_until(stream: &mut TcpStream, got: &mut Vec<u8>, end: &[u8]) {
+    let mut buf = vec![0u8; 4096];
+    while find(got, end).is_none() {
         let n = tokio::time::timeout(IO_TIMEOUT, stream.read(&mut buf))
             .await
             .expect("the response arrived in time")
@@ -199,9 +206,8 @@ pub async fn read_until(stream: &mut TcpStream, end: &[u8]) -> Vec<u8> {
         assert!(
             n > 0,
             "connection closed early after {:?}",
-            String::from_utf8_lossy(&got)
+            String::from_utf8_lossy(got)
         );
         got.extend_from_slice(&buf[..n]);
     }
-    got
 }

@@ -8,25 +8,9 @@ mod example;
 
 use std::net::SocketAddr;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use wsgi_tests::{get, raw_request, serve_with, test_config, IO_TIMEOUT};
-
-async fn read_until(stream: &mut TcpStream, got: &mut Vec<u8>, end: &[u8]) {
-    let mut buf = vec![0u8; 4096];
-    while !got.windows(end.len()).any(|w| w == end) {
-        let n = tokio::time::timeout(IO_TIMEOUT, stream.read(&mut buf))
-            .await
-            .expect("more bytes in time")
-            .expect("read");
-        assert!(
-            n > 0,
-            "closed early after {:?}",
-            String::from_utf8_lossy(got)
-        );
-        got.extend_from_slice(&buf[..n]);
-    }
-}
+use wsgi_tests::{get, raw_request, read_more_until, serve_with, test_config};
 
 async fn websocket(addr: SocketAddr) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -35,7 +19,7 @@ async fn websocket(addr: SocketAddr) -> TcpStream {
         .await
         .unwrap();
     let mut got = Vec::new();
-    read_until(&mut stream, &mut got, b"\r\n\r\n").await;
+    read_more_until(&mut stream, &mut got, b"\r\n\r\n").await;
     assert!(
         got.starts_with(b"HTTP/1.1 101 "),
         "{}",
@@ -79,12 +63,12 @@ async fn a_websocket_client_and_an_event_stream_client_talk() {
         .await
         .unwrap();
     let mut events = Vec::new();
-    read_until(&mut sse, &mut events, b"\r\n\r\n").await;
+    read_more_until(&mut sse, &mut events, b"\r\n\r\n").await;
     assert!(String::from_utf8_lossy(&events).contains("text/event-stream"));
 
     // The WebSocket speaks: both hear it.
     ws.write_all(&text_frame(b"hello from ws")).await.unwrap();
-    read_until(
+    read_more_until(
         &mut sse,
         &mut events,
         b"event: said\nid: 1\ndata: hello from ws\n\n",
@@ -93,7 +77,7 @@ async fn a_websocket_client_and_an_event_stream_client_talk() {
     let mut heard = Vec::new();
     let mut expected = vec![0x81, 13];
     expected.extend_from_slice(b"hello from ws");
-    read_until(&mut ws, &mut heard, &expected).await;
+    read_more_until(&mut ws, &mut heard, &expected).await;
 
     // The fallback speaks with a POST: the WebSocket hears it.
     let response = raw_request(
@@ -104,8 +88,8 @@ async fn a_websocket_client_and_an_event_stream_client_talk() {
     assert_eq!(response.status, 200, "{}", response.text());
     let mut expected = vec![0x81, 13];
     expected.extend_from_slice(b"hi from posts");
-    read_until(&mut ws, &mut heard, &expected).await;
-    read_until(&mut sse, &mut events, b"id: 2\ndata: hi from posts\n\n").await;
+    read_more_until(&mut ws, &mut heard, &expected).await;
+    read_more_until(&mut sse, &mut events, b"id: 2\ndata: hi from posts\n\n").await;
 
     // Too long, or empty: refused, the room goes on.
     let long = "x".repeat(example::MAX_MESSAGE + 1);

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsgi_core::sse::{Event, EventStream, LastEventId};
 use wsgi_core::{wsgi_handler, Body, Chunk, Environ, Error, Router, StartResponse, WsgiHandler};
-use wsgi_tests::{dechunk, serve_with, test_config, IO_TIMEOUT};
+use wsgi_tests::{dechunk, read_more_until, serve_with, test_config, IO_TIMEOUT};
 
 /// Three events 300 ms apart, the first after 300 ms too, numbered from
 /// the one after `Last-Event-ID`.
@@ -84,24 +84,6 @@ fn app() -> WsgiHandler {
     )
 }
 
-/// Reads until `end` appears, returning what was read and when each
-/// marker first appeared.
-async fn read_until(stream: &mut TcpStream, got: &mut Vec<u8>, end: &[u8]) {
-    let mut buf = vec![0u8; 4096];
-    while !got.windows(end.len()).any(|w| w == end) {
-        let n = tokio::time::timeout(IO_TIMEOUT, stream.read(&mut buf))
-            .await
-            .expect("more bytes in time")
-            .expect("read");
-        assert!(
-            n > 0,
-            "closed early after {:?}",
-            String::from_utf8_lossy(got)
-        );
-        got.extend_from_slice(&buf[..n]);
-    }
-}
-
 async fn request(addr: std::net::SocketAddr, path: &str, extra: &str) -> TcpStream {
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream
@@ -120,7 +102,7 @@ async fn the_head_goes_out_before_the_first_event_and_events_arrive_live() {
     let started = Instant::now();
     let mut stream = request(server.local_addr(), "/events", "").await;
     let mut got = Vec::new();
-    read_until(&mut stream, &mut got, b"\r\n\r\n").await;
+    read_more_until(&mut stream, &mut got, b"\r\n\r\n").await;
     let head_after = started.elapsed();
     let head = String::from_utf8_lossy(&got).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 200 ok\r\n"), "{head}");
@@ -132,9 +114,9 @@ async fn the_head_goes_out_before_the_first_event_and_events_arrive_live() {
         head_after < Duration::from_millis(250),
         "the head waited {head_after:?} for the first event"
     );
-    read_until(&mut stream, &mut got, b"tick 0").await;
+    read_more_until(&mut stream, &mut got, b"tick 0").await;
     let first = started.elapsed();
-    read_until(&mut stream, &mut got, b"tick 1").await;
+    read_more_until(&mut stream, &mut got, b"tick 1").await;
     let second = started.elapsed();
     assert!(
         second - first >= Duration::from_millis(200),
@@ -161,7 +143,7 @@ async fn last_event_id_resumes_the_stream() {
     let server = serve_with(app(), test_config());
     let mut stream = request(server.local_addr(), "/events", "Last-Event-ID: 41\r\n").await;
     let mut got = Vec::new();
-    read_until(&mut stream, &mut got, b"id: 44\n").await;
+    read_more_until(&mut stream, &mut got, b"id: 44\n").await;
     let text = String::from_utf8_lossy(&got);
     assert!(
         text.contains("id: 42\n") && !text.contains("id: 41\n"),
@@ -175,7 +157,7 @@ async fn keep_alive_comments_fill_the_silence() {
     let server = serve_with(app(), test_config());
     let mut stream = request(server.local_addr(), "/quiet", "").await;
     let mut got = Vec::new();
-    read_until(&mut stream, &mut got, b"data: late\n\n").await;
+    read_more_until(&mut stream, &mut got, b"data: late\n\n").await;
     let text = String::from_utf8_lossy(&got);
     let comments = text.matches(": keep-alive\n\n").count();
     assert!(
@@ -211,14 +193,14 @@ async fn a_body_with_head_at_once_sends_its_head_before_its_first_byte() {
         let started = Instant::now();
         let mut stream = request(server.local_addr(), path, "").await;
         let mut got = Vec::new();
-        read_until(&mut stream, &mut got, b"\r\n\r\n").await;
+        read_more_until(&mut stream, &mut got, b"\r\n\r\n").await;
         let head_after = started.elapsed();
         assert_eq!(
             head_after < Duration::from_millis(300),
             early,
             "{path}: head after {head_after:?}"
         );
-        read_until(&mut stream, &mut got, b"news\n").await;
+        read_more_until(&mut stream, &mut got, b"news\n").await;
         assert!(started.elapsed() >= Duration::from_millis(500));
     }
     server.shutdown().await;
