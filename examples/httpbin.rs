@@ -1,7 +1,7 @@
 //! httpbin: an HTTP request and response service, the way pulsar ships it.
 //!
 //! It shows routing (`Router` with typed rules), forms (`Form`,
-//! `Multipart`), static files (`MediaRouter`), the shipped middleware
+//! `Multipart`), static files (`StaticFiles`), the shipped middleware
 //! (`CleanPath`, `Authorization`, `WaitForBody` where a body is echoed,
 //! `GZip` on responses) and `LazyWsgi` building it all once per worker.
 //!
@@ -17,7 +17,7 @@
 //! ```
 //!
 //! `/post`, `/put` and `/patch` read the body whole first (bounded by
-//! `--stream-buffer`), `/upload` streams it part by part.
+//! `--max-request-body`), `/upload` streams it part by part.
 //!
 //! Differences from httpbin.org, on purpose: `files` lists each uploaded
 //! file's name, content type and size (and `/upload` each part's CRC-32)
@@ -45,7 +45,7 @@ use wsgi_core::form::{Form, FormLimits, Multipart};
 use wsgi_core::middleware::{Auth, Authorization, CleanPath, GZip, HealthCheck, WaitForBody};
 use wsgi_core::router::{RouteParams, Router};
 use wsgi_core::server::Server;
-use wsgi_core::static_files::MediaRouter;
+use wsgi_core::static_files::StaticFiles;
 use wsgi_core::{
     wsgi_handler, Body, Chunk, Config, Environ, Error, HttpError, LazyWsgi, WsgiHandler,
     WsgiResponse,
@@ -102,7 +102,7 @@ pub fn handler(media_dir: PathBuf) -> WsgiHandler {
         .middleware(HealthCheck::new())
         .middleware(CleanPath)
         .middleware(Authorization)
-        .middleware(MediaRouter::new("/media", media_dir))
+        .middleware(StaticFiles::new("/media", media_dir))
         .middleware(router)
         .response_middleware(GZip::new(200))
 }

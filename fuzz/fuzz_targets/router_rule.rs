@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use wsgi_core::middleware::{middleware_fn, Middleware};
+use wsgi_core::middleware::{middleware_fn, RequestMiddleware};
 use wsgi_core::router::{RouteParams, Router, Rule};
 use wsgi_core::{Environ, Error, WsgiResponse};
 use wsgi_fuzz::block_on;

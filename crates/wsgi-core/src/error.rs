@@ -336,14 +336,14 @@ impl fmt::Display for HttpError {
 impl std::error::Error for HttpError {}
 
 /// A request body that could not be read, as an answer: 413 past the
-/// `stream_buffer` limit, 408 when the client went silent, 400 otherwise,
+/// `max_request_body` limit, 408 when the client went silent, 400 otherwise,
 /// each with a message that says what to do.
 impl From<InputError> for HttpError {
     fn from(error: InputError) -> Self {
         match error {
             InputError::TooLarge { limit } => HttpError::new(StatusCode::PAYLOAD_TOO_LARGE)
                 .with_message(format!(
-                    "The request body is larger than the {limit}-byte limit; send less, or raise the server's `stream_buffer` setting."
+                    "The request body is larger than the {limit}-byte limit; send less, or raise the server's `max_request_body` setting."
                 )),
             InputError::Read(e) => HttpError::bad_request(format!(
                 "The request body could not be read ({e}); resend the request with a complete body."

@@ -13,7 +13,7 @@
 //!
 //! `GET`, `HEAD`, `DELETE` and `OPTIONS` requests never have their body
 //! read. The body's size is bounded by `wsgi.input`'s limit (the server's
-//! `stream_buffer`, answered `413` past it); the number of fields and the
+//! `max_request_body`, answered `413` past it); the number of fields and the
 //! size of each text field by [`FormLimits`]. Every failure is an
 //! [`HttpError`] (400 or 413) whose message tells the client what to fix.
 //!
@@ -52,7 +52,7 @@ use crate::error::HttpError;
 use crate::input::InputError;
 
 /// Limits on what a form may hold; the body's total size is bounded by
-/// `wsgi.input`'s own limit (`stream_buffer`).
+/// `wsgi.input`'s own limit (`max_request_body`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FormLimits {
     /// The most fields (URL-encoded pairs, or multipart parts) accepted.

@@ -8,7 +8,7 @@
 //! [`error_page`](crate::error_page)).
 //!
 //! A `WsgiHandler` is an [`Application`] (serve it, or wrap it as a tower
-//! service), a [`Middleware`] (nest it in another handler: it passes when
+//! service), a [`RequestMiddleware`] (nest it in another handler: it passes when
 //! none of its middleware answers) and a tower `Service`.
 //!
 //! ```
@@ -41,12 +41,12 @@ use crate::environ::Environ;
 use crate::error::{Error, HttpError};
 use crate::error_page::{render_error, ErrorRenderer};
 use crate::extract::{CheckError, Provided, StateSet};
-use crate::middleware::{AppMiddleware, Middleware, ResponseMiddleware};
+use crate::middleware::{AppMiddleware, RequestMiddleware, ResponseMiddleware};
 use crate::response::WsgiResponse;
 use crate::start_response::StartResponse;
 
 struct Inner {
-    middleware: Vec<Arc<dyn Middleware>>,
+    middleware: Vec<Arc<dyn RequestMiddleware>>,
     response_middleware: Vec<Arc<dyn ResponseMiddleware>>,
     renderer: Arc<dyn ErrorRenderer>,
     states: StateSet,
@@ -55,7 +55,7 @@ struct Inner {
     settings: Arc<Settings>,
 }
 
-/// Middleware, then response middleware. See the [module docs](self).
+/// Request middleware, then response middleware. See the [module docs](self).
 #[derive(Clone)]
 pub struct WsgiHandler {
     inner: Arc<Inner>,
@@ -70,7 +70,7 @@ impl Default for WsgiHandler {
 impl WsgiHandler {
     /// A handler from its middleware and response middleware, in order.
     pub fn new(
-        middleware: Vec<Arc<dyn Middleware>>,
+        middleware: Vec<Arc<dyn RequestMiddleware>>,
         response_middleware: Vec<Arc<dyn ResponseMiddleware>>,
     ) -> Self {
         let config = Arc::new(Config::default());
@@ -106,7 +106,7 @@ impl WsgiHandler {
     }
 
     /// Appends a middleware.
-    pub fn middleware(self, middleware: impl Middleware) -> Self {
+    pub fn middleware(self, middleware: impl RequestMiddleware) -> Self {
         self.edit(|inner| inner.middleware.push(Arc::new(middleware)))
     }
 
@@ -274,7 +274,7 @@ impl Application for WsgiHandler {
 }
 
 #[async_trait]
-impl Middleware for WsgiHandler {
+impl RequestMiddleware for WsgiHandler {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         match self.inner.first_answer(environ).await? {
             Some(response) => Ok(Some(

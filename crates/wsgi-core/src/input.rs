@@ -4,7 +4,7 @@
 //! as it comes: [`read_all`](Input::read_all), [`read`](Input::read) up to
 //! `n` bytes, [`read_line`](Input::read_line), or chunk by chunk
 //! ([`chunk`](Input::chunk), or as a `futures::Stream`). Reading more than
-//! the configured limit (`stream_buffer`) fails with
+//! the configured limit (`max_request_body`) fails with
 //! [`InputError::TooLarge`]. For HTTP/1.1 `Expect: 100-continue` requests,
 //! the `100 Continue` goes out when the application first reads (and never
 //! if it answers without reading). A client that goes silent mid-body fails
@@ -34,7 +34,7 @@ use crate::error::BoxError;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum InputError {
-    /// The body is larger than the server accepts (`stream_buffer`).
+    /// The body is larger than the server accepts (`max_request_body`).
     TooLarge {
         /// The limit in bytes.
         limit: u64,
@@ -55,7 +55,7 @@ impl fmt::Display for InputError {
         match self {
             InputError::TooLarge { limit } => write!(
                 f,
-                "request body is larger than the {limit}-byte limit (raise `stream_buffer` to accept it)"
+                "request body is larger than the {limit}-byte limit (raise `max_request_body` to accept it)"
             ),
             InputError::Read(e) => write!(f, "reading the request body failed: {e}"),
             InputError::TimedOut { after } => write!(

@@ -54,7 +54,7 @@ use crate::body::Body;
 use crate::connection::WorkerMark;
 use crate::environ::Environ;
 use crate::error::Error;
-use crate::middleware::Middleware;
+use crate::middleware::RequestMiddleware;
 use crate::response::WsgiResponse;
 use crate::start_response::StartResponse;
 
@@ -246,7 +246,7 @@ impl<A: Application> Application for LazyWsgi<A> {
 }
 
 #[async_trait]
-impl<A: Application> Middleware for LazyWsgi<A> {
+impl<A: Application> RequestMiddleware for LazyWsgi<A> {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         let handler = self.handler(environ).await?;
         crate::middleware::capture(&*handler, environ)

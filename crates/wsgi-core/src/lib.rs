@@ -60,7 +60,7 @@
 //!   mapping from `environ`, `start_response`, iterables, `exc_info`,
 //!   `write`, `LazyWsgi`, `pulsar.connection` and `pulsar.cfg`, and the
 //!   rules that are specific to Rust.
-//! - [Writing middleware](guide::writing_middleware): `Middleware`,
+//! - [Writing middleware](guide::writing_middleware): `RequestMiddleware`,
 //!   `ResponseMiddleware`, the macros, passing with `None`, applications
 //!   and tower services as middleware, the shipped middleware.
 //! - [Streaming responses](guide::streaming): bodies, chunks and futures,
@@ -211,7 +211,7 @@ pub use response_body::{ResponseBody, StreamError};
 pub use router::{RouteParams, Router};
 pub use service::{ResponseFuture, WsgiService};
 pub use start_response::{IntoStatus, StartResponse, StartResponseError, Status, Writer};
-pub use static_files::MediaRouter;
+pub use static_files::StaticFiles;
 pub use wsgi_macros::{response_middleware, wsgi_handler};
 
 /// Used by the code the macros generate; not a public API.

@@ -154,7 +154,7 @@ where
     let version = head.version;
     let connection = connection.or_else(|| head.extensions.remove::<Connection>());
     let in_flight = connection.as_ref().map(Connection::start_request);
-    let limit = config.stream_buffer;
+    let limit = config.max_request_body;
     let too_large = head
         .headers
         .get(http::header::CONTENT_LENGTH)

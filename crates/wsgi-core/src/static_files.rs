@@ -1,6 +1,6 @@
-//! `MediaRouter`: serve a directory under a URL prefix.
+//! `StaticFiles`: serve a directory under a URL prefix.
 //!
-//! pulsar's `MediaRouter`: `GET /media/css/site.css` answers with the file
+//! pulsar's `StaticFiles`: `GET /media/css/site.css` answers with the file
 //! `<root>/css/site.css`. The rules:
 //!
 //! - the content type comes from the extension (`mime_guess`),
@@ -21,16 +21,16 @@
 //!   path is joined segment by segment, canonicalized, and must stay under
 //!   the canonical root;
 //! - a directory is served through its index file when one is set
-//!   ([`MediaRouter::index`]), else it is 404;
+//!   ([`StaticFiles::index`]), else it is 404;
 //! - methods other than `GET` and `HEAD` are `405` with `Allow`;
 //! - paths outside the prefix pass to the next middleware.
 //!
 //! ```no_run
-//! use wsgi_core::static_files::MediaRouter;
+//! use wsgi_core::static_files::StaticFiles;
 //! use wsgi_core::WsgiHandler;
 //!
 //! let handler = WsgiHandler::default()
-//!     .middleware(MediaRouter::new("/media", "./media").index("index.html"));
+//!     .middleware(StaticFiles::new("/media", "./media").index("index.html"));
 //! # let _ = handler;
 //! ```
 
@@ -45,25 +45,25 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use crate::body::Body;
 use crate::environ::Environ;
 use crate::error::{Error, HttpError};
-use crate::middleware::Middleware;
+use crate::middleware::RequestMiddleware;
 use crate::response::{Content, WsgiResponse};
 
 /// Serves files under a directory at a URL prefix. See the
 /// [module docs](self).
 #[derive(Debug, Clone)]
-pub struct MediaRouter {
+pub struct StaticFiles {
     prefix: String,
     root: PathBuf,
     index: Option<String>,
     chunk_size: usize,
 }
 
-impl MediaRouter {
+impl StaticFiles {
     /// Serves `root` at `prefix` (such as `/media`; a trailing `/` is
     /// ignored, and `/` serves the whole site).
     pub fn new(prefix: impl Into<String>, root: impl Into<PathBuf>) -> Self {
         let prefix = prefix.into().trim_end_matches('/').to_owned();
-        MediaRouter {
+        StaticFiles {
             prefix,
             root: root.into(),
             index: None,
@@ -232,7 +232,7 @@ fn header_value(value: &str) -> Result<HeaderValue, Error> {
 }
 
 #[async_trait]
-impl Middleware for MediaRouter {
+impl RequestMiddleware for StaticFiles {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         let path = environ.path_info_bytes();
         let Some(relative) = self.relative(&path) else {

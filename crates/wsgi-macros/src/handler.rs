@@ -1,5 +1,5 @@
 //! `#[wsgi_handler]`: a function becomes an `Application` and a
-//! `Middleware`.
+//! `RequestMiddleware`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -144,7 +144,7 @@ fn read(function: &ItemFn, args: args::Args) -> syn::Result<Handler<'_>> {
             name,
             generics: signature::type_generics(sig),
             role: "an `Application` (serve it, or wrap it in a `WsgiService`), a \
-                   `Middleware` (add it to a `WsgiHandler` or a `Router`) and a tower `Service`.",
+                   `RequestMiddleware` (add it to a `WsgiHandler` or a `Router`) and a tower `Service`.",
             attribute: "wsgi_handler",
         },
         form,
@@ -444,7 +444,7 @@ impl Handler<'_> {
             }
         };
         self.trait_impl(
-            quote!(::wsgi_core::middleware::Middleware),
+            quote!(::wsgi_core::middleware::RequestMiddleware),
             true,
             quote! {
                 async fn call(

@@ -12,7 +12,7 @@ mod signature;
 
 use proc_macro::TokenStream;
 
-/// Makes a function a WSGI handler: an `Application` and a `Middleware`.
+/// Makes a function a WSGI handler: an `Application` and a `RequestMiddleware`.
 ///
 /// The function stays as written, callable and unit-testable. Next to it
 /// the attribute adds a type, named after the function in UpperCamelCase
@@ -25,7 +25,7 @@ use proc_macro::TokenStream;
 /// - a `wsgi_core::Application`: serve it (`Server::new(Hello)`), nest it
 ///   (`WsgiHandler::app`), or make it a tower `Service`
 ///   (`WsgiService::new(Hello)`, or `Hello.into()`);
-/// - a `wsgi_core::middleware::Middleware`: `WsgiHandler::middleware(Hello)`;
+/// - a `wsgi_core::middleware::RequestMiddleware`: `WsgiHandler::middleware(Hello)`;
 /// - `Clone + Copy + Default + Debug + Send + Sync + 'static`: a unit
 ///   struct, or for a generic function a zero-sized `Hello<T>` built with
 ///   `Hello::<T>::default()`.

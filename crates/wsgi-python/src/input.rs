@@ -4,7 +4,7 @@
 //! runtime. Each read releases the GIL and blocks its own thread (a pool
 //! thread, or the event loop's in asyncio mode) on the runtime's handle
 //! until bytes arrive, so other Python threads run while one waits on the
-//! socket. The body stays bounded by `stream_buffer` and guarded by the
+//! socket. The body stays bounded by `max_request_body` and guarded by the
 //! idle timeout of [`wsgi_core::Input`]; a failed read raises
 //! [`InputError`], which (if the application lets it escape) is answered
 //! with the same status a Rust handler's read error gets: 413, 408 or 400.

@@ -471,7 +471,7 @@ async fn wsgiref_validate_finds_nothing_wrong() {
 async fn a_body_over_the_limit_escaping_the_app_is_a_413() {
     let (app, _m) = app("echo", None);
     let mut config = test_config();
-    config.stream_buffer = 4;
+    config.max_request_body = 4;
     let server = serve_with(app, config);
     let response = raw_request(
         server.local_addr(),

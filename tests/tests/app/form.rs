@@ -243,7 +243,7 @@ async fn too_many_fields_and_too_long_text_fields_are_413() {
 #[tokio::test]
 async fn a_body_over_stream_buffer_is_413() {
     let mut config = test_config();
-    config.stream_buffer = 16;
+    config.max_request_body = 16;
     let server = serve_with(app(), config);
     let response = send(
         server.local_addr(),

@@ -197,7 +197,7 @@ async fn wait_for_body_lets_a_synchronous_middleware_read_the_body() {
 #[tokio::test]
 async fn wait_for_body_answers_413_over_the_limit() {
     let mut config = test_config();
-    config.stream_buffer = 16;
+    config.max_request_body = 16;
     let called = Arc::new(AtomicUsize::new(0));
     let count = called.clone();
     let server = serve_with(

@@ -1,10 +1,10 @@
-//! `MediaRouter` over real sockets, on a temporary directory with files, a
+//! `StaticFiles` over real sockets, on a temporary directory with files, a
 //! subdirectory with an index, and symlinks in and out of the root.
 
 use std::net::SocketAddr;
 
 use wsgi_core::middleware::middleware_fn;
-use wsgi_core::static_files::MediaRouter;
+use wsgi_core::static_files::StaticFiles;
 use wsgi_core::{Environ, Error, WsgiHandler, WsgiResponse};
 use wsgi_tests::{get, raw_request, serve, RawResponse};
 
@@ -46,7 +46,7 @@ fn site() -> Site {
 }
 
 fn app(site: &Site) -> WsgiHandler {
-    WsgiHandler::default().middleware(MediaRouter::new("/media", &site.root).index("index.html"))
+    WsgiHandler::default().middleware(StaticFiles::new("/media", &site.root).index("index.html"))
 }
 
 async fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> RawResponse {
@@ -201,7 +201,7 @@ async fn a_directory_is_served_through_its_index_file() {
     assert_eq!(index.header("content-type"), Some("text/html"));
 
     let without_index =
-        serve(WsgiHandler::default().middleware(MediaRouter::new("/media", &site.root)));
+        serve(WsgiHandler::default().middleware(StaticFiles::new("/media", &site.root)));
     assert_eq!(
         get(without_index.local_addr(), "/media/docs/").await.status,
         404

@@ -147,7 +147,7 @@ impl Instance {
     fn start(name: &str, port: u16) -> Instance {
         let mut child = Command::new(env!("CARGO_BIN_EXE_httpbin_server"))
             .args(["--bind", &format!("127.0.0.1:{port}")])
-            .args(["--workers", "1", "--stream-buffer", "33554432"])
+            .args(["--workers", "1", "--max-request-body", "33554432"])
             .args(["--server-software", name, "--log-level", "warn"])
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())

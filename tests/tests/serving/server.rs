@@ -426,7 +426,7 @@ async fn oversized_headers_get_431_and_the_server_keeps_serving() {
 #[tokio::test]
 async fn body_larger_than_stream_buffer_gets_413() {
     let mut config = test_config();
-    config.stream_buffer = 1024;
+    config.max_request_body = 1024;
     let called = Arc::new(AtomicUsize::new(0));
     let count = called.clone();
     let server = serve_with(
@@ -454,7 +454,7 @@ async fn body_larger_than_stream_buffer_gets_413() {
 #[tokio::test]
 async fn chunked_body_over_the_limit_fails_the_read() {
     let mut config = test_config();
-    config.stream_buffer = 10;
+    config.max_request_body = 10;
     let server = serve_with(
         app_fn(|environ: &mut Environ, sr: StartResponse| {
             let mut input = environ.take_input();

@@ -320,7 +320,7 @@ async fn wsgi_multithread_is_true_since_the_app_may_run_on_several_threads() {
 
 /// A ProxyFix-style middleware: rewrites what a proxy it knows about told
 /// it, through the environ's dictionary interface alone.
-fn proxy_fix() -> impl wsgi_core::middleware::Middleware {
+fn proxy_fix() -> impl wsgi_core::middleware::RequestMiddleware {
     wsgi_core::middleware::middleware_fn(|environ: &mut Environ| {
         environ.set("wsgi.url_scheme", "https")?;
         environ.set("REMOTE_ADDR", "203.0.113.7")?;

@@ -13,7 +13,10 @@ use wsgi_core::{
 };
 use wsgi_tests::{get, raw_request, serve, serve_with, test_config};
 
-fn path_is(path: &'static str, answer: &'static str) -> impl wsgi_core::middleware::Middleware {
+fn path_is(
+    path: &'static str,
+    answer: &'static str,
+) -> impl wsgi_core::middleware::RequestMiddleware {
     middleware_fn(move |environ: &mut Environ| {
         Ok::<_, Error>((environ.path_info() == path).then(|| WsgiResponse::text(answer)))
     })

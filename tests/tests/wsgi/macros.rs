@@ -271,7 +271,7 @@ async fn post(addr: std::net::SocketAddr, path: &str, body: &str) -> wsgi_tests:
 
 fn assert_handler_type<T>()
 where
-    T: Application + wsgi_core::middleware::Middleware + Clone + Copy + Default + fmt::Debug,
+    T: Application + wsgi_core::middleware::RequestMiddleware + Clone + Copy + Default + fmt::Debug,
     T: Send + Sync + 'static,
 {
 }

@@ -167,7 +167,7 @@ async fn an_unknown_expectation_is_417_without_running_the_application() {
 #[tokio::test]
 async fn chunked_body_over_limit_read_with_question_mark_is_413() {
     let mut config = test_config();
-    config.stream_buffer = 10;
+    config.max_request_body = 10;
     let server = serve_with(
         app_fn(|environ: &mut Environ, sr: StartResponse| {
             let mut input = environ.take_input();

@@ -266,7 +266,7 @@ fn head_parts(
             .unwrap_or("-"),
         params.rule(),
         params.get("n").unwrap_or("-"),
-        config.stream_buffer
+        config.max_request_body
     )
 }
 
@@ -505,7 +505,7 @@ async fn json_body_is_deserialized_and_a_json_return_is_serialized() {
 #[tokio::test]
 async fn json_rejections_are_415_400_422_at_the_field_path_and_413_over_the_buffer() {
     let mut config = test_config();
-    config.stream_buffer = 256;
+    config.max_request_body = 256;
     let server = serve_with(extractors_app(), config);
     let addr = server.local_addr();
     let item = br#"{"id": 1, "name": "pen", "tags": []}"#;
@@ -786,7 +786,7 @@ async fn connection_gives_the_peer_address() {
 #[tokio::test]
 async fn head_extractors_see_method_uri_version_headers_route_params_and_config() {
     let mut config = test_config();
-    config.stream_buffer = 12345;
+    config.max_request_body = 12345;
     let server = serve_with(extractors_app(), config);
     let response = send(
         server.local_addr(),

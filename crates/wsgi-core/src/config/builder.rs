@@ -127,7 +127,7 @@ impl ConfigBuilder {
         /// Time to send a complete request head or TLS handshake.
         header_read_timeout: Duration;
         /// Largest request body, in bytes.
-        stream_buffer: u64;
+        max_request_body: u64;
         /// Largest request head, in bytes.
         max_header_size: usize;
         /// Most request headers.
@@ -281,7 +281,7 @@ mod tests {
             .http_keep_alive(Duration::from_secs(6))
             .response_timeout(Duration::from_secs(5))
             .header_read_timeout(Duration::from_secs(4))
-            .stream_buffer(1000)
+            .max_request_body(1000)
             .max_header_size(2000)
             .max_headers(30)
             .shutdown_timeout(Duration::from_secs(3))
@@ -310,7 +310,7 @@ mod tests {
             ("http_keep_alive", "6"),
             ("response_timeout", "5"),
             ("header_read_timeout", "4"),
-            ("stream_buffer", "1000"),
+            ("max_request_body", "1000"),
             ("max_header_size", "2000"),
             ("max_headers", "30"),
             ("shutdown_timeout", "3"),

@@ -91,12 +91,22 @@ impl std::fmt::Display for ConfigError {
                 path.display()
             ),
             #[cfg(feature = "server")]
-            ConfigError::UnknownKey { path, key } => write!(
-                f,
-                "invalid configuration file `{}`: unknown setting `{key}`; the settings are {}",
-                path.display(),
-                super::Config::SETTINGS.join(", ")
-            ),
+            ConfigError::UnknownKey { path, key } => match super::RENAMED
+                .iter()
+                .find(|(old, _)| old == key)
+            {
+                Some((_, new)) => write!(
+                    f,
+                    "invalid configuration file `{}`: the setting `{key}` is now called `{new}`",
+                    path.display()
+                ),
+                None => write!(
+                    f,
+                    "invalid configuration file `{}`: unknown setting `{key}`; the settings are {}",
+                    path.display(),
+                    super::Config::SETTINGS.join(", ")
+                ),
+            },
             ConfigError::Invalid { setting, message } => {
                 write!(f, "invalid setting `{setting}`: {message}")
             }

@@ -134,6 +134,11 @@ pub use secret_key::SecretKey;
 pub use values::{BindAddr, LogLevel, ServerSoftware, TlsFiles};
 use values::{FlagKind, SettingValue};
 
+/// Settings that were renamed, `(old, new)`: a configuration file that
+/// still uses an old name is refused with the new one in the message.
+#[cfg(feature = "server")]
+const RENAMED: &[(&str, &str)] = &[("stream_buffer", "max_request_body")];
+
 // One entry per setting: its field docs, type, default, value name and
 // `--help` line. `declare.rs` turns them into the `Config` struct, its
 // `Default`, `SETTINGS`, `get`, and the table the flags, `WSGI_*`
@@ -181,7 +186,7 @@ settings! {
         "SECONDS", "Seconds allowed to send a complete request head or TLS handshake";
     /// Largest request body `wsgi.input` accepts, in bytes; a larger
     /// declared `Content-Length` is answered 413. Default 16 MiB.
-    stream_buffer: u64 = 16 * 1024 * 1024, "BYTES", "Largest request body in bytes";
+    max_request_body: u64 = 16 * 1024 * 1024, "BYTES", "Largest request body in bytes";
     /// Largest request head (request line and headers), in bytes; larger
     /// gets 431. Default 64 KiB.
     max_header_size: usize = 64 * 1024, "BYTES", "Largest request head in bytes";

@@ -481,6 +481,15 @@ mod tests {
             "{err}"
         );
         std::fs::remove_file(&path).unwrap();
+
+        let path = temp_file("renamed", "stream_buffer = 1000\n");
+        let err = Config::default().try_update_from_file(&path).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`stream_buffer` is now called `max_request_body`"),
+            "{err}"
+        );
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]

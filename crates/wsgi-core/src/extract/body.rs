@@ -7,7 +7,7 @@ use crate::environ::Environ;
 use crate::error::HttpError;
 
 /// The whole request body (`wsgi.input` read to its end), within the
-/// `stream_buffer` limit (413 beyond it).
+/// `max_request_body` limit (413 beyond it).
 impl FromEnviron for Bytes {
     type Rejection = Rejection;
     const READS_BODY: bool = true;

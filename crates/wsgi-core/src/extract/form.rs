@@ -15,7 +15,7 @@ use crate::error::HttpError;
 ///
 /// Another content type is a 415; a form that does not fit `T` (a missing
 /// field, a value that does not parse) a 422 naming the field; a body over
-/// the `stream_buffer` limit a 413.
+/// the `max_request_body` limit a 413.
 ///
 /// ```
 /// use serde::Deserialize;

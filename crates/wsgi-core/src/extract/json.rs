@@ -17,7 +17,7 @@ use crate::response::{IntoResponse, WsgiResponse};
 /// As an extractor it requires a `Content-Type` of `application/json` (or
 /// `application/…+json`), else 415; invalid JSON is a 400, JSON that does
 /// not fit `T` a 422 naming the field (`items[2].price: invalid type: …`),
-/// a body over the `stream_buffer` limit a 413.
+/// a body over the `max_request_body` limit a 413.
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};

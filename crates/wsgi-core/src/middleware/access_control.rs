@@ -13,13 +13,13 @@ use http::{Method, StatusCode};
 
 use crate::environ::Environ;
 use crate::error::Error;
-use crate::middleware::{add_vary, Middleware, ResponseMiddleware};
+use crate::middleware::{add_vary, RequestMiddleware, ResponseMiddleware};
 use crate::response::WsgiResponse;
 
 /// CORS for a [`WsgiHandler`](crate::WsgiHandler). It is both kinds of
 /// middleware, and must be registered in **both** lists:
 ///
-/// - as a [`Middleware`] (first in the list, before anything that may
+/// - as a [`RequestMiddleware`] (first in the list, before anything that may
 ///   refuse `OPTIONS`), it answers preflight requests (`OPTIONS` with
 ///   `Origin` and `Access-Control-Request-Method`) from an allowed origin
 ///   with `204 No Content` and `Access-Control-Allow-Origin`,
@@ -186,7 +186,7 @@ fn any() -> HeaderValue {
 }
 
 #[async_trait]
-impl Middleware for AccessControl {
+impl RequestMiddleware for AccessControl {
     /// Answers a preflight from an allowed origin; passes anything else
     /// (a preflight from another origin too, so a later middleware may
     /// still answer it).
@@ -344,7 +344,7 @@ mod tests {
                 ],
             )
         };
-        let response = Middleware::call(&cors(), &mut preflight("https://app.example"))
+        let response = RequestMiddleware::call(&cors(), &mut preflight("https://app.example"))
             .await
             .unwrap()
             .expect("answered");
@@ -356,14 +356,14 @@ mod tests {
         );
         assert_eq!(h[header::ACCESS_CONTROL_MAX_AGE], "600");
         assert!(
-            Middleware::call(&cors(), &mut preflight("https://evil.example"))
+            RequestMiddleware::call(&cors(), &mut preflight("https://evil.example"))
                 .await
                 .unwrap()
                 .is_none()
         );
         // A plain OPTIONS is not a preflight.
         let mut plain = environ(Method::OPTIONS, &[("origin", "https://app.example")]);
-        assert!(Middleware::call(&cors(), &mut plain)
+        assert!(RequestMiddleware::call(&cors(), &mut plain)
             .await
             .unwrap()
             .is_none());

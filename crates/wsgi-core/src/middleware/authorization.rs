@@ -15,7 +15,7 @@ use http::header;
 
 use crate::environ::Environ;
 use crate::error::Error;
-use crate::middleware::Middleware;
+use crate::middleware::RequestMiddleware;
 use crate::response::WsgiResponse;
 
 /// Parses the request's `Authorization` header into an [`Auth`] inserted in
@@ -29,7 +29,7 @@ use crate::response::WsgiResponse;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use wsgi_core::middleware::{Auth, Authorization, Middleware};
+/// use wsgi_core::middleware::{Auth, Authorization, RequestMiddleware};
 /// use wsgi_core::{Environ, WsgiHandler};
 ///
 /// let request = http::Request::get("/")
@@ -53,7 +53,7 @@ use crate::response::WsgiResponse;
 pub struct Authorization;
 
 #[async_trait]
-impl Middleware for Authorization {
+impl RequestMiddleware for Authorization {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         let mut values = environ.headers().get_all(header::AUTHORIZATION).iter();
         // Two `Authorization` headers are ambiguous: honour neither.

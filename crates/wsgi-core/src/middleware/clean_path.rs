@@ -10,7 +10,7 @@ use http::{Method, StatusCode};
 
 use crate::environ::Environ;
 use crate::error::Error;
-use crate::middleware::Middleware;
+use crate::middleware::RequestMiddleware;
 use crate::response::WsgiResponse;
 
 /// Redirects a path containing `//` to the path with each run of `/`
@@ -30,7 +30,7 @@ use crate::response::WsgiResponse;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use wsgi_core::middleware::{CleanPath, Middleware};
+/// use wsgi_core::middleware::{CleanPath, RequestMiddleware};
 /// use wsgi_core::{Environ, WsgiHandler};
 ///
 /// let mut environ = Environ::from_request(http::Request::get("//a///b?x=1").body(()).unwrap());
@@ -50,7 +50,7 @@ use crate::response::WsgiResponse;
 pub struct CleanPath;
 
 #[async_trait]
-impl Middleware for CleanPath {
+impl RequestMiddleware for CleanPath {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         let raw_path = environ.uri().path();
         if !raw_path.contains("//") {

@@ -26,7 +26,7 @@ use http::{Method, StatusCode};
 use crate::connection::Connection;
 use crate::environ::Environ;
 use crate::error::Error;
-use crate::middleware::Middleware;
+use crate::middleware::RequestMiddleware;
 use crate::response::WsgiResponse;
 
 /// Answers `GET`/`HEAD` on the liveness and readiness paths (matched
@@ -49,7 +49,7 @@ use crate::response::WsgiResponse;
 /// # async fn main() {
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::sync::Arc;
-/// use wsgi_core::middleware::{HealthCheck, Middleware};
+/// use wsgi_core::middleware::{HealthCheck, RequestMiddleware};
 /// use wsgi_core::{Environ, WsgiHandler};
 ///
 /// let warm = Arc::new(AtomicBool::new(false));
@@ -137,7 +137,7 @@ impl HealthCheck {
 }
 
 #[async_trait]
-impl Middleware for HealthCheck {
+impl RequestMiddleware for HealthCheck {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         if environ.method() != Method::GET && environ.method() != Method::HEAD {
             return Ok(None);

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 
 use crate::environ::Environ;
 use crate::error::Error;
-use crate::middleware::Middleware;
+use crate::middleware::RequestMiddleware;
 use crate::response::WsgiResponse;
 
 /// A blocking middleware function run on tokio's blocking pool
@@ -30,7 +30,7 @@ use crate::response::WsgiResponse;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), wsgi_core::Error> {
-/// use wsgi_core::middleware::{in_executor, InExecutor, Middleware};
+/// use wsgi_core::middleware::{in_executor, InExecutor, RequestMiddleware};
 /// use wsgi_core::{Environ, Error, WsgiResponse};
 ///
 /// fn check(environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
@@ -52,7 +52,7 @@ pub struct InExecutor<F> {
 }
 
 /// Wraps a blocking `Fn(&mut Environ) -> Result<Option<WsgiResponse>, E>`
-/// as a [`Middleware`] that runs it on tokio's blocking pool.
+/// as a [`RequestMiddleware`] that runs it on tokio's blocking pool.
 ///
 /// ```
 /// use wsgi_core::middleware::in_executor;
@@ -75,7 +75,7 @@ where
 }
 
 #[async_trait]
-impl<F, E> Middleware for InExecutor<F>
+impl<F, E> RequestMiddleware for InExecutor<F>
 where
     F: Fn(&mut Environ) -> Result<Option<WsgiResponse>, E> + Send + Sync + 'static,
     E: Into<Error>,

@@ -1,7 +1,7 @@
-//! Middleware and response middleware, the building blocks of a
+//! Request middleware and response middleware, the building blocks of a
 //! [`WsgiHandler`](crate::WsgiHandler).
 //!
-//! - A [`Middleware`] looks at the request and either answers it with a
+//! - A [`RequestMiddleware`] looks at the request and either answers it with a
 //!   [`WsgiResponse`] or passes (`None`) to the next one. Any
 //!   [`Application`] becomes one that always answers ([`AppMiddleware`]),
 //!   and so does any tower `Service` ([`ServiceMiddleware`]).
@@ -81,7 +81,7 @@ use crate::start_response::StartResponse;
 /// A step of a [`WsgiHandler`](crate::WsgiHandler): answers (`Some`) or
 /// passes (`None`).
 #[async_trait]
-pub trait Middleware: Send + Sync + 'static {
+pub trait RequestMiddleware: Send + Sync + 'static {
     /// Looks at the request; may change the environ for later middleware.
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error>;
 
@@ -105,7 +105,7 @@ pub trait ResponseMiddleware: Send + Sync + 'static {
 }
 
 #[async_trait]
-impl<M: Middleware + ?Sized> Middleware for Arc<M> {
+impl<M: RequestMiddleware + ?Sized> RequestMiddleware for Arc<M> {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         (**self).call(environ).await
     }
@@ -116,7 +116,7 @@ impl<M: Middleware + ?Sized> Middleware for Arc<M> {
 }
 
 #[async_trait]
-impl<M: Middleware + ?Sized> Middleware for Box<M> {
+impl<M: RequestMiddleware + ?Sized> RequestMiddleware for Box<M> {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         (**self).call(environ).await
     }
@@ -148,7 +148,7 @@ impl<M: ResponseMiddleware + ?Sized> ResponseMiddleware for Box<M> {
     }
 }
 
-/// A synchronous function as a [`Middleware`]; made by [`middleware_fn`].
+/// A synchronous function as a [`RequestMiddleware`]; made by [`middleware_fn`].
 #[derive(Clone, Copy)]
 pub struct MiddlewareFn<F> {
     f: F,
@@ -177,7 +177,7 @@ where
 }
 
 #[async_trait]
-impl<F, E> Middleware for MiddlewareFn<F>
+impl<F, E> RequestMiddleware for MiddlewareFn<F>
 where
     F: Fn(&mut Environ) -> Result<Option<WsgiResponse>, E> + Send + Sync + 'static,
     E: Into<Error>,
@@ -198,7 +198,7 @@ impl<F> fmt::Debug for MiddlewareFn<F> {
 pub type MiddlewareFuture<'a, E> =
     Pin<Box<dyn Future<Output = Result<Option<WsgiResponse>, E>> + Send + 'a>>;
 
-/// An asynchronous function as a [`Middleware`]; made by
+/// An asynchronous function as a [`RequestMiddleware`]; made by
 /// [`async_middleware_fn`].
 #[derive(Clone, Copy)]
 pub struct AsyncMiddlewareFn<F> {
@@ -213,7 +213,7 @@ pub struct AsyncMiddlewareFn<F> {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), wsgi_core::Error> {
-/// use wsgi_core::middleware::{async_middleware_fn, Middleware};
+/// use wsgi_core::middleware::{async_middleware_fn, RequestMiddleware};
 /// use wsgi_core::{Environ, Error, Input, WsgiResponse};
 ///
 /// let echo = async_middleware_fn(|environ: &mut Environ| {
@@ -238,7 +238,7 @@ where
 }
 
 #[async_trait]
-impl<F, E> Middleware for AsyncMiddlewareFn<F>
+impl<F, E> RequestMiddleware for AsyncMiddlewareFn<F>
 where
     F: for<'a> Fn(&'a mut Environ) -> MiddlewareFuture<'a, E> + Send + Sync + 'static,
     E: Into<Error>,
@@ -308,7 +308,7 @@ pub async fn capture<A: Application + ?Sized>(
     WsgiResponse::capture(start_response, body).await
 }
 
-/// An [`Application`] as a [`Middleware`] that always answers.
+/// An [`Application`] as a [`RequestMiddleware`] that always answers.
 #[derive(Clone, Debug)]
 pub struct AppMiddleware<A> {
     app: A,
@@ -322,7 +322,7 @@ impl<A: Application> AppMiddleware<A> {
 }
 
 #[async_trait]
-impl<A: Application> Middleware for AppMiddleware<A> {
+impl<A: Application> RequestMiddleware for AppMiddleware<A> {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         capture(&self.app, environ).await.map(Some)
     }
@@ -332,7 +332,7 @@ impl<A: Application> Middleware for AppMiddleware<A> {
     }
 }
 
-/// Any tower `Service` as a [`Middleware`] that always answers: the request
+/// Any tower `Service` as a [`RequestMiddleware`] that always answers: the request
 /// is rebuilt from the environ (method, URI, version, headers, extensions
 /// and `wsgi.input` as the body) and the service's response becomes a
 /// streamed [`WsgiResponse`].
@@ -360,7 +360,7 @@ impl<S> ServiceMiddleware<S> {
 }
 
 #[async_trait]
-impl<S, B> Middleware for ServiceMiddleware<S>
+impl<S, B> RequestMiddleware for ServiceMiddleware<S>
 where
     S: tower_service::Service<http::Request<Input>, Response = http::Response<B>>
         + Clone

@@ -10,13 +10,13 @@ use async_trait::async_trait;
 use crate::environ::Environ;
 use crate::error::{Error, HttpError};
 use crate::input::Input;
-use crate::middleware::Middleware;
+use crate::middleware::RequestMiddleware;
 use crate::response::WsgiResponse;
 
 /// Reads all of `wsgi.input` and puts it back as an in-memory [`Input`]
 /// ([`Environ::set_input`]); always passes once the body is in.
 ///
-/// - The input's size limit (`stream_buffer`) holds: a larger body is
+/// - The input's size limit (`max_request_body`) holds: a larger body is
 ///   answered `413 Payload Too Large`, naming the limit.
 /// - A body that cannot be read (the client went away or broke the
 ///   chunked framing) is answered `400 Bad Request`.
@@ -45,7 +45,7 @@ use crate::response::WsgiResponse;
 pub struct WaitForBody;
 
 #[async_trait]
-impl Middleware for WaitForBody {
+impl RequestMiddleware for WaitForBody {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         let body = environ.input().read_all().await.map_err(HttpError::from)?;
         environ.set_input(Input::from_bytes(body));

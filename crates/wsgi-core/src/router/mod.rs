@@ -11,13 +11,13 @@
 //! | `path` | one or more characters, `/` included | `<path:rest>` |
 //! | `any(a,b,…)` | exactly one of the listed words | `<any(json,xml):format>` |
 //!
-//! A [`Router`] is a [`Middleware`]: a path no rule matches passes
+//! A [`Router`] is a [`RequestMiddleware`]: a path no rule matches passes
 //! (`Ok(None)`) to the next middleware of the
 //! [`WsgiHandler`](crate::WsgiHandler); a path that matches with no handler
 //! for the method is answered `405 Method Not Allowed` with `Allow`
 //! ([`HttpError::method_not_allowed`]); `HEAD` falls back to the `GET`
 //! handler. The matched parameters are put in the environ's extensions as
-//! [`RouteParams`]. Handlers are [`Middleware`], which
+//! [`RouteParams`]. Handlers are [`RequestMiddleware`], which
 //! [`#[wsgi_handler]`](crate::wsgi_handler) types are; a plain
 //! [`Application`] is mounted with [`Router::route_app`] (or wrapped in
 //! [`AppMiddleware`]).
@@ -62,7 +62,7 @@ use crate::application::Application;
 use crate::environ::Environ;
 use crate::error::{Error, HttpError};
 use crate::extract::{CheckError, Provided, StateSet};
-use crate::middleware::{AppMiddleware, Middleware};
+use crate::middleware::{AppMiddleware, RequestMiddleware};
 use crate::response::WsgiResponse;
 
 pub use params::RouteParams;
@@ -72,14 +72,17 @@ pub use rule::{Rule, RuleError, UrlError};
 #[derive(Clone)]
 struct Route {
     rule: Rule,
-    handlers: Vec<(Option<Method>, Arc<dyn Middleware>)>,
+    handlers: Vec<(Option<Method>, Arc<dyn RequestMiddleware>)>,
 }
 
 impl Route {
     /// The handlers for `method` in the order they were added: those for
     /// the method itself (for `HEAD` without any, those for `GET`) and
     /// those for any method.
-    fn handlers<'a>(&'a self, method: &'a Method) -> impl Iterator<Item = &'a Arc<dyn Middleware>> {
+    fn handlers<'a>(
+        &'a self,
+        method: &'a Method,
+    ) -> impl Iterator<Item = &'a Arc<dyn RequestMiddleware>> {
         let has_own = self
             .handlers
             .iter()
@@ -118,10 +121,10 @@ impl Router {
         mut self,
         rule: &str,
         methods: &[Method],
-        handler: impl Middleware,
+        handler: impl RequestMiddleware,
     ) -> Result<Self, RuleError> {
         let parsed = Rule::new(rule)?;
-        let handler: Arc<dyn Middleware> = Arc::new(handler);
+        let handler: Arc<dyn RequestMiddleware> = Arc::new(handler);
         let index = match self.routes.iter().position(|r| r.rule.as_str() == rule) {
             Some(index) => index,
             None => {
@@ -152,7 +155,7 @@ impl Router {
     /// If the rule is invalid (see [`RuleError`]): rules are written by the
     /// programmer, so this is a bug to fix at startup. Use
     /// [`try_route`](Self::try_route) for rules built at run time.
-    pub fn route(self, rule: &str, methods: &[Method], handler: impl Middleware) -> Self {
+    pub fn route(self, rule: &str, methods: &[Method], handler: impl RequestMiddleware) -> Self {
         match self.try_route(rule, methods, handler) {
             Ok(router) => router,
             Err(error) => panic!("invalid route: {error}"),
@@ -166,32 +169,32 @@ impl Router {
     }
 
     /// `GET` (and so `HEAD`) on `rule`. Panics like [`route`](Self::route).
-    pub fn get(self, rule: &str, handler: impl Middleware) -> Self {
+    pub fn get(self, rule: &str, handler: impl RequestMiddleware) -> Self {
         self.route(rule, &[Method::GET], handler)
     }
 
     /// `POST` on `rule`. Panics like [`route`](Self::route).
-    pub fn post(self, rule: &str, handler: impl Middleware) -> Self {
+    pub fn post(self, rule: &str, handler: impl RequestMiddleware) -> Self {
         self.route(rule, &[Method::POST], handler)
     }
 
     /// `PUT` on `rule`. Panics like [`route`](Self::route).
-    pub fn put(self, rule: &str, handler: impl Middleware) -> Self {
+    pub fn put(self, rule: &str, handler: impl RequestMiddleware) -> Self {
         self.route(rule, &[Method::PUT], handler)
     }
 
     /// `PATCH` on `rule`. Panics like [`route`](Self::route).
-    pub fn patch(self, rule: &str, handler: impl Middleware) -> Self {
+    pub fn patch(self, rule: &str, handler: impl RequestMiddleware) -> Self {
         self.route(rule, &[Method::PATCH], handler)
     }
 
     /// `DELETE` on `rule`. Panics like [`route`](Self::route).
-    pub fn delete(self, rule: &str, handler: impl Middleware) -> Self {
+    pub fn delete(self, rule: &str, handler: impl RequestMiddleware) -> Self {
         self.route(rule, &[Method::DELETE], handler)
     }
 
     /// Any method on `rule`. Panics like [`route`](Self::route).
-    pub fn any(self, rule: &str, handler: impl Middleware) -> Self {
+    pub fn any(self, rule: &str, handler: impl RequestMiddleware) -> Self {
         self.route(rule, &[], handler)
     }
 
@@ -280,7 +283,7 @@ impl Router {
 }
 
 #[async_trait]
-impl Middleware for Router {
+impl RequestMiddleware for Router {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         self.dispatch(environ).await
     }

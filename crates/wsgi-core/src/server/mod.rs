@@ -14,7 +14,7 @@
 //!   request); an idle keep-alive connection closes after `http_keep_alive`
 //!   (see `timeouts.rs`); a head larger than `max_header_size` or with more
 //!   than `max_headers` headers gets 431; a body declared larger than
-//!   `stream_buffer` gets 413; an HTTP/1.1 request without `Host`, or any
+//!   `max_request_body` gets 413; an HTTP/1.1 request without `Host`, or any
 //!   request with two or an invalid one, gets 400 (RFC 9112 §3.2).
 //!   Malformed heads and framing (conflicting `Content-Length`,
 //!   `Transfer-Encoding` other than a final `chunked`, bad chunk sizes) get

@@ -14,7 +14,7 @@ class HostileInputTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = Server(
-            "plain_app:router", "--stream-buffer", "1000", "--max-header-size", "8192",
+            "plain_app:router", "--max-request-body", "1000", "--max-header-size", "8192",
             "--header-read-timeout", "1",
         )
 

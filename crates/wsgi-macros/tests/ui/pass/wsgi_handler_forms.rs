@@ -2,10 +2,10 @@
 #![deny(warnings)]
 
 use bytes::Bytes;
-use wsgi_core::middleware::Middleware;
+use wsgi_core::middleware::RequestMiddleware;
 use wsgi_core::{wsgi_handler, Application, Body, Environ, Error, HttpError, StartResponse, WsgiResponse};
 
-fn is_handler<T: Application + Middleware + Clone + Copy + Default + std::fmt::Debug + Send + Sync + 'static>() {}
+fn is_handler<T: Application + RequestMiddleware + Clone + Copy + Default + std::fmt::Debug + Send + Sync + 'static>() {}
 
 // The WSGI form, asynchronous, with each return shape.
 #[wsgi_handler]

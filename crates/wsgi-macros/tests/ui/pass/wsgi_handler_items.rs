@@ -2,10 +2,10 @@
 //! items.
 #![deny(warnings)]
 
-use wsgi_core::middleware::Middleware;
+use wsgi_core::middleware::RequestMiddleware;
 use wsgi_core::{wsgi_handler, Application, Environ, StartResponse, WsgiResponse, WsgiService};
 
-fn is_handler<T: Application + Middleware + Clone + Copy + Default + std::fmt::Debug>() {}
+fn is_handler<T: Application + RequestMiddleware + Clone + Copy + Default + std::fmt::Debug>() {}
 
 trait Greeting: Send + Sync + 'static {
     fn word() -> &'static str;

@@ -91,7 +91,7 @@ async fn wsgi_form_with_extractor(_environ: &Environ, start_response: StartRespo
 }
 
 fn main() {
-    fn is_app<A: wsgi_core::Application + wsgi_core::middleware::Middleware>(_: A) {}
+    fn is_app<A: wsgi_core::Application + wsgi_core::middleware::RequestMiddleware>(_: A) {}
     is_app(Create);
     is_app(EnvironBetween);
     is_app(Blocking);
