@@ -116,6 +116,8 @@ use crate::forwarded::TrustedProxies;
 #[macro_use]
 mod declare;
 #[cfg(feature = "server")]
+mod app_parser;
+#[cfg(feature = "server")]
 mod app_settings;
 mod builder;
 mod error;

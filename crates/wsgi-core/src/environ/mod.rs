@@ -109,10 +109,14 @@ use crate::connection::Connection;
 use crate::forwarded::{self, Forwarded, Proxied};
 use crate::input::Input;
 
+mod errors;
 mod host;
+mod path;
 mod vars;
 
+pub use errors::Errors;
 use host::target_authority_is_the_host;
+use path::strip_mount;
 pub use vars::EnvironError;
 use vars::{parse_flag, parse_version};
 
@@ -155,30 +159,10 @@ pub struct Environ {
     outside_mount: bool,
 }
 
-/// The decoded path with `prefix` removed when it is a whole leading
-/// segment run (`/app` from `/app` or `/app/x`, not from `/apple`).
-fn strip_mount<'a>(decoded: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    let rest = decoded.strip_prefix(prefix)?;
-    (rest.is_empty() || rest[0] == b'/').then_some(rest)
-}
-
 fn latin1(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(s) if s.is_ascii() => Cow::Borrowed(s),
         _ => Cow::Owned(bytes.iter().map(|&b| b as char).collect()),
-    }
-}
-
-fn utf8_or_latin1(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
-    match bytes {
-        Cow::Borrowed(b) => match std::str::from_utf8(b) {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => Cow::Owned(b.iter().map(|&c| c as char).collect()),
-        },
-        Cow::Owned(v) => match String::from_utf8(v) {
-            Ok(s) => Cow::Owned(s),
-            Err(e) => Cow::Owned(e.into_bytes().iter().map(|&c| c as char).collect()),
-        },
     }
 }
 
@@ -269,75 +253,6 @@ impl Environ {
     /// The first value of a request header.
     pub fn header(&self, name: impl header::AsHeaderName) -> Option<&HeaderValue> {
         self.head.headers.get(name)
-    }
-
-    /// `SCRIPT_NAME`: where the application is mounted (no trailing `/`).
-    pub fn script_name(&self) -> &str {
-        &self.script_name
-    }
-
-    /// Moves the mount point, as routers do when they consume a prefix.
-    pub fn set_script_name(&mut self, script_name: impl Into<String>) {
-        self.script_name = Cow::Owned(script_name.into());
-    }
-
-    /// `PATH_INFO` as exact bytes: percent-decoded, `SCRIPT_NAME` removed.
-    pub fn path_info_bytes(&self) -> Cow<'_, [u8]> {
-        if let Some(path) = &self.path_info {
-            return Cow::Borrowed(path);
-        }
-        let decoded: Cow<'_, [u8]> =
-            percent_encoding::percent_decode_str(self.head.uri.path()).into();
-        let prefix = self.script_name.as_bytes();
-        if prefix.is_empty() || !decoded.starts_with(prefix) {
-            return decoded;
-        }
-        let rest_is_segment = decoded.len() == prefix.len() || decoded[prefix.len()] == b'/';
-        if !rest_is_segment {
-            return decoded;
-        }
-        match decoded {
-            Cow::Borrowed(b) => Cow::Borrowed(&b[prefix.len()..]),
-            Cow::Owned(mut v) => {
-                v.drain(..prefix.len());
-                Cow::Owned(v)
-            }
-        }
-    }
-
-    /// `PATH_INFO` as a string: UTF-8 when the decoded bytes are UTF-8,
-    /// latin-1 otherwise (see the [module docs](self)).
-    pub fn path_info(&self) -> Cow<'_, str> {
-        utf8_or_latin1(self.path_info_bytes())
-    }
-
-    /// Replaces `PATH_INFO` (decoded bytes), as routers do.
-    pub fn set_path_info(&mut self, path: impl Into<Vec<u8>>) {
-        self.path_info = Some(path.into());
-    }
-
-    /// `QUERY_STRING`, raw (not decoded); empty when absent.
-    pub fn query_string(&self) -> &str {
-        if let Some(set) = self.var("QUERY_STRING") {
-            return set.unwrap_or("");
-        }
-        self.head.uri.query().unwrap_or("")
-    }
-
-    /// `RAW_URI`: the request target as the client sent it (for HTTP/2, the
-    /// `:path`).
-    pub fn raw_uri(&self) -> Cow<'_, str> {
-        if let Some(set) = self.var("RAW_URI") {
-            return Cow::Borrowed(set.unwrap_or(""));
-        }
-        let uri = &self.head.uri;
-        if uri.scheme().is_some() && self.head.version < Version::HTTP_2 {
-            return Cow::Owned(uri.to_string());
-        }
-        match uri.path_and_query() {
-            Some(pq) => Cow::Borrowed(pq.as_str()),
-            None => Cow::Borrowed("*"),
-        }
     }
 
     /// `CONTENT_TYPE`, absent when the header is.
@@ -540,30 +455,6 @@ impl fmt::Debug for Environ {
     }
 }
 
-/// `wsgi.errors`: text written here is logged through `tracing` at error
-/// level, target `wsgi.errors`.
-#[derive(Debug, Clone, Copy)]
-pub struct Errors {
-    _priv: (),
-}
-
-impl Errors {
-    /// Logs one message.
-    pub fn write(&self, message: &str) {
-        let message = message.trim_end_matches('\n');
-        if !message.is_empty() {
-            tracing::error!(target: "wsgi.errors", "{message}");
-        }
-    }
-}
-
-impl fmt::Write for Errors {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        Errors::write(self, s);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,22 +466,6 @@ mod tests {
             ..Config::default()
         };
         Environ::new(head, Input::empty(), Arc::new(config), None)
-    }
-
-    #[test]
-    fn non_utf8_paths_keep_their_bytes() {
-        let e = environ(http::Request::get("/a%FFb%20c").body(()).unwrap(), "");
-        assert_eq!(&*e.path_info_bytes(), b"/a\xffb c");
-        assert_eq!(e.path_info(), "/a\u{ff}b c");
-    }
-
-    #[test]
-    fn script_name_is_removed_on_a_segment_boundary() {
-        let e = environ(http::Request::get("/app/x").body(()).unwrap(), "/app/");
-        assert_eq!(e.script_name(), "/app");
-        assert_eq!(e.path_info(), "/x");
-        let e = environ(http::Request::get("/apple").body(()).unwrap(), "/app");
-        assert_eq!(e.path_info(), "/apple");
     }
 
     #[test]
