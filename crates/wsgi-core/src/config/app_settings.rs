@@ -30,7 +30,8 @@ use super::{Config, ConfigError};
 /// = ["derive", "env"] }`).
 ///
 /// ```
-/// use wsgi_core::{clap, Config, ConfigError};
+/// use wsgi_core::{clap, Config};
+/// use wsgi_core::config::ConfigError;
 /// use wsgi_core::config::AppSettings;
 ///
 /// #[derive(Debug, Clone, PartialEq, clap::Args)]

@@ -1,100 +1,4 @@
-//! `environ`: the request as PEP 3333 variables.
-//!
-//! An [`Environ`] holds the parsed request head, the body ([`Input`]), the
-//! serving [`Connection`] and the server [`Config`], and derives every WSGI
-//! variable from them *when it is read*: no string is built per header or
-//! per variable unless an application asks for it.
-//!
-//! Each variable is reachable by its PEP 3333 name through [`Environ::get`]
-//! and through a typed accessor:
-//!
-//! | name | accessor |
-//! |---|---|
-//! | `REQUEST_METHOD` | [`method`](Environ::method) |
-//! | `SCRIPT_NAME` | [`script_name`](Environ::script_name) |
-//! | `PATH_INFO` | [`path_info`](Environ::path_info), [`path_info_bytes`](Environ::path_info_bytes) |
-//! | `QUERY_STRING` | [`query_string`](Environ::query_string) |
-//! | `RAW_URI` | [`raw_uri`](Environ::raw_uri) |
-//! | `CONTENT_TYPE`, `CONTENT_LENGTH` | [`content_type`](Environ::content_type), [`content_length`](Environ::content_length) |
-//! | `SERVER_NAME`, `SERVER_PORT`, `SERVER_PROTOCOL`, `SERVER_SOFTWARE` | [`server_name`](Environ::server_name), [`server_port`](Environ::server_port), [`server_protocol`](Environ::server_protocol), [`server_software`](Environ::server_software) |
-//! | `REMOTE_ADDR`, `REMOTE_PORT` | [`remote_addr`](Environ::remote_addr), [`remote_port`](Environ::remote_port) |
-//! | `HTTPS`, `wsgi.url_scheme` | [`is_https`](Environ::is_https), [`url_scheme`](Environ::url_scheme) |
-//! | `HTTP_<NAME>` | [`header`](Environ::header), [`headers`](Environ::headers) |
-//! | `wsgi.version`, `wsgi.multithread`, `wsgi.multiprocess`, `wsgi.run_once` | [`wsgi_version`](Environ::wsgi_version), ... |
-//! | `wsgi.input` | [`input`](Environ::input), [`take_input`](Environ::take_input), [`set_input`](Environ::set_input) |
-//! | `wsgi.errors` | [`errors`](Environ::errors) |
-//! | `wsgi.file_wrapper` | [`Body::from_reader`](crate::Body::from_reader) |
-//! | `pulsar.connection` | [`connection`](Environ::connection) |
-//! | `pulsar.cfg` | [`config`](Environ::config) |
-//!
-//! # A WSGI dictionary
-//!
-//! Like PEP 3333's `environ` dict, every key can be read by name, and
-//! middleware can set and remove keys, as a ProxyFix does:
-//!
-//! - [`get`](Environ::get) reads every key that has a text form: the CGI
-//!   variables, `HTTP_*`, `wsgi.url_scheme`, `wsgi.version` (`"1.0"`), the
-//!   flags `wsgi.multithread`, `wsgi.multiprocess`, `wsgi.run_once`
-//!   (`"true"`/`"false"`) and the keys middleware set. The object-valued
-//!   keys (`wsgi.input`, `wsgi.errors`, `wsgi.file_wrapper`,
-//!   `pulsar.connection`, `pulsar.cfg`) have accessors of their own;
-//!   [`contains`](Environ::contains) is true for them.
-//!   [`vars`](Environ::vars) lists every key `get` reads.
-//! - [`set`](Environ::set) writes any key with a text form, and the typed
-//!   accessors read what it wrote: `wsgi.url_scheme` (and `HTTPS`) change
-//!   [`url_scheme`](Environ::url_scheme) and [`is_https`](Environ::is_https);
-//!   `REMOTE_ADDR` changes [`remote_addr`](Environ::remote_addr); `HTTP_*`,
-//!   `CONTENT_TYPE` and `CONTENT_LENGTH` change the request headers
-//!   ([`headers`](Environ::headers)); `PATH_INFO`, `SCRIPT_NAME` and
-//!   `REQUEST_METHOD` change [`path_info`](Environ::path_info),
-//!   [`script_name`](Environ::script_name) and [`method`](Environ::method).
-//!   A value a typed accessor could not read back (a `SERVER_PORT` that is
-//!   not a port, a `REMOTE_ADDR` that is not an IP address) is refused with
-//!   an [`EnvironError`] saying what is expected.
-//! - [`remove`](Environ::remove) deletes any key PEP 3333 lets be absent
-//!   (`HTTP_*`, `CONTENT_*`, `HTTPS`, `REMOTE_*`, `QUERY_STRING`, ...,
-//!   and the keys middleware set); `SCRIPT_NAME` and `PATH_INFO` become
-//!   empty, as PEP 3333 allows. The keys it requires (`REQUEST_METHOD`,
-//!   `SERVER_NAME`, `SERVER_PORT`, `SERVER_PROTOCOL`, `wsgi.*`) can be set
-//!   but not removed.
-//!
-//! Typed values of its own are added with
-//! [`extensions_mut`](Environ::extensions_mut).
-//!
-//! # Rules worth knowing
-//! - `HTTP_*`: one per request header, name upper-cased with `-` turned into
-//!   `_`; `Content-Type` and `Content-Length` appear only as `CONTENT_TYPE`
-//!   and `CONTENT_LENGTH`. Repeated headers are joined with `,` (cookies with
-//!   `; `), except `Content-Length`, whose repeats are equal (the HTTP layer
-//!   refuses others) and which stays one number. Headers whose *name* contains `_` are left out of `HTTP_*`
-//!   (they would be indistinguishable from `-` and let a client spoof a
-//!   header a proxy sets); they stay readable through
-//!   [`headers`](Environ::headers).
-//! - `PATH_INFO` is percent-decoded, with `SCRIPT_NAME` removed from its
-//!   front. The decoded bytes are always available, exactly, from
-//!   [`path_info_bytes`](Environ::path_info_bytes). As a string, valid UTF-8
-//!   is returned as such; bytes that are not UTF-8 are mapped one byte to
-//!   one character (latin-1), PEP 3333's rule for native strings, so
-//!   nothing panics and no byte is lost or replaced.
-//! - Header values that are not ASCII are likewise decoded as latin-1.
-//! - `wsgi.url_scheme` and `HTTPS` come from the connection (TLS or not)
-//!   and from a trusted proxy's headers (see [`forwarded`]),
-//!   never from the request itself: an absolute-form `https://` target or an
-//!   HTTP/2 `:scheme https` over a plain connection is still `http`.
-//! - When the request target carries an authority (absolute form, HTTP/2's
-//!   `:authority`), it is the host (RFC 9112 §3.2.2): `HTTP_HOST`,
-//!   `SERVER_NAME` and `SERVER_PORT` all come from it, whatever a `Host`
-//!   header said.
-//! - `SCRIPT_NAME` is the `script_name` setting, or, with
-//!   `forwarded_prefix`, the prefix a trusted proxy gives. A request outside
-//!   the configured `script_name` never reaches the application (the
-//!   server answers 404), so `SCRIPT_NAME + PATH_INFO` is always the path.
-//! - `wsgi.multithread` is true: one application object is called on
-//!   several threads at once (one per worker, and tokio's blocking pool for
-//!   [`in_executor`](crate::middleware::in_executor) and blocking
-//!   [`LazyWsgi`](crate::LazyWsgi) setups, even with one worker).
-//!   `wsgi.multiprocess` is false (workers are threads of one process) and
-//!   `wsgi.run_once` is false.
+//! `environ`: the request's variables ([`Environ`], documented there).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -120,6 +24,104 @@ use path::strip_mount;
 pub use vars::EnvironError;
 use vars::{parse_flag, parse_version};
 
+/// `environ`: the request as PEP 3333 variables.
+///
+/// An [`Environ`] holds the parsed request head, the body ([`Input`]), the
+/// serving [`Connection`] and the server [`Config`], and derives every WSGI
+/// variable from them *when it is read*: no string is built per header or
+/// per variable unless an application asks for it.
+///
+/// Each variable is reachable by its PEP 3333 name through [`Environ::get`]
+/// and through a typed accessor:
+///
+/// | name | accessor |
+/// |---|---|
+/// | `REQUEST_METHOD` | [`method`](Environ::method) |
+/// | `SCRIPT_NAME` | [`script_name`](Environ::script_name) |
+/// | `PATH_INFO` | [`path_info`](Environ::path_info), [`path_info_bytes`](Environ::path_info_bytes) |
+/// | `QUERY_STRING` | [`query_string`](Environ::query_string) |
+/// | `RAW_URI` | [`raw_uri`](Environ::raw_uri) |
+/// | `CONTENT_TYPE`, `CONTENT_LENGTH` | [`content_type`](Environ::content_type), [`content_length`](Environ::content_length) |
+/// | `SERVER_NAME`, `SERVER_PORT`, `SERVER_PROTOCOL`, `SERVER_SOFTWARE` | [`server_name`](Environ::server_name), [`server_port`](Environ::server_port), [`server_protocol`](Environ::server_protocol), [`server_software`](Environ::server_software) |
+/// | `REMOTE_ADDR`, `REMOTE_PORT` | [`remote_addr`](Environ::remote_addr), [`remote_port`](Environ::remote_port) |
+/// | `HTTPS`, `wsgi.url_scheme` | [`is_https`](Environ::is_https), [`url_scheme`](Environ::url_scheme) |
+/// | `HTTP_<NAME>` | [`header`](Environ::header), [`headers`](Environ::headers) |
+/// | `wsgi.version`, `wsgi.multithread`, `wsgi.multiprocess`, `wsgi.run_once` | [`wsgi_version`](Environ::wsgi_version), ... |
+/// | `wsgi.input` | [`input`](Environ::input), [`take_input`](Environ::take_input), [`set_input`](Environ::set_input) |
+/// | `wsgi.errors` | [`errors`](Environ::errors) |
+/// | `wsgi.file_wrapper` | [`Body::from_reader`](crate::Body::from_reader) |
+/// | `pulsar.connection` | [`connection`](Environ::connection) |
+/// | `pulsar.cfg` | [`config`](Environ::config) |
+///
+/// # A WSGI dictionary
+///
+/// Like PEP 3333's `environ` dict, every key can be read by name, and
+/// middleware can set and remove keys, as a ProxyFix does:
+///
+/// - [`get`](Environ::get) reads every key that has a text form: the CGI
+///   variables, `HTTP_*`, `wsgi.url_scheme`, `wsgi.version` (`"1.0"`), the
+///   flags `wsgi.multithread`, `wsgi.multiprocess`, `wsgi.run_once`
+///   (`"true"`/`"false"`) and the keys middleware set. The object-valued
+///   keys (`wsgi.input`, `wsgi.errors`, `wsgi.file_wrapper`,
+///   `pulsar.connection`, `pulsar.cfg`) have accessors of their own;
+///   [`contains`](Environ::contains) is true for them.
+///   [`vars`](Environ::vars) lists every key `get` reads.
+/// - [`set`](Environ::set) writes any key with a text form, and the typed
+///   accessors read what it wrote: `wsgi.url_scheme` (and `HTTPS`) change
+///   [`url_scheme`](Environ::url_scheme) and [`is_https`](Environ::is_https);
+///   `REMOTE_ADDR` changes [`remote_addr`](Environ::remote_addr); `HTTP_*`,
+///   `CONTENT_TYPE` and `CONTENT_LENGTH` change the request headers
+///   ([`headers`](Environ::headers)); `PATH_INFO`, `SCRIPT_NAME` and
+///   `REQUEST_METHOD` change [`path_info`](Environ::path_info),
+///   [`script_name`](Environ::script_name) and [`method`](Environ::method).
+///   A value a typed accessor could not read back (a `SERVER_PORT` that is
+///   not a port, a `REMOTE_ADDR` that is not an IP address) is refused with
+///   an [`EnvironError`] saying what is expected.
+/// - [`remove`](Environ::remove) deletes any key PEP 3333 lets be absent
+///   (`HTTP_*`, `CONTENT_*`, `HTTPS`, `REMOTE_*`, `QUERY_STRING`, ...,
+///   and the keys middleware set); `SCRIPT_NAME` and `PATH_INFO` become
+///   empty, as PEP 3333 allows. The keys it requires (`REQUEST_METHOD`,
+///   `SERVER_NAME`, `SERVER_PORT`, `SERVER_PROTOCOL`, `wsgi.*`) can be set
+///   but not removed.
+///
+/// Typed values of its own are added with
+/// [`extensions_mut`](Environ::extensions_mut).
+///
+/// # Rules worth knowing
+/// - `HTTP_*`: one per request header, name upper-cased with `-` turned into
+///   `_`; `Content-Type` and `Content-Length` appear only as `CONTENT_TYPE`
+///   and `CONTENT_LENGTH`. Repeated headers are joined with `,` (cookies with
+///   `; `), except `Content-Length`, whose repeats are equal (the HTTP layer
+///   refuses others) and which stays one number. Headers whose *name* contains `_` are left out of `HTTP_*`
+///   (they would be indistinguishable from `-` and let a client spoof a
+///   header a proxy sets); they stay readable through
+///   [`headers`](Environ::headers).
+/// - `PATH_INFO` is percent-decoded, with `SCRIPT_NAME` removed from its
+///   front. The decoded bytes are always available, exactly, from
+///   [`path_info_bytes`](Environ::path_info_bytes). As a string, valid UTF-8
+///   is returned as such; bytes that are not UTF-8 are mapped one byte to
+///   one character (latin-1), PEP 3333's rule for native strings, so
+///   nothing panics and no byte is lost or replaced.
+/// - Header values that are not ASCII are likewise decoded as latin-1.
+/// - `wsgi.url_scheme` and `HTTPS` come from the connection (TLS or not)
+///   and from a trusted proxy's headers (see [`forwarded`]),
+///   never from the request itself: an absolute-form `https://` target or an
+///   HTTP/2 `:scheme https` over a plain connection is still `http`.
+/// - When the request target carries an authority (absolute form, HTTP/2's
+///   `:authority`), it is the host (RFC 9112 §3.2.2): `HTTP_HOST`,
+///   `SERVER_NAME` and `SERVER_PORT` all come from it, whatever a `Host`
+///   header said.
+/// - `SCRIPT_NAME` is the `script_name` setting, or, with
+///   `forwarded_prefix`, the prefix a trusted proxy gives. A request outside
+///   the configured `script_name` never reaches the application (the
+///   server answers 404), so `SCRIPT_NAME + PATH_INFO` is always the path.
+/// - `wsgi.multithread` is true: one application object is called on
+///   several threads at once (one per worker, and tokio's blocking pool for
+///   [`in_executor`](crate::middleware::in_executor) and blocking
+///   [`LazyWsgi`](crate::lazy::LazyWsgi) setups, even with one worker).
+///   `wsgi.multiprocess` is false (workers are threads of one process) and
+///   `wsgi.run_once` is false.
+///
 /// The request's variables (`environ`), built lazily from the request head.
 ///
 /// ```

@@ -63,7 +63,7 @@ impl Environ {
     }
 
     /// `PATH_INFO` as a string: UTF-8 when the decoded bytes are UTF-8,
-    /// latin-1 otherwise (see the [module docs](crate::environ)).
+    /// latin-1 otherwise (see the [type's docs](crate::Environ)).
     pub fn path_info(&self) -> Cow<'_, str> {
         utf8_or_latin1(self.path_info_bytes())
     }

@@ -1,30 +1,4 @@
-//! `start_response`: how an application sets the response head.
-//!
-//! PEP 3333's `start_response(status, response_headers, exc_info=None)` becomes
-//! [`StartResponse::start`] and [`StartResponse::start_exc_info`]. Every status
-//! and header is validated when it is given, so nothing an application passes
-//! can reach the wire unchecked: a header value with a line break is an error
-//! for the application, never a second header for the client.
-//!
-//! The rules, as PEP 3333 states them:
-//! - the status is a WSGI status line (`"200 OK"`: three digits, a space, a
-//!   reason) or a typed [`http::StatusCode`];
-//! - header names are HTTP tokens, values hold no CR, LF, NUL or other control
-//!   characters (horizontal tab excepted);
-//! - hop-by-hop headers (`Connection`, `Keep-Alive`, `Transfer-Encoding`, ...)
-//!   belong to the server, which owns framing, and are refused;
-//! - calling `start` twice is an error; `start_exc_info` replaces the head
-//!   while nothing has been sent and hands the application's error back
-//!   once it has (PEP 3333's re-raise), before looking at the new head at
-//!   all;
-//! - once any call failed, the response is a 500 unless a later
-//!   `start_exc_info` replaces the head with a valid one: an application
-//!   that ignores the error still cannot send what it asked for (a refused
-//!   `start_exc_info` poisons the response just as a refused `start` does);
-//! - the returned [`Writer`] is PEP 3333's legacy `write()`: its bytes go out
-//!   before (and between) the items of the returned body, and as soon as
-//!   the connection can take them, even while the application or its body
-//!   is still awaiting something else.
+//! `start_response`: how an application sets the response head ([`StartResponse`], documented there).
 
 mod error;
 mod head;
@@ -80,6 +54,34 @@ impl Shared {
     }
 }
 
+/// `start_response`: how an application sets the response head.
+///
+/// PEP 3333's `start_response(status, response_headers, exc_info=None)` becomes
+/// [`StartResponse::start`] and [`StartResponse::start_exc_info`]. Every status
+/// and header is validated when it is given, so nothing an application passes
+/// can reach the wire unchecked: a header value with a line break is an error
+/// for the application, never a second header for the client.
+///
+/// The rules, as PEP 3333 states them:
+/// - the status is a WSGI status line (`"200 OK"`: three digits, a space, a
+///   reason) or a typed [`http::StatusCode`];
+/// - header names are HTTP tokens, values hold no CR, LF, NUL or other control
+///   characters (horizontal tab excepted);
+/// - hop-by-hop headers (`Connection`, `Keep-Alive`, `Transfer-Encoding`, ...)
+///   belong to the server, which owns framing, and are refused;
+/// - calling `start` twice is an error; `start_exc_info` replaces the head
+///   while nothing has been sent and hands the application's error back
+///   once it has (PEP 3333's re-raise), before looking at the new head at
+///   all;
+/// - once any call failed, the response is a 500 unless a later
+///   `start_exc_info` replaces the head with a valid one: an application
+///   that ignores the error still cannot send what it asked for (a refused
+///   `start_exc_info` poisons the response just as a refused `start` does);
+/// - the returned [`Writer`] is PEP 3333's legacy `write()`: its bytes go out
+///   before (and between) the items of the returned body, and as soon as
+///   the connection can take them, even while the application or its body
+///   is still awaiting something else.
+///
 /// PEP 3333's `start_response` callable, as a cheap, cloneable handle.
 ///
 /// The server creates one per request and passes it to the application; the
@@ -113,7 +115,7 @@ impl StartResponse {
 
     /// Sets the status and headers. Returns the legacy [`Writer`].
     ///
-    /// Errors if a value is invalid (see the [module docs](self)) or if the
+    /// Errors if a value is invalid (see the [rules](StartResponse)) or if the
     /// head was already set.
     pub fn start<I, K, V>(
         &self,

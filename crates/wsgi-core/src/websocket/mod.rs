@@ -3,7 +3,7 @@
 //!
 //! A handler takes a [`WebSocketUpgrade`] (an [extractor](crate::extract),
 //! so it works in a typed [`#[wsgi_handler]`](crate::wsgi_handler) and, through
-//! [`FromEnviron`](crate::FromEnviron), in any handler). Extracting it checks
+//! [`FromEnviron`](crate::extract::FromEnviron), in any handler). Extracting it checks
 //! the handshake (`GET`, HTTP/1.1, `Upgrade: websocket`, `Connection:
 //! upgrade`, `Sec-WebSocket-Version: 13`, a valid `Sec-WebSocket-Key`) and
 //! refuses anything else with a `400` (`426` for another version) that says
@@ -16,7 +16,8 @@
 //!
 //! ```
 //! use wsgi_core::websocket::{Message, WebSocketUpgrade};
-//! use wsgi_core::{wsgi_handler, Router, WsgiResponse};
+//! use wsgi_core::{wsgi_handler, WsgiResponse};
+//! use wsgi_core::router::Router;
 //!
 //! /// Echoes every text and binary message back.
 //! #[wsgi_handler]
