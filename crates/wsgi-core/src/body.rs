@@ -173,7 +173,8 @@ type CloseHook = Box<dyn FnOnce(Outcome) + Send + 'static>;
 ///   file ([`Body::from_reader`], the `wsgi.file_wrapper` equivalent).
 ///
 /// The server polls the next item only when the connection can take more
-/// (backpressure), sends nothing before the first non-empty item is ready,
+/// (backpressure), sends nothing before the first non-empty item is ready
+/// ([when the head goes out](crate::guide::streaming#when-the-head-goes-out)),
 /// and closes every body exactly once: [`Body::on_close`] hooks run with the
 /// [`Outcome`] when the body finishes, fails, or is dropped early because the
 /// client went away.
@@ -324,13 +325,9 @@ impl Body {
     /// [`sse`](crate::sse)), long polling, or any response a client should
     /// see begin at once.
     ///
-    /// This leaves PEP 3333's rule, under which nothing is sent until the
-    /// body's first non-empty item: that rule keeps an error raised while
-    /// producing the first item a clean `500` (or the `exc_info` head).
-    /// With the head already out, such an error can only abort the stream,
-    /// as any error after the first item does. The application must call
-    /// `start_response` before returning the body (the server sends the
-    /// head it has; without one, the first item is awaited as usual).
+    /// This leaves PEP 3333's rule, so an error while producing the first
+    /// item can only abort the stream; see
+    /// [when the head goes out](crate::guide::streaming#when-the-head-goes-out).
     ///
     /// ```
     /// use wsgi_core::{Body, Chunk, Error};

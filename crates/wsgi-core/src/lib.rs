@@ -26,6 +26,13 @@
 //! | the server | [`server::Server`]; any app is also a tower [`WsgiService`] |
 //! | pulsar's `ws` app | [`websocket::WebSocketUpgrade`] (an extractor) and [`websocket::WebSocket`] |
 //!
+//! The crate root holds the WSGI model and what every application touches
+//! (the types above, [`Input`], [`Connection`], [`Config`], [`Error`],
+//! [`HttpError`], [`WsgiResponse`], [`IntoResponse`], [`WsgiHandler`],
+//! [`WsgiService`], the macros); everything else lives in its module, and
+//! every type has exactly one public path ([`router::Router`],
+//! [`extract::Json`], [`server::Server`], ...).
+//!
 //! ```no_run
 //! use wsgi_core::{Application, Body, Chunk, Environ, Error, StartResponse};
 //! use wsgi_core::server::Server;
@@ -105,15 +112,13 @@
 //! Kubernetes examples and sizing advice.
 //!
 //! ## The rules the server keeps
-//! - Nothing is sent before the body's first non-empty item is ready, so an
-//!   error until then still becomes a clean `500` (or the `exc_info` head),
-//!   unless the body asks for its head at once ([`Body::head_at_once`]:
-//!   event streams, long polling).
-//! - After the head is out, a failing body aborts the connection: a response
-//!   is never finished as if it were complete.
-//! - A declared `Content-Length` is exact: never more bytes, and fewer is an
-//!   error. Without one, HTTP/1.1 uses chunked encoding and HTTP/1.0 closes.
-//! - Bodies are polled only when the connection can take more bytes.
+//! Each is described once, where the link leads.
+//! - [Nothing is sent before the body's first non-empty item](guide::streaming#when-the-head-goes-out),
+//!   unless the body asks for its head at once.
+//! - [After the head is out, a failing body aborts the connection](guide::streaming#errors-after-the-head-aborts).
+//! - [A declared `Content-Length` is exact](guide::streaming#content-length);
+//!   `HEAD`, `1xx`, `204` and `304` responses have no body.
+//! - [Bodies are polled only when the connection can take more bytes](guide::streaming#backpressure).
 //! - Invalid statuses and headers (line breaks, control characters, bad
 //!   names, hop-by-hop headers) are refused to the application.
 //! - A panic in an application or a body is caught: `500`, or an aborted
@@ -239,8 +244,8 @@ pub use input::{Input, InputError};
 ///   (the charset is appended to the content type, `text/plain` when none
 ///   is set), or a streamed asynchronous iterable ([`Body`]);
 /// - non-streamed content gets a `Content-Length`;
-/// - responses to `HEAD` and `1xx`/`204`/`304` responses carry no body
-///   (a `HEAD` keeps the `Content-Length` the `GET` would have);
+/// - responses without a body (`HEAD`, `1xx`, `204`, `304`) follow
+///   [the server's rule](guide::streaming#content-length);
 /// - cookies are sent only with non-error statuses (below 400).
 ///
 /// ```

@@ -57,17 +57,14 @@ settings! {
     max_header_size: usize = 64 * 1024, "BYTES", "Largest request head in bytes";
     /// Most request headers accepted; more gets 431. Default 100.
     max_headers: usize = 100, "N", "Most request headers";
-    /// How long a graceful shutdown waits for in-flight requests. Default 30 s.
+    /// How long a graceful shutdown waits for in-flight requests (see the
+    /// [graceful shutdown](crate::server#graceful-shutdown)). Default 30 s.
     shutdown_timeout: Duration = Duration::from_secs(30),
         "SECONDS", "Seconds a graceful shutdown waits for in-flight requests";
-    /// How long, once a shutdown begins, the server keeps accepting and
-    /// serving normally while [`Connection::is_draining`] is true (so the
-    /// [`HealthCheck`] readiness probe answers 503 and a load balancer
-    /// stops sending new clients), before it stops accepting and drains
-    /// within `shutdown_timeout`. Default 0 s.
-    ///
-    /// [`Connection::is_draining`]: crate::Connection::is_draining
-    /// [`HealthCheck`]: crate::middleware::HealthCheck
+    /// How long, once a shutdown begins, the server keeps serving normally
+    /// while readiness probes answer 503, before it stops accepting (the
+    /// drain step of the [graceful shutdown](crate::server#graceful-shutdown)).
+    /// Default 0 s.
     shutdown_drain: Duration = Duration::ZERO,
         "SECONDS", "Seconds a shutdown keeps serving while readiness reports 503, before it stops accepting";
     /// Largest WebSocket message (and frame) accepted, in bytes; a larger

@@ -8,8 +8,6 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
-#[cfg(doc)]
-use crate::connection::Connection;
 use crate::connection::ServerState;
 
 use super::hooks::Hooks;
@@ -74,12 +72,9 @@ impl ServerHandle {
         &self.addrs
     }
 
-    /// Marks the server as draining ([`Connection::is_draining`]) and
-    /// keeps serving for `shutdown_drain`; then stops accepting, closes idle
-    /// connections (see the module docs), waits for in-flight requests (up
-    /// to `shutdown_timeout`), and returns when every worker has stopped,
-    /// after removing the Unix socket files it made and running
-    /// `when_exit`.
+    /// Shuts the server down gracefully, as the
+    /// [graceful shutdown](super#graceful-shutdown) describes, and returns
+    /// once every worker has stopped and `when_exit` has run.
     pub async fn shutdown(mut self) {
         self.state.draining.store(true, Ordering::Release);
         if !self.drain.is_zero() {

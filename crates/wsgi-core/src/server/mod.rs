@@ -31,19 +31,8 @@
 //!   `wsgi::access`, level INFO, in the `access_log_format` template),
 //!   written when the body ends.
 //! - Hooks: pulsar's lifecycle callbacks, see [`Hooks`].
-//! - Shutdown: on SIGINT or SIGTERM ([`Server::run`]) or
-//!   [`ServerHandle::shutdown`], [`Connection::is_draining`](crate::connection::Connection::is_draining) turns true
-//!   (readiness probes answer 503, see
-//!   [`HealthCheck`](crate::middleware::HealthCheck)) and the server keeps
-//!   serving for `shutdown_drain`. Then the listeners close (connections
-//!   already waiting in their queues are accepted first, not reset) and
-//!   in-flight requests run to completion for up to `shutdown_timeout`.
-//!   HTTP/1 responses from then on carry `Connection: close`; a request
-//!   that already reached an idle connection is served too, rather than
-//!   dropped with a reset; an idle connection closes once it has been quiet
-//!   for half a second (a proxy's pooled connection gets its next request
-//!   the moment the last response ends). HTTP/2 connections get GOAWAY. A
-//!   Unix socket's file is removed (unless it was inherited).
+//! - Shutdown: graceful, losing no request a client already sent; see
+//!   [Graceful shutdown](#graceful-shutdown) below.
 //! - Behind a proxy: `forwarded_allow_ips` says whose forwarding headers
 //!   are believed (see [`forwarded`](crate::forwarded)); `proxy_protocol`
 //!   expects a PROXY protocol header on every connection, before TLS if
@@ -58,6 +47,59 @@
 //!   inherited sockets explicitly, and may mix them with addresses. The
 //!   socket outlives the server, so connections arriving while it
 //!   restarts wait in the backlog instead of being refused.
+//!
+//! # Graceful shutdown
+//!
+//! This is the one description of what a shutdown does; the README,
+//! `DEPLOYING.md`, the settings and the other modules link here.
+//!
+//! A shutdown starts on SIGINT or SIGTERM under [`Server::run`] (both are
+//! registered before the server announces itself, so an early signal is
+//! not lost), or with [`ServerHandle::shutdown`]. `shutdown_timeout`
+//! (default 30 s) bounds all of it after the drain.
+//!
+//! 1. **Drain** (`shutdown_drain`, default 0 s): for that long
+//!    [`Connection::is_draining`](crate::Connection::is_draining) is true,
+//!    so readiness probes ([`HealthCheck`](crate::middleware::HealthCheck))
+//!    answer 503 while everything else is served as usual. A load balancer
+//!    that routes by health checks (Kubernetes, cloud load balancers) stops
+//!    sending new clients before the server stops accepting. Open-source
+//!    nginx checks no health, so there it only delays the rest.
+//! 2. **Stop accepting**: each worker leaves its accept loop. Connections
+//!    the kernel had already completed, waiting in the listen queues, are
+//!    accepted and served first (closing a listener would reset them, and
+//!    a proxy may already have sent a request on one); they are closing
+//!    from their first request on. New connections are refused, or, with
+//!    socket activation, wait in the inherited socket's queue for the next
+//!    process.
+//! 3. **Finish in-flight requests**: every connection is marked closing
+//!    and its requests run to completion; connections still open when
+//!    `shutdown_timeout` ends are closed, with a warning in the log.
+//!    - HTTP/1 does not use hyper's graceful shutdown, which closes a
+//!      connection that looks idle at once, even when the next request is
+//!      already in the socket unread: that request is lost and the client
+//!      gets a reset. A proxy that keeps pooled connections (nginx with
+//!      upstream `keepalive`) sends its next request the moment a response
+//!      ends, so under load many would race the shutdown, and a lost POST
+//!      is a 502 the proxy cannot retry. Instead, responses made from then
+//!      on carry `Connection: close`, and a request that has begun to
+//!      arrive is read and answered. A connection idle for half a second
+//!      ends as if the client had closed it; one that answered more
+//!      recently stays open until then, because it is the one a proxy is
+//!      about to reuse (a request arriving meanwhile is answered with
+//!      `Connection: close`).
+//!    - HTTP/2 connections get GOAWAY and their open streams finish.
+//!    - WebSockets are closed with `1001` and waited for like requests.
+//! 4. **Exit**: when every worker has stopped, the Unix socket files the
+//!    server made are removed (inherited sockets are left to their owner),
+//!    the `when_exit` hook runs, and [`Server::run`] returns.
+//!
+//! `max_requests` retires a worker's application the same way (step 3 for
+//! that generation's connections) while a fresh clone serves new ones.
+//! Tests: `requests_waiting_unread_at_shutdown_are_answered`,
+//! `sigterm_under_load_completes_sent_requests_and_exits_cleanly` and
+//! `rolling_restart_under_load_fails_no_request` (figures in
+//! `RELIABILITY.md` and `DEPLOYING.md`).
 //!
 //! ```no_run
 //! use wsgi_core::server::Server;
