@@ -1,30 +1,4 @@
-//! `WsgiHandler`: a list of middleware, then response middleware.
-//!
-//! pulsar's `WsgiHandler(middleware, response_middleware)`: each middleware
-//! is called in order with the environ; the first that answers wins; if none
-//! does, the answer is 404. The response middleware then transform the
-//! winning [`WsgiResponse`] in order. An error anywhere (a panic included)
-//! becomes an error page rendered by the [`ErrorRenderer`] (see
-//! [`error_page`](crate::error_page)).
-//!
-//! A `WsgiHandler` is an [`Application`] (serve it, or wrap it as a tower
-//! service), a [`RequestMiddleware`] (nest it in another handler: it passes when
-//! none of its middleware answers) and a tower `Service`.
-//!
-//! ```
-//! use wsgi_core::middleware::middleware_fn;
-//! use wsgi_core::{app_fn, Environ, Error, StartResponse, WsgiHandler, WsgiResponse};
-//!
-//! let handler = WsgiHandler::default()
-//!     .middleware(middleware_fn(|environ: &mut Environ| {
-//!         Ok::<_, Error>((environ.path_info() == "/health").then(|| WsgiResponse::text("ok")))
-//!     }))
-//!     .app(app_fn(|_: &mut Environ, start_response: StartResponse| {
-//!         start_response.start("200 OK", [("Content-Type", "text/plain")])?;
-//!         Ok::<_, Error>("the application")
-//!     }));
-//! # let _ = handler;
-//! ```
+//! `WsgiHandler`: its overview is on the re-export in `lib.rs`.
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
@@ -55,7 +29,7 @@ struct Inner {
     settings: Arc<Settings>,
 }
 
-/// Request middleware, then response middleware. See the [module docs](self).
+/// Request middleware, then response middleware.
 #[derive(Clone)]
 pub struct WsgiHandler {
     inner: Arc<Inner>,

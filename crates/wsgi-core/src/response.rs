@@ -1,28 +1,4 @@
-//! `WsgiResponse`: a response object in pulsar's shape.
-//!
-//! Handlers and middleware build a [`WsgiResponse`]; response middleware
-//! transforms it; [`WsgiResponse::start`] finally emits it through
-//! `start_response` and returns the body. Its rules:
-//!
-//! - content is bytes, text with an [`encoding`](WsgiResponse::encoding)
-//!   (the charset is appended to the content type, `text/plain` when none
-//!   is set), or a streamed asynchronous iterable ([`Body`]);
-//! - non-streamed content gets a `Content-Length`;
-//! - responses to `HEAD` and `1xx`/`204`/`304` responses carry no body
-//!   (a `HEAD` keeps the `Content-Length` the `GET` would have);
-//! - cookies are sent only with non-error statuses (below 400).
-//!
-//! ```
-//! use wsgi_core::WsgiResponse;
-//! use wsgi_core::cookie::Cookie;
-//!
-//! let mut response = WsgiResponse::text("Hello, World!");
-//! response.set_cookie(Cookie::build(("session", "abc")).path("/").http_only(true).build());
-//! assert_eq!(response.status().as_u16(), 200);
-//! assert_eq!(response.content_type().as_deref(), Some("text/plain; charset=utf-8"));
-//! assert_eq!(response.length(), Some(13));
-//! assert!(!response.is_streamed());
-//! ```
+//! `WsgiResponse`: its overview is on the re-export in `lib.rs`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -53,8 +29,7 @@ pub enum Content {
     Stream(Body),
 }
 
-/// A response: status, headers, content, cookies. See the
-/// [module docs](self).
+/// A response: status, headers, content, cookies.
 pub struct WsgiResponse {
     status: StatusCode,
     headers: HeaderMap,
@@ -378,7 +353,7 @@ impl WsgiResponse {
 
     /// Emits the response: calls `start_response` with the status and the
     /// final headers and returns the body, following the rules in the
-    /// [module docs](self).
+    /// [type's docs](WsgiResponse).
     pub fn start(self, environ: &Environ, start_response: &StartResponse) -> Result<Body, Error> {
         let framing = Framing::of(environ.method(), self.status);
         let content_type = match (&self.content_type, &self.encoding) {

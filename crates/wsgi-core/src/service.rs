@@ -1,25 +1,4 @@
-//! Applications as tower services.
-//!
-//! [`WsgiService`] turns any [`Application`] into a
-//! `tower::Service<http::Request<B>>` for any request body `B`, so a WSGI
-//! application runs under hyper, inside an axum `Router`, or wrapped by
-//! tower-http layers:
-//!
-//! ```
-//! use wsgi_core::{app_fn, Environ, Error, StartResponse, WsgiService};
-//!
-//! let app = app_fn(|_: &mut Environ, start_response: StartResponse| {
-//!     start_response.start("200 OK", [("Content-Type", "text/plain")])?;
-//!     Ok::<_, Error>("Hello from WSGI")
-//! });
-//! let service = WsgiService::new(app);
-//! // axum: Router::new().fallback_service(service)
-//! # fn is_service<S: tower_service::Service<http::Request<String>>>(_: S) {}
-//! # is_service(service);
-//! ```
-//!
-//! When the request carries a [`Connection`] in its extensions (the server
-//! adds one), it becomes `pulsar.connection` and gives `REMOTE_ADDR`.
+//! `WsgiService`: its overview is on the re-export in `lib.rs`.
 
 use std::convert::Infallible;
 use std::fmt;
