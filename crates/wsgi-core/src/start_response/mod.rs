@@ -141,6 +141,24 @@ impl StartResponse {
         self.set_head(head_from_map(status, headers))
     }
 
+    /// [`start_map`](Self::start_map) for headers the crate built itself
+    /// (a `WsgiResponse` whose own headers were empty: only its content
+    /// type, length and checked cookies): nothing there needs the checks.
+    pub(crate) fn start_built(
+        &self,
+        status: Status,
+        mut headers: HeaderMap,
+        content_length: Option<u64>,
+    ) -> Result<Writer, StartResponseError> {
+        // Room for the `Server` (and `Content-Length`) the server may add.
+        headers.reserve(2);
+        self.set_head(Ok(Head {
+            status,
+            headers,
+            content_length,
+        }))
+    }
+
     /// The head of a `101 Switching Protocols` to `protocol`: `headers`
     /// get the usual checks (no hop-by-hop header from the application),
     /// then the server's own `Connection: upgrade` and `Upgrade`. Only the
