@@ -9,3 +9,4 @@ mod chat_browser;
 mod sse;
 mod websocket;
 mod websocket_clients;
+mod websocket_http2;

@@ -33,13 +33,19 @@ pub(crate) struct Session {
 impl Session {
     /// Hands the session to the server that runs the connection (or, for
     /// a request served by another server through tower, to a task of its
-    /// own).
+    /// own). An HTTP/2 socket is one stream of a connection that goes on
+    /// serving others, so it always runs in a task of its own; the
+    /// connection lives (and counts) as long as the stream is open.
     pub(crate) fn start<F, Fut>(self, function: F)
     where
         F: FnOnce(WebSocket) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        match self.connection.clone().filter(Connection::is_served) {
+        let served = self
+            .connection
+            .clone()
+            .filter(|connection| connection.is_served() && !connection.is_http2());
+        match served {
             Some(connection) => connection.set_upgrade(Box::pin(self.run(function))),
             None => {
                 tokio::spawn(self.run(function));
