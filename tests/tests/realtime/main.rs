@@ -9,4 +9,5 @@ mod chat_browser;
 mod sse;
 mod websocket;
 mod websocket_clients;
+mod websocket_handler;
 mod websocket_http2;

@@ -39,6 +39,10 @@
 //! # let _ = app;
 //! ```
 //!
+//! A [`WebSocketHandler`] (`on_open`, `on_message`, `on_bytes`,
+//! `on_close`: pulsar's `ws.WS` shape) can serve the socket instead of a
+//! function, through [`WebSocketUpgrade::serve`].
+//!
 //! Only the WebSocket API can answer `101`: `start_response` keeps
 //! refusing 1xx statuses and the `Upgrade` header from applications.
 //!
@@ -67,6 +71,7 @@
 //! - When a socket ends, an access line (target `wsgi::access`) gives its
 //!   path, duration, bytes in and out, and close code.
 
+mod handler;
 mod session;
 mod socket;
 mod upgrade;
@@ -75,6 +80,7 @@ use std::fmt;
 
 use tokio_tungstenite::tungstenite;
 
+pub use handler::WebSocketHandler;
 pub use socket::WebSocket;
 pub use upgrade::WebSocketUpgrade;
 
