@@ -8,6 +8,7 @@ mod chat;
 mod chat_browser;
 mod sse;
 mod websocket;
+mod websocket_busy;
 mod websocket_clients;
 mod websocket_handler;
 mod websocket_http2;

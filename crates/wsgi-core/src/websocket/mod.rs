@@ -54,9 +54,10 @@
 //!   with `1007`; any other protocol violation (reserved bits, unknown
 //!   opcodes, a fragmented or oversized control frame, a bad close code,
 //!   an unmasked frame) with `1002`.
-//! - Keep-alive: while the function waits in [`recv`](WebSocket::recv), a
-//!   socket that has been silent for half of `websocket_idle_timeout` is
-//!   pinged, and one silent for all of it is closed with `1001`.
+//! - Keep-alive: a socket that has been silent for half of
+//!   `websocket_idle_timeout` is pinged, whatever the function is doing;
+//!   one silent for all of it is closed with `1001` by
+//!   [`recv`](WebSocket::recv) (only reading sees the client's answer).
 //! - Backpressure: [`send`](WebSocket::send) waits until the connection
 //!   takes the message, and nothing is read before `recv` asks, so a
 //!   client that does not read, or floods, does not grow memory.
@@ -64,8 +65,10 @@
 //!   same code; when the function returns, the socket is closed with `1000`
 //!   (`1011` if it panicked), and the client's answer is awaited for a few
 //!   seconds.
-//! - Graceful shutdown: the server closes every socket with `1001` and
-//!   waits for them up to `shutdown_timeout`. A socket counts as its
+//! - Graceful shutdown: the server closes every socket with `1001` at
+//!   once, even one whose function is busy sending or doing other work
+//!   (its next `send` then fails), and waits for them (and their
+//!   functions) up to `shutdown_timeout`. A socket counts as its
 //!   connection for `max_connections`, and `pulsar.connection`
 //!   ([`WebSocket::connection`]) is the connection it was upgraded from.
 //! - When a socket ends, an access line (target `wsgi::access`) gives its
