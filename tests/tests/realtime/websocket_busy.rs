@@ -13,8 +13,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::WebSocketStream;
 use wsgi_core::extract::State;
+use wsgi_core::router::Router;
 use wsgi_core::websocket::{Message, WebSocketUpgrade};
-use wsgi_core::{wsgi_handler, Router, WsgiHandler, WsgiResponse};
+use wsgi_core::{wsgi_handler, WsgiHandler, WsgiResponse};
 use wsgi_tests::{serve_with, test_config, IO_TIMEOUT};
 
 /// What the functions report: how their `send` after the busy spell went.

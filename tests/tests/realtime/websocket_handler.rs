@@ -13,10 +13,11 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::WebSocketStream;
 use wsgi_core::extract::State;
+use wsgi_core::router::Router;
 use wsgi_core::websocket::{
     self, Message, Utf8Bytes, WebSocket, WebSocketHandler, WebSocketUpgrade,
 };
-use wsgi_core::{wsgi_handler, Router, WsgiHandler, WsgiResponse};
+use wsgi_core::{wsgi_handler, WsgiHandler, WsgiResponse};
 use wsgi_tests::{serve_with, test_config, IO_TIMEOUT};
 
 /// Numbers the text it echoes, reverses bytes, closes on "close"; tells

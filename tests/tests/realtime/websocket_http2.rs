@@ -19,8 +19,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::WebSocketStream;
+use wsgi_core::router::Router;
 use wsgi_core::websocket::{Message, WebSocketUpgrade};
-use wsgi_core::{response_middleware, wsgi_handler, Environ, Router, WsgiHandler, WsgiResponse};
+use wsgi_core::{response_middleware, wsgi_handler, Environ, WsgiHandler, WsgiResponse};
 use wsgi_tests::{serve_with, test_config, IO_TIMEOUT};
 
 type ClientSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;

@@ -23,7 +23,8 @@ use crate::response::WsgiResponse;
 ///
 /// ```
 /// use wsgi_core::websocket::{Utf8Bytes, WebSocket, WebSocketHandler, WebSocketUpgrade, Message};
-/// use wsgi_core::{wsgi_handler, Router, WsgiResponse};
+/// use wsgi_core::router::Router;
+/// use wsgi_core::{wsgi_handler, WsgiResponse};
 ///
 /// /// Echoes text back, numbered.
 /// #[derive(Default)]
