@@ -125,7 +125,13 @@ fn read(function: &ItemFn, args: args::Args) -> syn::Result<Handler<'_>> {
         return Err(errors);
     }
     let form = if starts == 1 { Form::Wsgi } else { Form::Typed };
-    let return_type = signature::return_type(sig, ACCEPTED)?;
+    // A typed handler without a return type returns `()`, an empty 200; the
+    // WSGI form returns its body, which must be written.
+    let unit: syn::Type = syn::parse_quote_spanned!(sig.paren_token.span.close()=> ());
+    let return_type = match (&form, &sig.output) {
+        (Form::Typed, syn::ReturnType::Default) => &unit,
+        _ => signature::return_type(sig, ACCEPTED)?,
+    };
     let output = signature::output(return_type, ACCEPTED)?;
     if let (Form::Wsgi, Inner::Body) = (&form, &output.inner) {
         if let Some(shown) = signature::response_like(&output.inner_ty) {

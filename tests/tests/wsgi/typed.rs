@@ -877,6 +877,10 @@ fn ret_stream() -> Body {
 #[allow(clippy::unused_unit)]
 fn ret_unit() -> () {}
 
+/// No return type at all: `()`, as in axum.
+#[wsgi_handler]
+fn ret_nothing(Path(_n): Path<u32>) {}
+
 #[wsgi_handler]
 fn ret_status() -> StatusCode {
     StatusCode::ACCEPTED
@@ -998,6 +1002,7 @@ fn returns_app() -> WsgiHandler {
             .get("/bytes", RetBytes)
             .get("/stream", RetStream)
             .get("/unit", RetUnit)
+            .get("/nothing/<n>", RetNothing)
             .get("/status", RetStatus)
             .get("/no-content", RetNoContent)
             .route("/redirect/<kind>", &[], RetRedirect)
@@ -1054,12 +1059,15 @@ async fn a_returned_body_stream_is_sent_chunked() {
 async fn unit_and_status_code_returns_are_empty_with_their_status() {
     let server = serve(returns_app());
     let addr = server.local_addr();
-    let unit = get(addr, "/unit").await;
-    assert_eq!(
-        (unit.status, unit.header("content-length")),
-        (200, Some("0"))
-    );
-    assert!(unit.body.is_empty());
+    for path in ["/unit", "/nothing/7"] {
+        let unit = get(addr, path).await;
+        assert_eq!(
+            (unit.status, unit.header("content-length")),
+            (200, Some("0")),
+            "{path}"
+        );
+        assert!(unit.body.is_empty(), "{path}");
+    }
     let status = get(addr, "/status").await;
     assert_eq!(status.status, 202);
     assert!(status.body.is_empty());
