@@ -1,10 +1,12 @@
 //! `WsgiService`: its overview is on the re-export in `lib.rs`.
 
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -380,13 +382,54 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<BoxError>,
 {
-    static DEFAULTS: std::sync::OnceLock<(Arc<Config>, Arc<Settings>)> = std::sync::OnceLock::new();
+    static DEFAULTS: OnceLock<(Arc<Config>, Arc<Settings>)> = OnceLock::new();
     let (config, settings) = DEFAULTS.get_or_init(|| {
         let config = Config::default();
         let settings = Arc::new(Settings::new(&config));
         (Arc::new(config), settings)
     });
+    if let Some(message) = check_once(&app, config) {
+        let response = text_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            message.to_string(),
+            request.method(),
+            settings,
+        );
+        return Box::pin(std::future::ready(Ok(response)));
+    }
     respond_with(Arc::new(app), config, settings, request, None)
+}
+
+/// The [start-up check](Application::check) of a handler type served by
+/// [`serve`], which has no construction point to run it at: run on the
+/// type's first request, logged once, and remembered. `None` when it
+/// passed, else what every request of that type is answered.
+fn check_once<A: Application>(app: &A, config: &Config) -> Option<Arc<str>> {
+    type Outcomes = RwLock<HashMap<TypeId, Option<Arc<str>>>>;
+    static OUTCOMES: OnceLock<Outcomes> = OnceLock::new();
+    let outcomes = OUTCOMES.get_or_init(Outcomes::default);
+    let id = TypeId::of::<A>();
+    if let Some(outcome) = outcomes
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&id)
+    {
+        return outcome.clone();
+    }
+    let mut outcomes = outcomes.write().unwrap_or_else(PoisonError::into_inner);
+    outcomes
+        .entry(id)
+        .or_insert_with(|| {
+            let error = app.check(&Provided::new(config)).err()?;
+            let message = format!(
+                "the application cannot be served: {error}; serve it in a `WsgiHandler` or \
+                 `Router` that provides it, or build a `WsgiService::try_with_config` to \
+                 have this reported at start-up"
+            );
+            tracing::error!("{message}");
+            Some(Arc::from(message))
+        })
+        .clone()
 }
 
 #[cfg(test)]

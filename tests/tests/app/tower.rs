@@ -206,6 +206,50 @@ async fn a_generated_handler_type_is_an_axum_fallback_service() {
     );
 }
 
+#[derive(Clone)]
+struct Db;
+
+/// Counts the calls of `needs_db`, which must never run without its state.
+static NEEDS_DB_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[wsgi_core::wsgi_handler]
+fn needs_db(wsgi_core::extract::State(_db): wsgi_core::extract::State<Db>) -> &'static str {
+    NEEDS_DB_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    "db"
+}
+
+#[tokio::test]
+async fn a_generated_handler_type_served_by_axum_runs_its_start_up_check() {
+    let router = Router::new()
+        .route("/native", axum_get(|| async { "axum handler" }))
+        .fallback_service(NeedsDb);
+    let addr = serve_axum(router).await;
+    for path in ["/first", "/second"] {
+        let response = tokio::time::timeout(IO_TIMEOUT, get(addr, path))
+            .await
+            .unwrap();
+        assert_eq!(response.status, 500, "{path}");
+        let text = response.text();
+        assert!(text.contains("`NeedsDb`"), "{path}: {text}");
+        assert!(text.contains("State<app::tower::Db>"), "{path}: {text}");
+        assert!(text.contains("with_state"), "{path}: {text}");
+    }
+    assert_eq!(
+        NEEDS_DB_CALLS.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the handler ran without its state"
+    );
+    let response = tokio::time::timeout(IO_TIMEOUT, get(addr, "/native"))
+        .await
+        .unwrap();
+    assert_eq!(response.text(), "axum handler");
+    // Wrapped in a `WsgiService`, the same mistake is reported before
+    // serving.
+    let refused = WsgiService::try_with_config(NeedsDb, wsgi_core::Config::default())
+        .expect_err("a missing state is refused");
+    assert_eq!(refused.handler(), Some("NeedsDb"));
+}
+
 // a tower service's Content-Length is dropped: HEAD says 0, GET is chunked.
 #[tokio::test]
 async fn tower_service_content_length_survives() {
