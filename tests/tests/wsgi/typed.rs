@@ -769,6 +769,27 @@ async fn extension_set_by_a_middleware_is_extracted_and_a_missing_one_is_a_500_w
 }
 
 #[tokio::test]
+async fn path_outside_a_router_is_a_500_that_says_to_add_a_route() {
+    let server = serve(One);
+    let hidden = get(server.local_addr(), "/7").await;
+    assert_eq!(hidden.status, 500);
+    assert!(!hidden.text().contains("Router"), "{}", hidden.text());
+
+    let mut config = test_config();
+    config.debug = true;
+    let debug = serve_with(One, config);
+    let missing = get(debug.local_addr(), "/7").await;
+    assert_eq!(missing.status, 500);
+    let text = missing.text();
+    assert!(
+        text.contains(
+            "`Path<u32>` needs a route: add this handler to a `Router` rule with parameters"
+        ),
+        "debug says what to fix: {text}"
+    );
+}
+
+#[tokio::test]
 async fn connection_gives_the_peer_address() {
     let server = serve(extractors_app());
     let mut stream = wsgi_tests::send(

@@ -58,9 +58,12 @@ impl<T: DeserializeOwned + Send + 'static> FromEnviron for Path<T> {
 
     async fn from_environ(environ: &mut Environ) -> Result<Self, Error> {
         let params = environ.extensions().get::<RouteParams>().ok_or_else(|| {
-            Error::msg(
-                "`Path` is used by a handler that no Router serves: it has no route parameters",
-            )
+            Error::msg(format!(
+                "`Path<{}>` needs a route: add this handler to a `Router` rule with parameters \
+                 (such as `.get(\"/items/<id>\", Handler)`); served outside a router, it has no \
+                 route parameters to read",
+                std::any::type_name::<T>()
+            ))
         })?;
         from_params(params).map(Path).map_err(Error::from)
     }
