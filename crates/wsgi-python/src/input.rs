@@ -91,6 +91,11 @@ impl State {
         if !self.pending.is_empty() {
             return Ok(Some(std::mem::take(&mut self.pending)));
         }
+        if http_body::Body::is_end_stream(&self.input) {
+            // Nothing to wait for (a call running on the event loop's own
+            // thread has no body to wait for, and must not block on it).
+            return Ok(None);
+        }
         handle.block_on(self.input.chunk())
     }
 

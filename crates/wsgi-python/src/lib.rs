@@ -44,6 +44,7 @@ pub mod cli;
 mod environ;
 pub mod error;
 mod event_loop;
+mod inline;
 pub mod input;
 pub mod objects;
 mod pool;
