@@ -2,12 +2,13 @@
 //!
 //! One CPython process runs one thread of Python at a time (the GIL), so
 //! the command runs each worker as a process of its own, as gunicorn and
-//! granian do. The parent binds every address once, then starts the
-//! workers with the sockets inherited through the socket-activation
+//! granian do. The parent binds every address once per worker
+//! (`SO_REUSEPORT`: the kernel spreads connections evenly), then starts
+//! the workers with their sockets inherited through the socket-activation
 //! protocol wsgi-core already serves (`LISTEN_FDS`, with
-//! `LISTEN_FDS_FIRST_FD` and no `LISTEN_PID`, which `listenfd` accepts):
-//! each worker accepts from the same sockets, and connections wait in
-//! their backlog while a worker restarts. The parent forwards SIGINT and
+//! `LISTEN_FDS_FIRST_FD` and no `LISTEN_PID`, which `listenfd` accepts);
+//! the parent keeps every socket open, so connections wait in their
+//! backlog while a worker restarts. The parent forwards SIGINT and
 //! SIGTERM to the workers (each shuts down gracefully), waits for them, and
 //! restarts a worker that dies on its own.
 //!
@@ -32,55 +33,72 @@ pub(crate) fn is_worker() -> bool {
     std::env::var_os(WORKER_ENV).is_some()
 }
 
-/// The listening sockets, bound by the parent and inherited by workers.
+/// The listening sockets, bound by the parent and inherited by workers:
+/// one socket of every address for each worker.
 struct Listeners {
-    sockets: Vec<Socket>,
+    /// `sets[worker][address]`.
+    sets: Vec<Vec<Socket>>,
     addrs: Vec<String>,
 }
 
-/// Binds every address of `config` (TCP `HOST:PORT` only) with
-/// consecutive descriptors that survive `exec`.
+/// Binds every address of `config` (TCP `HOST:PORT` only) `workers` times
+/// with `SO_REUSEPORT` (Linux and the BSDs), so the kernel spreads new
+/// connections evenly over the workers instead of waking whichever
+/// happens to wait (a worker serving inline would otherwise take far more
+/// than its share, or far less). Each worker's sockets get consecutive
+/// descriptors that survive `exec`; the parent keeps them all, so the
+/// connections of a worker that restarts wait in its backlog.
 fn bind(config: &Config) -> io::Result<Listeners> {
-    let mut sockets = Vec::new();
+    let mut sets: Vec<Vec<Socket>> = Vec::new();
+    let mut resolved: Vec<SocketAddr> = Vec::new();
     let mut addrs = Vec::new();
-    for bind in &config.bind {
-        let not_tcp = || {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("worker processes need TCP addresses (HOST:PORT); `{bind}` is not one: use --workers 1 (or threads) for unix: and fd:// addresses"),
-            )
-        };
-        let BindAddr::Tcp { host, port } = bind else {
-            return Err(not_tcp());
-        };
-        let addr: SocketAddr = (host.as_str(), *port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(not_tcp)?;
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(i32::try_from(config.backlog).unwrap_or(i32::MAX))?;
-        socket.set_cloexec(false)?;
-        let local = socket
-            .local_addr()?
-            .as_socket()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| bind.to_string());
-        addrs.push(local);
-        sockets.push(socket);
+    for worker in 0..config.workers.max(1) {
+        let mut set = Vec::new();
+        for (index, bind) in config.bind.iter().enumerate() {
+            let not_tcp = || {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("worker processes need TCP addresses (HOST:PORT); `{bind}` is not one: use --workers 1 (or threads) for unix: and fd:// addresses"),
+                )
+            };
+            let BindAddr::Tcp { host, port } = bind else {
+                return Err(not_tcp());
+            };
+            // Later workers bind where the first did (its real port when
+            // the configured one was 0).
+            let addr = match resolved.get(index) {
+                Some(addr) => *addr,
+                None => (host.as_str(), *port)
+                    .to_socket_addrs()?
+                    .next()
+                    .ok_or_else(not_tcp)?,
+            };
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+            socket.set_reuse_address(true)?;
+            socket.set_reuse_port(true)?;
+            socket.bind(&addr.into())?;
+            socket.listen(i32::try_from(config.backlog).unwrap_or(i32::MAX))?;
+            socket.set_cloexec(false)?;
+            if worker == 0 {
+                let local = socket.local_addr()?.as_socket();
+                resolved.push(local.unwrap_or(addr));
+                addrs.push(local.map_or_else(|| bind.to_string(), |a| a.to_string()));
+            }
+            set.push(socket);
+        }
+        let first = set.first().map(|s| s.as_raw_fd());
+        let consecutive = set
+            .iter()
+            .enumerate()
+            .all(|(i, s)| Some(s.as_raw_fd()) == first.map(|f| f + i as i32));
+        if !consecutive {
+            return Err(io::Error::other(
+                "the listening sockets did not get consecutive descriptors; bind fewer addresses",
+            ));
+        }
+        sets.push(set);
     }
-    let first = sockets.first().map(|s| s.as_raw_fd());
-    let consecutive = sockets
-        .iter()
-        .enumerate()
-        .all(|(i, s)| Some(s.as_raw_fd()) == first.map(|f| f + i as i32));
-    if !consecutive {
-        return Err(io::Error::other(
-            "the listening sockets did not get consecutive descriptors; bind fewer addresses",
-        ));
-    }
-    Ok(Listeners { sockets, addrs })
+    Ok(Listeners { sets, addrs })
 }
 
 /// How a worker process is started.
@@ -98,12 +116,16 @@ impl Launcher {
             .program
             .split_first()
             .ok_or_else(|| io::Error::other("no program to start workers with"))?;
-        let first = listeners.sockets.first().map_or(3, |s| s.as_raw_fd());
+        let set = listeners
+            .sets
+            .get(index)
+            .ok_or_else(|| io::Error::other(format!("no sockets for worker {index}")))?;
+        let first = set.first().map_or(3, |s| s.as_raw_fd());
         Command::new(program)
             .args(leading)
             .args(&self.args)
             .env(WORKER_ENV, index.to_string())
-            .env("LISTEN_FDS", listeners.sockets.len().to_string())
+            .env("LISTEN_FDS", set.len().to_string())
             .env("LISTEN_FDS_FIRST_FD", first.to_string())
             .env_remove("LISTEN_PID")
             .spawn()
