@@ -29,10 +29,11 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 use wsgi_core::extract::State;
+use wsgi_core::router::Router;
 use wsgi_core::server::Server;
 use wsgi_core::sse::{Event, EventStream, LastEventId};
 use wsgi_core::websocket::{Message, WebSocket, WebSocketUpgrade};
-use wsgi_core::{wsgi_handler, Config, Error, Html, HttpError, Router, WsgiHandler, WsgiResponse};
+use wsgi_core::{wsgi_handler, Config, Error, Html, HttpError, WsgiHandler, WsgiResponse};
 
 /// Longest message accepted, in bytes.
 pub const MAX_MESSAGE: usize = 4096;

@@ -42,13 +42,13 @@ use http::StatusCode;
 use serde_json::{json, Map, Value};
 use wsgi_core::cookie::Cookie;
 use wsgi_core::form::{Form, FormLimits, Multipart};
+use wsgi_core::lazy::LazyWsgi;
 use wsgi_core::middleware::{Auth, Authorization, CleanPath, GZip, HealthCheck, WaitForBody};
 use wsgi_core::router::{RouteParams, Router};
 use wsgi_core::server::Server;
 use wsgi_core::static_files::StaticFiles;
 use wsgi_core::{
-    wsgi_handler, Body, Chunk, Config, Environ, Error, HttpError, LazyWsgi, WsgiHandler,
-    WsgiResponse,
+    wsgi_handler, Body, Chunk, Config, Environ, Error, HttpError, WsgiHandler, WsgiResponse,
 };
 
 /// The most bytes `/stream` and `/getsize` produce.

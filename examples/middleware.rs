@@ -17,10 +17,11 @@
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use wsgi_core::lazy::LazyWsgi;
 use wsgi_core::middleware::{middleware_fn, response_middleware_fn};
 use wsgi_core::server::Server;
 use wsgi_core::{
-    app_fn, Config, Environ, Error, HttpError, LazyWsgi, StartResponse, WsgiHandler, WsgiResponse,
+    app_fn, Config, Environ, Error, HttpError, StartResponse, WsgiHandler, WsgiResponse,
 };
 
 static BUILDS: AtomicUsize = AtomicUsize::new(0);

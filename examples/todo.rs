@@ -40,12 +40,12 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use wsgi_core::config::AppSettings;
 use wsgi_core::cookie::{Cookie, SameSite};
+use wsgi_core::extract::Json;
 use wsgi_core::extract::{Cookies, Path, Query, State};
-use wsgi_core::response::IntoResponse;
+use wsgi_core::router::Router;
 use wsgi_core::server::Server;
-use wsgi_core::{
-    clap, wsgi_handler, Config, Error, Html, HttpError, Json, Router, WsgiHandler, WsgiResponse,
-};
+use wsgi_core::IntoResponse;
+use wsgi_core::{clap, wsgi_handler, Config, Error, Html, HttpError, WsgiHandler, WsgiResponse};
 
 /// The longest title accepted, in characters.
 const MAX_TITLE: usize = 200;

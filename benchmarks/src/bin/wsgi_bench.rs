@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use clap::Parser;
 use wsgi_benchmarks::{json_object, Item, ServerArgs, StreamShape, HELLO};
+use wsgi_core::extract::Json;
 use wsgi_core::extract::{CheckError, Path, Provided};
+use wsgi_core::router::Router;
 use wsgi_core::server::Server;
 use wsgi_core::websocket::{Message, WebSocket, WebSocketUpgrade};
 use wsgi_core::{
-    wsgi_handler, Application, Body, Config, Environ, Error, Json, Router, StartResponse,
-    WsgiHandler,
+    wsgi_handler, Application, Body, Config, Environ, Error, StartResponse, WsgiHandler,
 };
 
 /// The typed-json workload: the id from the path, the item from the body.

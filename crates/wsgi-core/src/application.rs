@@ -1,40 +1,4 @@
-//! The WSGI application: `app(environ, start_response) -> body`.
-//!
-//! [`Application`] is the asynchronous WSGI callable: it receives the
-//! request's [`Environ`] and a [`StartResponse`], sets the response head and
-//! returns a [`Body`] (possibly an asynchronous iterable). Implement it with
-//! a plain `async fn call`: its future is a concrete type, so serving a
-//! request allocates no box for it. To store applications of different
-//! types behind one type, erase them with [`BoxApplication`], which boxes
-//! the future of each call.
-//!
-//! A synchronous function is plain WSGI 1.0.1; wrap it with [`app_fn`], or
-//! put [`#[wsgi_handler]`](crate::wsgi_handler) on it (on an `async fn`
-//! too), which generates a type implementing this trait.
-//!
-//! ```
-//! use wsgi_core::{app_fn, Application, Body, Environ, Error, StartResponse};
-//!
-//! // Asynchronous: may await before answering.
-//! struct Hello;
-//!
-//! impl Application for Hello {
-//!     async fn call(&self, environ: &mut Environ, start_response: StartResponse) -> Result<Body, Error> {
-//!         let name = environ.input().read_all().await?;
-//!         start_response.start("200 OK", [("Content-Type", "text/plain")])?;
-//!         Ok(format!("Hello, {}!", String::from_utf8_lossy(&name)).into())
-//!     }
-//! }
-//!
-//! // Synchronous, exactly WSGI 1.0.1.
-//! let sync = app_fn(|_environ: &mut Environ, start_response: StartResponse| {
-//!     start_response.start("200 OK", [("Content-Type", "text/plain")])?;
-//!     Ok::<_, Error>("Hello, World!")
-//! });
-//! # fn is_app(_: impl Application) {}
-//! # is_app(Hello);
-//! # is_app(sync);
-//! ```
+//! `Application` (documented there) and its helpers.
 
 use std::fmt;
 use std::future::Future;
@@ -47,6 +11,44 @@ use crate::error::Error;
 use crate::extract::{CheckError, Provided};
 use crate::start_response::StartResponse;
 
+/// The WSGI application: `app(environ, start_response) -> body`.
+///
+/// [`Application`] is the asynchronous WSGI callable: it receives the
+/// request's [`Environ`] and a [`StartResponse`], sets the response head and
+/// returns a [`Body`] (possibly an asynchronous iterable). Implement it with
+/// a plain `async fn call`: its future is a concrete type, so serving a
+/// request allocates no box for it. To store applications of different
+/// types behind one type, erase them with [`BoxApplication`], which boxes
+/// the future of each call.
+///
+/// A synchronous function is plain WSGI 1.0.1; wrap it with [`app_fn`], or
+/// put [`#[wsgi_handler]`](crate::wsgi_handler) on it (on an `async fn`
+/// too), which generates a type implementing this trait.
+///
+/// ```
+/// use wsgi_core::{app_fn, Application, Body, Environ, Error, StartResponse};
+///
+/// // Asynchronous: may await before answering.
+/// struct Hello;
+///
+/// impl Application for Hello {
+///     async fn call(&self, environ: &mut Environ, start_response: StartResponse) -> Result<Body, Error> {
+///         let name = environ.input().read_all().await?;
+///         start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+///         Ok(format!("Hello, {}!", String::from_utf8_lossy(&name)).into())
+///     }
+/// }
+///
+/// // Synchronous, exactly WSGI 1.0.1.
+/// let sync = app_fn(|_environ: &mut Environ, start_response: StartResponse| {
+///     start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+///     Ok::<_, Error>("Hello, World!")
+/// });
+/// # fn is_app(_: impl Application) {}
+/// # is_app(Hello);
+/// # is_app(sync);
+/// ```
+///
 /// An asynchronous WSGI application.
 ///
 /// Implement `call` as an `async fn`; the future it returns must be `Send`

@@ -1,37 +1,4 @@
-//! Response bodies: asynchronous iterables of bytes.
-//!
-//! WSGI 1.0.1 returns an iterable of byte strings. Asynchronous WSGI lets each
-//! item be either bytes ready now or a *future* resolving to bytes, and lets
-//! the iterable itself be asynchronous. In Rust:
-//!
-//! - a [`Chunk`] is one item: [`Chunk::Ready`] bytes or a future of bytes,
-//!   lazy ([`Chunk::future`]: it starts when the server asks for that item)
-//!   or eager ([`Chunk::spawn`]: it starts running when the item is made,
-//!   as a future yielded in pulsar is already running);
-//! - a [`Body`] is the iterable: built from bytes-like values, from any
-//!   `IntoIterator` of chunks ([`Body::from_chunks`]), from any
-//!   `futures::Stream` of `Result<bytes, E>` ([`Body::from_stream`]) or of
-//!   chunks ([`Body::from_chunk_stream`]), or from an `AsyncRead` such as a
-//!   file ([`Body::from_reader`], the `wsgi.file_wrapper` equivalent).
-//!
-//! The server polls the next item only when the connection can take more
-//! (backpressure), sends nothing before the first non-empty item is ready,
-//! and closes every body exactly once: [`Body::on_close`] hooks run with the
-//! [`Outcome`] when the body finishes, fails, or is dropped early because the
-//! client went away.
-//!
-//! ```
-//! use bytes::Bytes;
-//! use wsgi_core::{Body, Chunk};
-//!
-//! // pulsar's `simple_async`: bytes, a future of bytes, bytes.
-//! let body = Body::from_chunks([
-//!     Chunk::from("hello"),
-//!     Chunk::future(async { Ok::<_, std::io::Error>(Bytes::from_static(b" ")) }),
-//!     Chunk::from("World!"),
-//! ]);
-//! # let _ = body;
-//! ```
+//! `Body` (documented there), its `Chunk`s and `Outcome`.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -189,6 +156,42 @@ enum Kind {
 
 type CloseHook = Box<dyn FnOnce(Outcome) + Send + 'static>;
 
+/// Response bodies: asynchronous iterables of bytes.
+///
+/// WSGI 1.0.1 returns an iterable of byte strings. Asynchronous WSGI lets each
+/// item be either bytes ready now or a *future* resolving to bytes, and lets
+/// the iterable itself be asynchronous. In Rust:
+///
+/// - a [`Chunk`] is one item: [`Chunk::Ready`] bytes or a future of bytes,
+///   lazy ([`Chunk::future`]: it starts when the server asks for that item)
+///   or eager ([`Chunk::spawn`]: it starts running when the item is made,
+///   as a future yielded in pulsar is already running);
+/// - a [`Body`] is the iterable: built from bytes-like values, from any
+///   `IntoIterator` of chunks ([`Body::from_chunks`]), from any
+///   `futures::Stream` of `Result<bytes, E>` ([`Body::from_stream`]) or of
+///   chunks ([`Body::from_chunk_stream`]), or from an `AsyncRead` such as a
+///   file ([`Body::from_reader`], the `wsgi.file_wrapper` equivalent).
+///
+/// The server polls the next item only when the connection can take more
+/// (backpressure), sends nothing before the first non-empty item is ready
+/// ([when the head goes out](crate::guide::streaming#when-the-head-goes-out)),
+/// and closes every body exactly once: [`Body::on_close`] hooks run with the
+/// [`Outcome`] when the body finishes, fails, or is dropped early because the
+/// client went away.
+///
+/// ```
+/// use bytes::Bytes;
+/// use wsgi_core::{Body, Chunk};
+///
+/// // pulsar's `simple_async`: bytes, a future of bytes, bytes.
+/// let body = Body::from_chunks([
+///     Chunk::from("hello"),
+///     Chunk::future(async { Ok::<_, std::io::Error>(Bytes::from_static(b" ")) }),
+///     Chunk::from("World!"),
+/// ]);
+/// # let _ = body;
+/// ```
+///
 /// An asynchronous iterable response body.
 ///
 /// Build one with `From` (for `&'static str`, `String`, `Vec<u8>`, `Bytes`,
@@ -322,13 +325,9 @@ impl Body {
     /// [`sse`](crate::sse)), long polling, or any response a client should
     /// see begin at once.
     ///
-    /// This leaves PEP 3333's rule, under which nothing is sent until the
-    /// body's first non-empty item: that rule keeps an error raised while
-    /// producing the first item a clean `500` (or the `exc_info` head).
-    /// With the head already out, such an error can only abort the stream,
-    /// as any error after the first item does. The application must call
-    /// `start_response` before returning the body (the server sends the
-    /// head it has; without one, the first item is awaited as usual).
+    /// This leaves PEP 3333's rule, so an error while producing the first
+    /// item can only abort the stream; see
+    /// [when the head goes out](crate::guide::streaming#when-the-head-goes-out).
     ///
     /// ```
     /// use wsgi_core::{Body, Chunk, Error};

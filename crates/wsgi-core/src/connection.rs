@@ -1,19 +1,4 @@
-//! `pulsar.connection`: the connection serving a request.
-//!
-//! In pulsar, `environ['pulsar.connection']` is the protocol object serving
-//! the request, and `environ['pulsar.connection']._loop` is its event loop.
-//! Here a [`Connection`] carries the connection's id, its peer and local
-//! addresses, the number of requests it has served, and the
-//! [`tokio::runtime::Handle`] of the worker's event loop, so a handler can
-//! spawn work onto the loop that serves it.
-//!
-//! Behind a proxy it also tells where the connection really comes from:
-//! [`peer_addr`](Connection::peer_addr) is always the socket's peer (the
-//! proxy), [`proxied_addr`](Connection::proxied_addr) the source a PROXY
-//! protocol header announced, [`is_trusted_proxy`](Connection::is_trusted_proxy)
-//! whether forwarding headers are believed (see [`forwarded`](crate::forwarded));
-//! and [`is_draining`](Connection::is_draining) whether the server has begun
-//! to shut down.
+//! `Connection` (documented there): `pulsar.connection`.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -61,11 +46,28 @@ struct Inner {
 
 /// Marks one worker's copy of the application (one per worker, renewed at
 /// each `max_requests` restart): what is built "once per worker", such as a
-/// [`LazyWsgi`](crate::LazyWsgi) shared by every clone of a handler, is
+/// [`LazyWsgi`](crate::lazy::LazyWsgi) shared by every clone of a handler, is
 /// kept per mark, and dropped with its last connection.
 #[derive(Debug, Default)]
 pub(crate) struct WorkerMark;
 
+/// `pulsar.connection`: the connection serving a request.
+///
+/// In pulsar, `environ['pulsar.connection']` is the protocol object serving
+/// the request, and `environ['pulsar.connection']._loop` is its event loop.
+/// Here a [`Connection`] carries the connection's id, its peer and local
+/// addresses, the number of requests it has served, and the
+/// [`tokio::runtime::Handle`] of the worker's event loop, so a handler can
+/// spawn work onto the loop that serves it.
+///
+/// Behind a proxy it also tells where the connection really comes from:
+/// [`peer_addr`](Connection::peer_addr) is always the socket's peer (the
+/// proxy), [`proxied_addr`](Connection::proxied_addr) the source a PROXY
+/// protocol header announced, [`is_trusted_proxy`](Connection::is_trusted_proxy)
+/// whether forwarding headers are believed (see [`forwarded`](crate::forwarded));
+/// and [`is_draining`](Connection::is_draining) whether the server has begun
+/// to shut down.
+///
 /// The connection serving a request (`environ["pulsar.connection"]`).
 ///
 /// Cheap to clone: every request on one connection shares the same value.

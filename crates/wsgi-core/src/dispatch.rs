@@ -159,7 +159,7 @@ pub(crate) fn text_response(
 /// in the [module docs](self).
 pub(crate) async fn dispatch<A: Application + ?Sized>(
     app: Arc<A>,
-    environ: Environ,
+    mut environ: Box<Environ>,
     settings: &Settings,
 ) -> Response<ResponseBody> {
     let start_response = StartResponse::new();
@@ -178,11 +178,7 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     // unread input go when it returns.
     let responder = start_response.clone();
     let mut call = Box::pin(
-        AssertUnwindSafe(async move {
-            let mut environ = environ;
-            app.call(&mut environ, responder).await
-        })
-        .catch_unwind(),
+        AssertUnwindSafe(async move { app.call(&mut environ, responder).await }).catch_unwind(),
     );
     let call_or_write = poll_fn(|cx| match call.as_mut().poll(cx) {
         Poll::Ready(called) => Poll::Ready(Some(called)),

@@ -1,10 +1,4 @@
-//! The framework's error type.
-//!
-//! Applications return [`Error`] from [`Application::call`](crate::Application::call)
-//! and from body chunks. Any `std::error::Error` converts into it with `?`, so
-//! handlers can mix I/O, parsing and framework errors freely. An error carries
-//! the HTTP status the server answers with when it happens before the response
-//! head is sent (500 unless set otherwise).
+//! `Error` and `HttpError` (documented there).
 
 use std::fmt;
 
@@ -16,6 +10,14 @@ use crate::input::InputError;
 /// A boxed, thread-safe error: the currency of `http-body` and `tower`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// The framework's error type.
+///
+/// Applications return [`Error`] from [`Application::call`](crate::Application::call)
+/// and from body chunks. Any `std::error::Error` converts into it with `?`, so
+/// handlers can mix I/O, parsing and framework errors freely. An error carries
+/// the HTTP status the server answers with when it happens before the response
+/// head is sent (500 unless set otherwise).
+///
 /// An error raised by an application, a middleware or a response body.
 ///
 /// Like `anyhow::Error`, it does not implement `std::error::Error` itself, so

@@ -6,7 +6,8 @@
 //! `text/plain` (the default), HTML (`<title>` is the status line) or JSON
 //! (`{"status": 404, "message": "..."}`). For 5xx statuses the message is
 //! the reason phrase only, unless `debug` is on: then it is the error
-//! chain. Redirects, 204 and 304 get no body.
+//! chain. Redirects and 204 get no page; `HEAD` and 304 answers carry no
+//! body, as [every response without one](crate::guide::streaming#content-length).
 
 use http::header::{self, HeaderValue};
 use http::StatusCode;

@@ -1,10 +1,7 @@
 //! Which responses carry a body: the one place of the bodiless rule.
 //!
-//! RFC 9110 §6.4.1 and §15: a response to `HEAD`, and a `1xx`, `204` or
-//! `304` response, has no body. They differ in their `Content-Length`: a
-//! `HEAD` answer keeps the one the `GET` answer would have, a `304` keeps a
-//! declared one (it describes the selected representation) but gets none
-//! computed, and a `204` (or `1xx`) has none at all.
+//! The rule (RFC 9110 §6.4.1 and §15) is described for users in the
+//! streaming guide's "Content-Length" section; this module is its code.
 
 use http::{Method, StatusCode};
 

@@ -1,30 +1,4 @@
-//! `WsgiHandler`: a list of middleware, then response middleware.
-//!
-//! pulsar's `WsgiHandler(middleware, response_middleware)`: each middleware
-//! is called in order with the environ; the first that answers wins; if none
-//! does, the answer is 404. The response middleware then transform the
-//! winning [`WsgiResponse`] in order. An error anywhere (a panic included)
-//! becomes an error page rendered by the [`ErrorRenderer`] (see
-//! [`error_page`](crate::error_page)).
-//!
-//! A `WsgiHandler` is an [`Application`] (serve it, or wrap it as a tower
-//! service), a [`RequestMiddleware`] (nest it in another handler: it passes when
-//! none of its middleware answers) and a tower `Service`.
-//!
-//! ```
-//! use wsgi_core::middleware::middleware_fn;
-//! use wsgi_core::{app_fn, Environ, Error, StartResponse, WsgiHandler, WsgiResponse};
-//!
-//! let handler = WsgiHandler::default()
-//!     .middleware(middleware_fn(|environ: &mut Environ| {
-//!         Ok::<_, Error>((environ.path_info() == "/health").then(|| WsgiResponse::text("ok")))
-//!     }))
-//!     .app(app_fn(|_: &mut Environ, start_response: StartResponse| {
-//!         start_response.start("200 OK", [("Content-Type", "text/plain")])?;
-//!         Ok::<_, Error>("the application")
-//!     }));
-//! # let _ = handler;
-//! ```
+//! `WsgiHandler`: its overview is on the re-export in `lib.rs`.
 
 use std::fmt;
 use std::panic::AssertUnwindSafe;
@@ -55,7 +29,7 @@ struct Inner {
     settings: Arc<Settings>,
 }
 
-/// Request middleware, then response middleware. See the [module docs](self).
+/// Request middleware, then response middleware.
 #[derive(Clone)]
 pub struct WsgiHandler {
     inner: Arc<Inner>,
@@ -191,7 +165,9 @@ impl Inner {
     async fn first_answer(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         let scope = self.states.enter(environ);
         for middleware in &self.middleware {
-            let answer = AssertUnwindSafe(middleware.call(environ))
+            // Through the `dyn` itself: `Arc<dyn _>`'s own impl would box a
+            // second future around the first.
+            let answer = AssertUnwindSafe((**middleware).call(environ))
                 .catch_unwind()
                 .await
                 .map_err(Error::from_panic)??;
@@ -210,7 +186,7 @@ impl Inner {
         mut response: WsgiResponse,
     ) -> Result<WsgiResponse, Error> {
         for middleware in &self.response_middleware {
-            response = AssertUnwindSafe(middleware.call(environ, response))
+            response = AssertUnwindSafe((**middleware).call(environ, response))
                 .catch_unwind()
                 .await
                 .map_err(Error::from_panic)??;
@@ -218,24 +194,35 @@ impl Inner {
         Ok(response)
     }
 
-    async fn respond(&self, environ: &mut Environ) -> WsgiResponse {
+    /// The winning response, or the error page for what went wrong.
+    async fn answer(&self, environ: &mut Environ) -> WsgiResponse {
         let answer = match self.first_answer(environ).await {
             // An error before a streamed body's first chunk is still an
             // error page, seen by the response middleware like any other.
-            Ok(Some(response)) => AssertUnwindSafe(response.read_first_chunk(environ.method()))
-                .catch_unwind()
-                .await
-                .map_err(Error::from_panic)
-                .and_then(|read| read.map(Some)),
+            // Boxed, and only for streams: most responses are bytes, and
+            // this future's size would be paid by every request's.
+            Ok(Some(response)) if response.waits_for_first_chunk(environ.method()) => {
+                Box::pin(AssertUnwindSafe(response.read_first_chunk()).catch_unwind())
+                    .await
+                    .map_err(Error::from_panic)
+                    .and_then(|read| read.map(Some))
+            }
             other => other,
         };
-        let response = match answer {
+        match answer {
             Ok(Some(response)) => response,
             Ok(None) => self
                 .renderer
                 .render(environ, &HttpError::not_found().into()),
             Err(error) => self.renderer.render(environ, &error),
-        };
+        }
+    }
+
+    async fn respond(&self, environ: &mut Environ) -> WsgiResponse {
+        let response = self.answer(environ).await;
+        if self.response_middleware.is_empty() {
+            return response;
+        }
         match self.apply_response_middleware(environ, response).await {
             Ok(response) => response,
             Err(error) => self.renderer.render(environ, &error),

@@ -1,18 +1,4 @@
-//! `wsgi.input`: the request body as an asynchronous reader.
-//!
-//! The application may start before the body has arrived; [`Input`] reads it
-//! as it comes: [`read_all`](Input::read_all), [`read`](Input::read) up to
-//! `n` bytes, [`read_line`](Input::read_line), or chunk by chunk
-//! ([`chunk`](Input::chunk), or as a `futures::Stream`). Reading more than
-//! the configured limit (`max_request_body`) fails with
-//! [`InputError::TooLarge`]. For HTTP/1.1 `Expect: 100-continue` requests,
-//! the `100 Continue` goes out when the application first reads (and never
-//! if it answers without reading). A client that goes silent mid-body fails
-//! the read with [`InputError::TimedOut`] once
-//! [`with_idle_timeout`](Input::with_idle_timeout) passes with no bytes
-//! (the server uses its `header_read_timeout`), so a stalled upload cannot
-//! hold a request forever; a client that closes mid-body fails it with
-//! [`InputError::Read`].
+//! `Input` (documented there): `wsgi.input`.
 
 use std::fmt;
 use std::future::Future;
@@ -75,6 +61,22 @@ impl std::error::Error for InputError {
     }
 }
 
+/// `wsgi.input`: the request body as an asynchronous reader.
+///
+/// The application may start before the body has arrived; [`Input`] reads it
+/// as it comes: [`read_all`](Input::read_all), [`read`](Input::read) up to
+/// `n` bytes, [`read_line`](Input::read_line), or chunk by chunk
+/// ([`chunk`](Input::chunk), or as a `futures::Stream`). Reading more than
+/// the configured limit (`max_request_body`) fails with
+/// [`InputError::TooLarge`]. For HTTP/1.1 `Expect: 100-continue` requests,
+/// the `100 Continue` goes out when the application first reads (and never
+/// if it answers without reading). A client that goes silent mid-body fails
+/// the read with [`InputError::TimedOut`] once
+/// [`with_idle_timeout`](Input::with_idle_timeout) passes with no bytes
+/// (the server uses its `header_read_timeout`), so a stalled upload cannot
+/// hold a request forever; a client that closes mid-body fails it with
+/// [`InputError::Read`].
+///
 /// The request body (`environ["wsgi.input"]`).
 ///
 /// ```

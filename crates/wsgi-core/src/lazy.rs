@@ -25,7 +25,8 @@
 //!   what it needs from the environ and returns a `'static` future.
 //!
 //! ```
-//! use wsgi_core::{Environ, Error, LazyWsgi, WsgiHandler, WsgiResponse};
+//! use wsgi_core::{Environ, Error, WsgiHandler, WsgiResponse};
+//! use wsgi_core::lazy::LazyWsgi;
 //! use wsgi_core::middleware::middleware_fn;
 //!
 //! let lazy = LazyWsgi::new(|environ: &Environ| {
@@ -111,7 +112,8 @@ impl<A: Send + Sync + 'static> LazyWsgi<A> {
     /// [`new`](Self::new) for blocking work).
     ///
     /// ```
-    /// use wsgi_core::{Environ, Error, LazyWsgi, WsgiHandler, WsgiResponse};
+    /// use wsgi_core::{Environ, Error, WsgiHandler, WsgiResponse};
+    /// use wsgi_core::lazy::LazyWsgi;
     /// use wsgi_core::middleware::middleware_fn;
     ///
     /// # async fn connect(_url: &str) -> Result<String, Error> { Ok("pool".into()) }

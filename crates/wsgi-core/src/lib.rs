@@ -26,6 +26,13 @@
 //! | the server | [`server::Server`]; any app is also a tower [`WsgiService`] |
 //! | pulsar's `ws` app | [`websocket::WebSocketUpgrade`] (an extractor) and [`websocket::WebSocket`] |
 //!
+//! The crate root holds the WSGI model and what every application touches
+//! (the types above, [`Input`], [`Connection`], [`Config`], [`Error`],
+//! [`HttpError`], [`WsgiResponse`], [`IntoResponse`], [`WsgiHandler`],
+//! [`WsgiService`], the macros); everything else lives in its module, and
+//! every type has exactly one public path ([`router::Router`],
+//! [`extract::Json`], [`server::Server`], ...).
+//!
 //! ```no_run
 //! use wsgi_core::{Application, Body, Chunk, Environ, Error, StartResponse};
 //! use wsgi_core::server::Server;
@@ -86,8 +93,8 @@
 //! |---|---|---|
 //! | `server` | [`server::Server`]: workers, sockets, socket activation, the PROXY protocol, signals and graceful shutdown, the log subscriber; [`Config::from_args`] (command line, `WSGI_*` variables, `--config` files) and application settings | clap, toml, tracing-subscriber, listenfd, ppp, socket2, hyper-util |
 //! | `tls` (implies `server`) | HTTPS with rustls (ring) when `certfile` and `keyfile` are set; without it they are a start-up error | rustls, tokio-rustls |
-//! | `multipart` | `multipart/form-data` in [`Form`], [`form::Multipart`]; without it such a body is answered 415 | multer |
-//! | `json` | the `Json` extractor and response, [`Form`]'s JSON bodies, `TestClient` JSON helpers; without it a JSON form body is answered 415 (error pages are JSON either way) | serde_json |
+//! | `multipart` | `multipart/form-data` in [`Form`](form::Form), [`form::Multipart`]; without it such a body is answered 415 | multer |
+//! | `json` | the `Json` extractor and response, [`Form`](form::Form)'s JSON bodies, `TestClient` JSON helpers; without it a JSON form body is answered 415 (error pages are JSON either way) | serde_json |
 //! | `gzip` | the `GZip` response middleware | flate2 |
 //! | `cookies` | [`WsgiResponse::set_cookie`], the `Cookies`, `SignedCookies` and `PrivateCookies` extractors, [`Config::cookie_key`] | cookie |
 //! | `typed-header` | the `TypedHeader` extractor | headers |
@@ -105,15 +112,13 @@
 //! Kubernetes examples and sizing advice.
 //!
 //! ## The rules the server keeps
-//! - Nothing is sent before the body's first non-empty item is ready, so an
-//!   error until then still becomes a clean `500` (or the `exc_info` head),
-//!   unless the body asks for its head at once ([`Body::head_at_once`]:
-//!   event streams, long polling).
-//! - After the head is out, a failing body aborts the connection: a response
-//!   is never finished as if it were complete.
-//! - A declared `Content-Length` is exact: never more bytes, and fewer is an
-//!   error. Without one, HTTP/1.1 uses chunked encoding and HTTP/1.0 closes.
-//! - Bodies are polled only when the connection can take more bytes.
+//! Each is described once, where the link leads.
+//! - [Nothing is sent before the body's first non-empty item](guide::streaming#when-the-head-goes-out),
+//!   unless the body asks for its head at once.
+//! - [After the head is out, a failing body aborts the connection](guide::streaming#errors-after-the-head-aborts).
+//! - [A declared `Content-Length` is exact](guide::streaming#content-length);
+//!   `HEAD`, `1xx`, `204` and `304` responses have no body.
+//! - [Bodies are polled only when the connection can take more bytes](guide::streaming#backpressure).
 //! - Invalid statuses and headers (line breaks, control characters, bad
 //!   names, hop-by-hop headers) are refused to the application.
 //! - A panic in an application or a body is caught: `500`, or an aborted
@@ -127,13 +132,13 @@
 extern crate self as wsgi_core;
 
 pub mod access_log;
-pub mod application;
-pub mod body;
+mod application;
+mod body;
 pub mod config;
-pub mod connection;
+mod connection;
 mod dispatch;
-pub mod environ;
-pub mod error;
+mod environ;
+mod error;
 pub mod error_page;
 pub mod extract;
 pub mod form;
@@ -158,25 +163,27 @@ pub mod guide {
     #[doc = include_str!("../docs/websocket.md")]
     pub mod websocket {}
 }
-pub mod handler;
-pub mod input;
+mod handler;
+mod input;
 pub mod lazy;
 mod macro_support;
 pub mod middleware;
-pub mod response;
+mod response;
 pub mod response_body;
 pub mod router;
 #[cfg(feature = "server")]
 pub mod server;
-pub mod service;
+mod service;
 pub mod sse;
-pub mod start_response;
+mod start_response;
 pub mod static_files;
 pub mod test_client;
 #[cfg(feature = "ws")]
 pub mod websocket;
 
-pub use application::{app_fn, AppFn, Application, BoxApplication};
+// The root holds the WSGI model and what every application touches; each
+// type has this one public path (the modules above hold everything else).
+pub use application::{app_fn, AppFn, Application, BoxApplication, BoxCallFuture};
 pub use async_trait::async_trait;
 pub use body::{Body, Chunk, Outcome};
 /// The `clap` crate, for `#[derive(clap::Args)]` on an application's own
@@ -184,7 +191,7 @@ pub use body::{Body, Chunk, Outcome};
 /// `use wsgi_core::clap;`.
 #[cfg(feature = "server")]
 pub use clap;
-pub use config::{Config, ConfigError};
+pub use config::settings::Config;
 pub use connection::Connection;
 /// The `cookie` crate, for [`WsgiResponse::set_cookie`] and
 /// [`Cookies`](extract::Cookies).
@@ -192,11 +199,33 @@ pub use connection::Connection;
 pub use cookie;
 pub use environ::{Environ, EnvironError, Errors};
 pub use error::{BoxError, Error, HttpError};
-pub use error_page::ErrorRenderer;
-pub use extract::FromEnviron;
-#[cfg(feature = "json")]
-pub use extract::Json;
-pub use form::Form;
+/// `WsgiHandler`: a list of middleware, then response middleware.
+///
+/// pulsar's `WsgiHandler(middleware, response_middleware)`: each middleware
+/// is called in order with the environ; the first that answers wins; if none
+/// does, the answer is 404. The response middleware then transform the
+/// winning [`WsgiResponse`] in order. An error anywhere (a panic included)
+/// becomes an error page rendered by the [`ErrorRenderer`](error_page::ErrorRenderer) (see
+/// [`error_page`](crate::error_page)).
+///
+/// A `WsgiHandler` is an [`Application`] (serve it, or wrap it as a tower
+/// service), a [`RequestMiddleware`](middleware::RequestMiddleware) (nest it in another handler: it passes when
+/// none of its middleware answers) and a tower `Service`.
+///
+/// ```
+/// use wsgi_core::middleware::middleware_fn;
+/// use wsgi_core::{app_fn, Environ, Error, StartResponse, WsgiHandler, WsgiResponse};
+///
+/// let handler = WsgiHandler::default()
+///     .middleware(middleware_fn(|environ: &mut Environ| {
+///         Ok::<_, Error>((environ.path_info() == "/health").then(|| WsgiResponse::text("ok")))
+///     }))
+///     .app(app_fn(|_: &mut Environ, start_response: StartResponse| {
+///         start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+///         Ok::<_, Error>("the application")
+///     }));
+/// # let _ = handler;
+/// ```
 pub use handler::WsgiHandler;
 /// The `headers` crate, for [`TypedHeader`](extract::TypedHeader).
 #[cfg(feature = "typed-header")]
@@ -205,13 +234,58 @@ pub use headers;
 /// crate uses them (no separate dependency needed).
 pub use http;
 pub use input::{Input, InputError};
-pub use lazy::LazyWsgi;
-pub use response::{Content, Html, IntoResponse, Redirect, WsgiResponse};
-pub use response_body::{ResponseBody, StreamError};
-pub use router::{RouteParams, Router};
-pub use service::{ResponseFuture, WsgiService};
+/// `WsgiResponse`: a response object in pulsar's shape.
+///
+/// Handlers and middleware build a [`WsgiResponse`]; response middleware
+/// transforms it; [`WsgiResponse::start`] finally emits it through
+/// `start_response` and returns the body. Its rules:
+///
+/// - content is bytes, text with an [`encoding`](WsgiResponse::encoding)
+///   (the charset is appended to the content type, `text/plain` when none
+///   is set), or a streamed asynchronous iterable ([`Body`]);
+/// - non-streamed content gets a `Content-Length`;
+/// - responses without a body (`HEAD`, `1xx`, `204`, `304`) follow
+///   [the server's rule](guide::streaming#content-length);
+/// - cookies are sent only with non-error statuses (below 400).
+///
+/// ```
+/// use wsgi_core::WsgiResponse;
+/// use wsgi_core::cookie::Cookie;
+///
+/// let mut response = WsgiResponse::text("Hello, World!");
+/// response.set_cookie(Cookie::build(("session", "abc")).path("/").http_only(true).build());
+/// assert_eq!(response.status().as_u16(), 200);
+/// assert_eq!(response.content_type().as_deref(), Some("text/plain; charset=utf-8"));
+/// assert_eq!(response.length(), Some(13));
+/// assert!(!response.is_streamed());
+/// ```
+pub use response::WsgiResponse;
+pub use response::{Content, Html, IntoResponse, IntoResponseParts, Redirect};
+pub use service::ResponseFuture;
+/// Applications as tower services.
+///
+/// [`WsgiService`] turns any [`Application`] into a
+/// `tower::Service<http::Request<B>>` for any request body `B`, so a WSGI
+/// application runs under hyper, inside an axum `Router`, or wrapped by
+/// tower-http layers:
+///
+/// ```
+/// use wsgi_core::{app_fn, Environ, Error, StartResponse, WsgiService};
+///
+/// let app = app_fn(|_: &mut Environ, start_response: StartResponse| {
+///     start_response.start("200 OK", [("Content-Type", "text/plain")])?;
+///     Ok::<_, Error>("Hello from WSGI")
+/// });
+/// let service = WsgiService::new(app);
+/// // axum: Router::new().fallback_service(service)
+/// # fn is_service<S: tower_service::Service<http::Request<String>>>(_: S) {}
+/// # is_service(service);
+/// ```
+///
+/// When the request carries a [`Connection`] in its extensions (the server
+/// adds one), it becomes `pulsar.connection` and gives `REMOTE_ADDR`.
+pub use service::WsgiService;
 pub use start_response::{IntoStatus, StartResponse, StartResponseError, Status, Writer};
-pub use static_files::StaticFiles;
 pub use wsgi_macros::{response_middleware, wsgi_handler};
 
 /// Used by the code the macros generate; not a public API.

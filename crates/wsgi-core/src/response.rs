@@ -1,28 +1,4 @@
-//! `WsgiResponse`: a response object in pulsar's shape.
-//!
-//! Handlers and middleware build a [`WsgiResponse`]; response middleware
-//! transforms it; [`WsgiResponse::start`] finally emits it through
-//! `start_response` and returns the body. Its rules:
-//!
-//! - content is bytes, text with an [`encoding`](WsgiResponse::encoding)
-//!   (the charset is appended to the content type, `text/plain` when none
-//!   is set), or a streamed asynchronous iterable ([`Body`]);
-//! - non-streamed content gets a `Content-Length`;
-//! - responses to `HEAD` and `1xx`/`204`/`304` responses carry no body
-//!   (a `HEAD` keeps the `Content-Length` the `GET` would have);
-//! - cookies are sent only with non-error statuses (below 400).
-//!
-//! ```
-//! use wsgi_core::WsgiResponse;
-//! use wsgi_core::cookie::Cookie;
-//!
-//! let mut response = WsgiResponse::text("Hello, World!");
-//! response.set_cookie(Cookie::build(("session", "abc")).path("/").http_only(true).build());
-//! assert_eq!(response.status().as_u16(), 200);
-//! assert_eq!(response.content_type().as_deref(), Some("text/plain; charset=utf-8"));
-//! assert_eq!(response.length(), Some(13));
-//! assert!(!response.is_streamed());
-//! ```
+//! `WsgiResponse`: its overview is on the re-export in `lib.rs`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -53,17 +29,24 @@ pub enum Content {
     Stream(Body),
 }
 
-/// A response: status, headers, content, cookies. See the
-/// [module docs](self).
+/// A response: status, headers, content, cookies.
 pub struct WsgiResponse {
     status: StatusCode,
-    reason: Option<String>,
     headers: HeaderMap,
     content: Content,
     // Static for the constructors' own types, so `start` sends them
     // without copying.
     content_type: Option<Cow<'static, str>>,
-    encoding: Option<String>,
+    encoding: Option<Cow<'static, str>>,
+    /// What few responses carry, boxed: a response is moved through every
+    /// middleware level, so its size is paid at each.
+    rare: Option<Box<Rare>>,
+}
+
+/// The rarely set parts of a [`WsgiResponse`].
+#[derive(Default)]
+struct Rare {
+    reason: Option<String>,
     #[cfg(feature = "cookies")]
     cookies: Vec<Cookie<'static>>,
     /// The protocol a `101` switches to (`Upgrade`): set only by the
@@ -76,15 +59,16 @@ impl WsgiResponse {
     pub fn new(status: StatusCode) -> Self {
         WsgiResponse {
             status,
-            reason: None,
             headers: HeaderMap::new(),
             content: Content::Bytes(Bytes::new()),
             content_type: None,
             encoding: None,
-            #[cfg(feature = "cookies")]
-            cookies: Vec::new(),
-            switching: None,
+            rare: None,
         }
+    }
+
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
     }
 
     /// `101 Switching Protocols` to `protocol` (`Upgrade: protocol`,
@@ -94,7 +78,7 @@ impl WsgiResponse {
     #[cfg_attr(not(feature = "ws"), allow(dead_code))]
     pub(crate) fn switching_protocols(protocol: HeaderValue) -> Self {
         let mut response = WsgiResponse::new(StatusCode::SWITCHING_PROTOCOLS);
-        response.switching = Some(protocol);
+        response.rare_mut().switching = Some(protocol);
         response
     }
 
@@ -102,7 +86,7 @@ impl WsgiResponse {
     pub fn text(text: impl Into<String>) -> Self {
         let mut response = WsgiResponse::new(StatusCode::OK);
         response.content = Content::Bytes(Bytes::from(text.into()));
-        response.encoding = Some("utf-8".to_owned());
+        response.encoding = Some(Cow::Borrowed("utf-8"));
         response
     }
 
@@ -148,20 +132,23 @@ impl WsgiResponse {
     /// Sets the status code (and forgets a custom reason).
     pub fn set_status(&mut self, status: StatusCode) {
         self.status = status;
-        self.reason = None;
+        if let Some(rare) = &mut self.rare {
+            rare.reason = None;
+        }
     }
 
     /// The reason phrase: custom if set, else the canonical one.
     pub fn reason(&self) -> &str {
-        self.reason
-            .as_deref()
+        self.rare
+            .as_ref()
+            .and_then(|rare| rare.reason.as_deref())
             .or(self.status.canonical_reason())
             .unwrap_or("")
     }
 
     /// Sets a custom reason phrase (validated when the response starts).
     pub fn set_reason(&mut self, reason: impl Into<String>) {
-        self.reason = Some(reason.into());
+        self.rare_mut().reason = Some(reason.into());
     }
 
     /// The headers (case-insensitive, multi-valued).
@@ -208,7 +195,7 @@ impl WsgiResponse {
 
     /// Sets the charset appended to the content type.
     pub fn set_encoding(&mut self, encoding: impl Into<String>) {
-        self.encoding = Some(encoding.into());
+        self.encoding = Some(Cow::Owned(encoding.into()));
     }
 
     /// The content.
@@ -226,34 +213,41 @@ impl WsgiResponse {
         std::mem::replace(&mut self.content, Content::Bytes(Bytes::new()))
     }
 
-    /// For a streamed response, waits for the body's first non-empty item:
-    /// an error before it becomes this call's error, which the handler
-    /// renders as an error page. Bodies known in full are left as they are
-    /// (they cannot fail, and keep their known length), and so is a `HEAD`
-    /// answer: its body is never sent.
-    pub(crate) async fn read_first_chunk(mut self, method: &Method) -> Result<Self, Error> {
-        if method == Method::HEAD {
-            return Ok(self);
-        }
-        if let Content::Stream(body) = &self.content {
-            // A body that sends its head at once chose not to wait.
-            if body.exact_length().is_none() && !body.sends_head_at_once() {
-                let Content::Stream(body) = self.take_content() else {
-                    return Ok(self);
-                };
-                let mut outgoing = Outgoing::new(body, None);
-                outgoing
-                    .read_first(None)
-                    .await
-                    .map_err(StreamError::into_error)?;
-                // Ended without a byte: an empty body, of known length.
-                let body = match outgoing.is_done() {
-                    true => Body::empty(),
-                    false => outgoing.into_body(),
-                };
-                self.content = Content::Stream(body);
+    /// Whether [`read_first_chunk`](Self::read_first_chunk) has anything
+    /// to wait for: a streamed body of unknown length that did not ask for
+    /// its head at once (`Body::head_at_once`), answering anything but
+    /// `HEAD`.
+    pub(crate) fn waits_for_first_chunk(&self, method: &Method) -> bool {
+        match &self.content {
+            Content::Stream(body) => {
+                method != Method::HEAD
+                    && body.exact_length().is_none()
+                    && !body.sends_head_at_once()
             }
+            Content::Bytes(_) => false,
         }
+    }
+
+    /// For a response that [waits for its first chunk](Self::waits_for_first_chunk),
+    /// waits for the body's first non-empty item: an error before it
+    /// becomes this call's error, which the handler renders as an error
+    /// page. Other responses are left as they are (bytes cannot fail, and
+    /// keep their known length; a `HEAD` answer's body is never sent).
+    pub(crate) async fn read_first_chunk(mut self) -> Result<Self, Error> {
+        let Content::Stream(body) = self.take_content() else {
+            return Ok(self);
+        };
+        let mut outgoing = Outgoing::new(body, None);
+        outgoing
+            .read_first(None)
+            .await
+            .map_err(StreamError::into_error)?;
+        // Ended without a byte: an empty body, of known length.
+        let body = match outgoing.is_done() {
+            true => Body::empty(),
+            false => outgoing.into_body(),
+        };
+        self.content = Content::Stream(body);
         Ok(self)
     }
 
@@ -320,7 +314,7 @@ impl WsgiResponse {
     /// max-age, expires, path, domain, secure, http-only, same-site.
     #[cfg(feature = "cookies")]
     pub fn set_cookie(&mut self, cookie: Cookie<'static>) {
-        self.cookies.push(cookie);
+        self.rare_mut().cookies.push(cookie);
     }
 
     /// Asks the client to delete cookie `name` (on `path` and `domain`, which
@@ -340,13 +334,13 @@ impl WsgiResponse {
             cookie.set_domain(domain.to_owned());
         }
         cookie.make_removal();
-        self.cookies.push(cookie);
+        self.rare_mut().cookies.push(cookie);
     }
 
     /// The cookies that will be set.
     #[cfg(feature = "cookies")]
     pub fn cookies(&self) -> &[Cookie<'static>] {
-        &self.cookies
+        self.rare.as_ref().map_or(&[], |rare| &rare.cookies)
     }
 
     /// Closes the response's content now (its close hooks run); it is left
@@ -359,7 +353,7 @@ impl WsgiResponse {
 
     /// Emits the response: calls `start_response` with the status and the
     /// final headers and returns the body, following the rules in the
-    /// [module docs](self).
+    /// [type's docs](WsgiResponse).
     pub fn start(self, environ: &Environ, start_response: &StartResponse) -> Result<Body, Error> {
         let framing = Framing::of(environ.method(), self.status);
         let content_type = match (&self.content_type, &self.encoding) {
@@ -367,20 +361,29 @@ impl WsgiResponse {
             (Some(Cow::Borrowed(static_type)), None) => {
                 Some(Ok(HeaderValue::from_static(static_type)))
             }
+            (None, Some(Cow::Borrowed("utf-8"))) => {
+                Some(Ok(HeaderValue::from_static("text/plain; charset=utf-8")))
+            }
+            (Some(Cow::Borrowed("text/html")), Some(Cow::Borrowed("utf-8"))) => {
+                Some(Ok(HeaderValue::from_static("text/html; charset=utf-8")))
+            }
             _ => self
                 .content_type()
                 .map(|content_type| HeaderValue::from_str(&content_type)),
         };
         let WsgiResponse {
             status,
-            reason,
             mut headers,
             content,
+            rare,
+            ..
+        } = self;
+        let Rare {
+            reason,
             #[cfg(feature = "cookies")]
             cookies,
             switching,
-            ..
-        } = self;
+        } = rare.map(|rare| *rare).unwrap_or_default();
         // The `101` the WebSocket API made, unless response middleware
         // changed the status (then it is an ordinary response).
         if let Some(protocol) = switching.filter(|_| status == StatusCode::SWITCHING_PROTOCOLS) {
@@ -400,7 +403,10 @@ impl WsgiResponse {
             None => status.into_status()?,
         };
 
-        if headers.is_empty() {
+        // Only what this function adds below: no header of the
+        // application's to check.
+        let built = headers.is_empty();
+        if built {
             // Content type, length and the server's `Server`, without
             // growing (and rehashing) the map on the way.
             headers.reserve(4);
@@ -417,10 +423,12 @@ impl WsgiResponse {
                 headers.append(header::SET_COOKIE, value);
             }
         }
+        let mut content_length = None;
         let body = match content {
             Content::Bytes(bytes) => {
                 if framing.adds_length() {
                     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                    content_length = Some(bytes.len() as u64);
                 }
                 if framing.sends_body() {
                     Body::from(bytes)
@@ -433,7 +441,11 @@ impl WsgiResponse {
             // answer's headers match the GET answer's (no invented length).
             Content::Stream(body) => body,
         };
-        start_response.start_map(status, headers)?;
+        if built {
+            start_response.start_built(status, headers, content_length)?;
+        } else {
+            start_response.start_map(status, headers)?;
+        }
         Ok(body)
     }
 }

@@ -1,25 +1,4 @@
-//! Applications as tower services.
-//!
-//! [`WsgiService`] turns any [`Application`] into a
-//! `tower::Service<http::Request<B>>` for any request body `B`, so a WSGI
-//! application runs under hyper, inside an axum `Router`, or wrapped by
-//! tower-http layers:
-//!
-//! ```
-//! use wsgi_core::{app_fn, Environ, Error, StartResponse, WsgiService};
-//!
-//! let app = app_fn(|_: &mut Environ, start_response: StartResponse| {
-//!     start_response.start("200 OK", [("Content-Type", "text/plain")])?;
-//!     Ok::<_, Error>("Hello from WSGI")
-//! });
-//! let service = WsgiService::new(app);
-//! // axum: Router::new().fallback_service(service)
-//! # fn is_service<S: tower_service::Service<http::Request<String>>>(_: S) {}
-//! # is_service(service);
-//! ```
-//!
-//! When the request carries a [`Connection`] in its extensions (the server
-//! adds one), it becomes `pulsar.connection` and gives `REMOTE_ADDR`.
+//! `WsgiService`: its overview is on the re-export in `lib.rs`.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -203,14 +182,17 @@ where
             Ok(response)
         });
     }
-    let environ = Environ::new(
+    // Boxed once here: the environ then moves into the application call
+    // as a pointer, not as several hundred bytes of every future it
+    // passes through.
+    let environ = Box::new(Environ::new(
         head,
         // A silent client must not hold the request forever: between body
         // bytes, the same patience as for a request head.
         Input::new(body, limit).with_idle_timeout(config.header_read_timeout),
         Arc::clone(config),
         connection,
-    );
+    ));
     Box::pin(async move {
         let mut response = if environ.is_outside_mount() {
             // No `SCRIPT_NAME` + `PATH_INFO` split rebuilds this path: it is
@@ -264,6 +246,37 @@ fn host_problem(head: &http::request::Parts) -> Option<&'static str> {
 
 /// `uri-host [ ":" port ]` (RFC 9110 §7.2), or empty (allowed when the
 /// target has no authority). No userinfo, no path, no spaces.
+/// The bytes of a reg-name (RFC 3986 §3.2.2): unreserved, pct-encoded and
+/// sub-delims characters. A table, as every request's `Host` is checked.
+const REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'%'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
+    }
+    table
+};
+
 fn valid_host(host: &[u8]) -> bool {
     let (name, port) = if let Some(literal) = host.strip_prefix(b"[") {
         // An IP literal: `[` IPv6 or IPvFuture `]`.
@@ -289,28 +302,7 @@ fn valid_host(host: &[u8]) -> bool {
             None => (host, None),
         }
     };
-    // reg-name: unreserved, pct-encoded and sub-delims characters.
-    let name_ok = name.iter().all(|&b| {
-        b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'%'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-            )
-    });
+    let name_ok = name.iter().all(|&b| REG_NAME[usize::from(b)]);
     let port_ok = port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit));
     name_ok && port_ok
 }

@@ -86,7 +86,8 @@ impl<A: Application> TestClient<A> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// use wsgi_core::test_client::TestClient;
-    /// use wsgi_core::{wsgi_handler, Json};
+    /// use wsgi_core::wsgi_handler;
+    /// use wsgi_core::extract::Json;
     ///
     /// #[wsgi_handler]
     /// async fn double(Json(n): Json<u32>) -> Json<u32> {
@@ -207,7 +208,8 @@ impl TestResponse {
     /// # async fn main() {
     /// use serde::Deserialize;
     /// use wsgi_core::test_client::TestClient;
-    /// use wsgi_core::{wsgi_handler, Json};
+    /// use wsgi_core::wsgi_handler;
+    /// use wsgi_core::extract::Json;
     ///
     /// #[derive(Deserialize, Debug, PartialEq)]
     /// struct Health {

@@ -244,8 +244,8 @@ impl Handler<'_> {
             );
             assertions.push(quote_spanned! {span=>
                 ::core::assert!(
-                    !(<#ty as ::wsgi_core::FromEnviron>::READS_BODY
-                        && (false #(|| <#earlier as ::wsgi_core::FromEnviron>::READS_BODY)*)),
+                    !(<#ty as ::wsgi_core::extract::FromEnviron>::READS_BODY
+                        && (false #(|| <#earlier as ::wsgi_core::extract::FromEnviron>::READS_BODY)*)),
                     #message
                 );
             });
@@ -475,7 +475,7 @@ impl Handler<'_> {
             ) -> ::core::result::Result<(), ::wsgi_core::extract::CheckError> {
                 let _ = provided;
                 #(
-                    <#types as ::wsgi_core::FromEnviron>::check(provided)
+                    <#types as ::wsgi_core::extract::FromEnviron>::check(provided)
                         .map_err(|e| e.in_handler(#name))?;
                 )*
                 ::core::result::Result::Ok(())
@@ -508,7 +508,7 @@ impl Handler<'_> {
             impl #params ::wsgi_core::__private::Service<::wsgi_core::http::Request<#body>> for #self_ty
             #where_clause
             {
-                type Response = ::wsgi_core::http::Response<::wsgi_core::ResponseBody>;
+                type Response = ::wsgi_core::http::Response<::wsgi_core::response_body::ResponseBody>;
                 type Error = ::core::convert::Infallible;
                 type Future = ::wsgi_core::ResponseFuture;
 

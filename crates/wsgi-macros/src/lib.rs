@@ -51,7 +51,7 @@ use proc_macro::TokenStream;
 ///
 /// | return | as an application | as a middleware |
 /// |---|---|---|
-/// | typed form: anything `wsgi_core::response::IntoResponse` (`WsgiResponse`, `String`, `&'static str`, `Json<T>`, `Html<T>`, `Redirect`, `StatusCode`, `Body`, `(StatusCode, parts…, R)`, …) | the response | always answers with it |
+/// | typed form: anything `wsgi_core::IntoResponse` (`WsgiResponse`, `String`, `&'static str`, `Json<T>`, `Html<T>`, `Redirect`, `StatusCode`, `Body`, `(StatusCode, parts…, R)`, …) | the response | always answers with it |
 /// | WSGI form: a body `B`, anything `Into<Body>` | the head given to `start_response`, then `B` | always answers, with the head and body captured |
 /// | WSGI form: `WsgiResponse` | the response, started | always answers with it |
 /// | `Option<…>` | `None` is a 404 | `None` passes to the next middleware |
@@ -82,7 +82,9 @@ use proc_macro::TokenStream;
 /// use serde::Deserialize;
 /// use wsgi_core::extract::{Path, Query, State};
 /// use wsgi_core::http::StatusCode;
-/// use wsgi_core::{wsgi_handler, Environ, HttpError, Json, Router, WsgiHandler};
+/// use wsgi_core::{wsgi_handler, Environ, HttpError, WsgiHandler};
+/// use wsgi_core::extract::Json;
+/// use wsgi_core::router::Router;
 ///
 /// #[derive(Clone)]
 /// struct Prefix(&'static str);

@@ -20,8 +20,9 @@
 use std::ffi::OsString;
 
 use pyo3::prelude::*;
+use wsgi_core::config::ConfigError;
 use wsgi_core::server::Server;
-use wsgi_core::{Config, ConfigError};
+use wsgi_core::Config;
 
 use crate::app::{Options, PythonApp, DEFAULT_THREADS};
 use crate::processes;

@@ -23,10 +23,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use wsgi_core::router::Router;
 use wsgi_core::server::{Hooks, Server};
 use wsgi_core::sse::{Event, EventStream};
 use wsgi_core::websocket::{Message, WebSocketUpgrade};
-use wsgi_core::{wsgi_handler, Config, Error, Router, WsgiHandler, WsgiResponse};
+use wsgi_core::{wsgi_handler, Config, Error, WsgiHandler, WsgiResponse};
 
 /// Three events, 300 ms apart (the first after 300 ms).
 #[wsgi_handler]

@@ -6,8 +6,9 @@
 use std::process::ExitCode;
 
 use wsgi_core::config::AppSettings;
+use wsgi_core::config::ConfigError;
 use wsgi_core::server::Server;
-use wsgi_core::{app_fn, clap, Body, Config, ConfigError, Environ, Error, StartResponse};
+use wsgi_core::{app_fn, clap, Body, Config, Environ, Error, StartResponse};
 
 /// The application's settings; `wsgi_core::clap` is the re-export, so this
 /// crate needs no clap dependency of its own.

@@ -49,7 +49,7 @@ async fn part_sizes(environ: &mut Environ) -> Result<WsgiResponse, Error> {
 
 fn app() -> WsgiHandler {
     WsgiHandler::default().middleware(
-        wsgi_core::Router::new()
+        wsgi_core::router::Router::new()
             .any("/form", EchoForm)
             .post("/parts", PartSizes),
     )

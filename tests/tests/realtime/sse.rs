@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use futures_util::stream::{self, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wsgi_core::router::Router;
 use wsgi_core::sse::{Event, EventStream, LastEventId};
-use wsgi_core::{wsgi_handler, Body, Chunk, Environ, Error, Router, StartResponse, WsgiHandler};
+use wsgi_core::{wsgi_handler, Body, Chunk, Environ, Error, StartResponse, WsgiHandler};
 use wsgi_tests::{dechunk, read_more_until, serve_with, test_config, IO_TIMEOUT};
 
 /// Three events 300 ms apart, the first after 300 ms too, numbered from

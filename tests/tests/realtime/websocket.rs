@@ -13,10 +13,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wsgi_core::router::Router;
 use wsgi_core::websocket::{close_code, Message, WebSocket, WebSocketUpgrade};
-use wsgi_core::{
-    response_middleware, wsgi_handler, Config, Environ, Router, WsgiHandler, WsgiResponse,
-};
+use wsgi_core::{response_middleware, wsgi_handler, Config, Environ, WsgiHandler, WsgiResponse};
 use wsgi_tests::{parse_response, raw_request, serve_with, test_config, IO_TIMEOUT};
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use wsgi_core::router::Router;
 use wsgi_core::websocket::{Message, WebSocketUpgrade};
-use wsgi_core::{wsgi_handler, Router, WsgiHandler, WsgiResponse};
+use wsgi_core::{wsgi_handler, WsgiHandler, WsgiResponse};
 use wsgi_tests::child::ChildServer;
 use wsgi_tests::{serve_with, test_config, IO_TIMEOUT};
 

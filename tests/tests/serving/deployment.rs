@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wsgi_core::config::BindAddr;
+use wsgi_core::lazy::LazyWsgi;
 use wsgi_core::server::{BoundAddr, Hooks, Server, ServerError};
-use wsgi_core::{app_fn, Application, Body, Environ, Error, LazyWsgi, StartResponse};
+use wsgi_core::{app_fn, Application, Body, Environ, Error, StartResponse};
 use wsgi_tests::{get, read_until, send, serve_with, test_config, IO_TIMEOUT};
 
 fn hello(_: &mut Environ, sr: StartResponse) -> Result<Body, Error> {

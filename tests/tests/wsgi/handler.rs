@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use http::{Method, StatusCode};
 use wsgi_core::cookie::Cookie;
+use wsgi_core::lazy::LazyWsgi;
 use wsgi_core::middleware::{middleware_fn, response_middleware_fn, ServiceMiddleware};
 use wsgi_core::{
-    app_fn, Body, Chunk, Environ, Error, HttpError, Input, LazyWsgi, StartResponse, WsgiHandler,
-    WsgiResponse,
+    app_fn, Body, Chunk, Environ, Error, HttpError, Input, StartResponse, WsgiHandler, WsgiResponse,
 };
 use wsgi_tests::{get, raw_request, serve, serve_with, test_config};
 

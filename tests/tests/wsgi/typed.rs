@@ -13,14 +13,17 @@ use http::{HeaderMap, Method, StatusCode, Uri, Version};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 use wsgi_core::cookie::Cookie;
+use wsgi_core::extract::Json;
 use wsgi_core::extract::{Cookies, Extension, Form, Path, Query, Rejection, State, TypedHeader};
 use wsgi_core::headers::{CacheControl, IfModifiedSince, UserAgent};
 use wsgi_core::middleware::{middleware_fn, response_middleware_fn};
-use wsgi_core::response::IntoResponse;
+use wsgi_core::router::RouteParams;
+use wsgi_core::router::Router;
 use wsgi_core::server::{Server, ServerError};
+use wsgi_core::IntoResponse;
 use wsgi_core::{
-    wsgi_handler, Body, Config, Connection, Environ, Error, Html, HttpError, Json, Redirect,
-    RouteParams, Router, StartResponse, WsgiHandler, WsgiResponse,
+    wsgi_handler, Body, Config, Connection, Environ, Error, Html, HttpError, Redirect,
+    StartResponse, WsgiHandler, WsgiResponse,
 };
 use wsgi_tests::{
     get, parse_response, raw_exchange, serve, serve_with, test_config, RawResponse, IO_TIMEOUT,

@@ -62,7 +62,7 @@ impl ConfigError {
     /// [`AppSettings::validate`](super::AppSettings::validate).
     ///
     /// ```
-    /// let err = wsgi_core::ConfigError::invalid("page_size", "use 1 to 100");
+    /// let err = wsgi_core::config::ConfigError::invalid("page_size", "use 1 to 100");
     /// assert_eq!(err.to_string(), "invalid setting `page_size`: use 1 to 100");
     /// ```
     pub fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use super::app_settings::{self, AppParser};
+use super::app_parser::{self, AppParser};
 use super::{Config, ConfigError, FlagKind, Overrides, DECLARED};
 
 /// The command line of every setting, plus `--config`. Each setting's
@@ -186,7 +186,7 @@ impl Config {
             command = app.augment(command);
             // The file's [app] values become the defaults of the
             // application's arguments, so the file is read before the parse.
-            if let Some(path) = app_settings::config_path(&command, &args) {
+            if let Some(path) = app_parser::config_path(&command, &args) {
                 let mut read = read_file(&path)?;
                 if let Some(table) = read.app.take() {
                     command = app.apply_file(command, &path, table)?;
@@ -204,7 +204,7 @@ impl Config {
                 None => read_file(path)?,
             };
             if read.app.is_some() {
-                return Err(app_settings::undeclared(path));
+                return Err(app_parser::undeclared(path));
             }
             overrides = read.overrides;
         }
@@ -237,7 +237,7 @@ impl Config {
     pub fn try_update_from_file(mut self, path: &Path) -> Result<Self, ConfigError> {
         let file = read_file(path)?;
         if file.app.is_some() {
-            return Err(app_settings::undeclared(path));
+            return Err(app_parser::undeclared(path));
         }
         file.overrides.apply(&mut self)?;
         Ok(self)

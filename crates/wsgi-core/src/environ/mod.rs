@@ -1,100 +1,4 @@
-//! `environ`: the request as PEP 3333 variables.
-//!
-//! An [`Environ`] holds the parsed request head, the body ([`Input`]), the
-//! serving [`Connection`] and the server [`Config`], and derives every WSGI
-//! variable from them *when it is read*: no string is built per header or
-//! per variable unless an application asks for it.
-//!
-//! Each variable is reachable by its PEP 3333 name through [`Environ::get`]
-//! and through a typed accessor:
-//!
-//! | name | accessor |
-//! |---|---|
-//! | `REQUEST_METHOD` | [`method`](Environ::method) |
-//! | `SCRIPT_NAME` | [`script_name`](Environ::script_name) |
-//! | `PATH_INFO` | [`path_info`](Environ::path_info), [`path_info_bytes`](Environ::path_info_bytes) |
-//! | `QUERY_STRING` | [`query_string`](Environ::query_string) |
-//! | `RAW_URI` | [`raw_uri`](Environ::raw_uri) |
-//! | `CONTENT_TYPE`, `CONTENT_LENGTH` | [`content_type`](Environ::content_type), [`content_length`](Environ::content_length) |
-//! | `SERVER_NAME`, `SERVER_PORT`, `SERVER_PROTOCOL`, `SERVER_SOFTWARE` | [`server_name`](Environ::server_name), [`server_port`](Environ::server_port), [`server_protocol`](Environ::server_protocol), [`server_software`](Environ::server_software) |
-//! | `REMOTE_ADDR`, `REMOTE_PORT` | [`remote_addr`](Environ::remote_addr), [`remote_port`](Environ::remote_port) |
-//! | `HTTPS`, `wsgi.url_scheme` | [`is_https`](Environ::is_https), [`url_scheme`](Environ::url_scheme) |
-//! | `HTTP_<NAME>` | [`header`](Environ::header), [`headers`](Environ::headers) |
-//! | `wsgi.version`, `wsgi.multithread`, `wsgi.multiprocess`, `wsgi.run_once` | [`wsgi_version`](Environ::wsgi_version), ... |
-//! | `wsgi.input` | [`input`](Environ::input), [`take_input`](Environ::take_input), [`set_input`](Environ::set_input) |
-//! | `wsgi.errors` | [`errors`](Environ::errors) |
-//! | `wsgi.file_wrapper` | [`Body::from_reader`](crate::Body::from_reader) |
-//! | `pulsar.connection` | [`connection`](Environ::connection) |
-//! | `pulsar.cfg` | [`config`](Environ::config) |
-//!
-//! # A WSGI dictionary
-//!
-//! Like PEP 3333's `environ` dict, every key can be read by name, and
-//! middleware can set and remove keys, as a ProxyFix does:
-//!
-//! - [`get`](Environ::get) reads every key that has a text form: the CGI
-//!   variables, `HTTP_*`, `wsgi.url_scheme`, `wsgi.version` (`"1.0"`), the
-//!   flags `wsgi.multithread`, `wsgi.multiprocess`, `wsgi.run_once`
-//!   (`"true"`/`"false"`) and the keys middleware set. The object-valued
-//!   keys (`wsgi.input`, `wsgi.errors`, `wsgi.file_wrapper`,
-//!   `pulsar.connection`, `pulsar.cfg`) have accessors of their own;
-//!   [`contains`](Environ::contains) is true for them.
-//!   [`vars`](Environ::vars) lists every key `get` reads.
-//! - [`set`](Environ::set) writes any key with a text form, and the typed
-//!   accessors read what it wrote: `wsgi.url_scheme` (and `HTTPS`) change
-//!   [`url_scheme`](Environ::url_scheme) and [`is_https`](Environ::is_https);
-//!   `REMOTE_ADDR` changes [`remote_addr`](Environ::remote_addr); `HTTP_*`,
-//!   `CONTENT_TYPE` and `CONTENT_LENGTH` change the request headers
-//!   ([`headers`](Environ::headers)); `PATH_INFO`, `SCRIPT_NAME` and
-//!   `REQUEST_METHOD` change [`path_info`](Environ::path_info),
-//!   [`script_name`](Environ::script_name) and [`method`](Environ::method).
-//!   A value a typed accessor could not read back (a `SERVER_PORT` that is
-//!   not a port, a `REMOTE_ADDR` that is not an IP address) is refused with
-//!   an [`EnvironError`] saying what is expected.
-//! - [`remove`](Environ::remove) deletes any key PEP 3333 lets be absent
-//!   (`HTTP_*`, `CONTENT_*`, `HTTPS`, `REMOTE_*`, `QUERY_STRING`, ...,
-//!   and the keys middleware set); `SCRIPT_NAME` and `PATH_INFO` become
-//!   empty, as PEP 3333 allows. The keys it requires (`REQUEST_METHOD`,
-//!   `SERVER_NAME`, `SERVER_PORT`, `SERVER_PROTOCOL`, `wsgi.*`) can be set
-//!   but not removed.
-//!
-//! Typed values of its own are added with
-//! [`extensions_mut`](Environ::extensions_mut).
-//!
-//! # Rules worth knowing
-//! - `HTTP_*`: one per request header, name upper-cased with `-` turned into
-//!   `_`; `Content-Type` and `Content-Length` appear only as `CONTENT_TYPE`
-//!   and `CONTENT_LENGTH`. Repeated headers are joined with `,` (cookies with
-//!   `; `), except `Content-Length`, whose repeats are equal (the HTTP layer
-//!   refuses others) and which stays one number. Headers whose *name* contains `_` are left out of `HTTP_*`
-//!   (they would be indistinguishable from `-` and let a client spoof a
-//!   header a proxy sets); they stay readable through
-//!   [`headers`](Environ::headers).
-//! - `PATH_INFO` is percent-decoded, with `SCRIPT_NAME` removed from its
-//!   front. The decoded bytes are always available, exactly, from
-//!   [`path_info_bytes`](Environ::path_info_bytes). As a string, valid UTF-8
-//!   is returned as such; bytes that are not UTF-8 are mapped one byte to
-//!   one character (latin-1), PEP 3333's rule for native strings, so
-//!   nothing panics and no byte is lost or replaced.
-//! - Header values that are not ASCII are likewise decoded as latin-1.
-//! - `wsgi.url_scheme` and `HTTPS` come from the connection (TLS or not)
-//!   and from a trusted proxy's headers (see [`forwarded`]),
-//!   never from the request itself: an absolute-form `https://` target or an
-//!   HTTP/2 `:scheme https` over a plain connection is still `http`.
-//! - When the request target carries an authority (absolute form, HTTP/2's
-//!   `:authority`), it is the host (RFC 9112 §3.2.2): `HTTP_HOST`,
-//!   `SERVER_NAME` and `SERVER_PORT` all come from it, whatever a `Host`
-//!   header said.
-//! - `SCRIPT_NAME` is the `script_name` setting, or, with
-//!   `forwarded_prefix`, the prefix a trusted proxy gives. A request outside
-//!   the configured `script_name` never reaches the application (the
-//!   server answers 404), so `SCRIPT_NAME + PATH_INFO` is always the path.
-//! - `wsgi.multithread` is true: one application object is called on
-//!   several threads at once (one per worker, and tokio's blocking pool for
-//!   [`in_executor`](crate::middleware::in_executor) and blocking
-//!   [`LazyWsgi`](crate::LazyWsgi) setups, even with one worker).
-//!   `wsgi.multiprocess` is false (workers are threads of one process) and
-//!   `wsgi.run_once` is false.
+//! `environ`: the request's variables ([`Environ`], documented there).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -109,13 +13,115 @@ use crate::connection::Connection;
 use crate::forwarded::{self, Forwarded, Proxied};
 use crate::input::Input;
 
+mod errors;
 mod host;
+mod path;
 mod vars;
 
+pub use errors::Errors;
 use host::target_authority_is_the_host;
+use path::strip_mount;
 pub use vars::EnvironError;
 use vars::{parse_flag, parse_version};
 
+/// `environ`: the request as PEP 3333 variables.
+///
+/// An [`Environ`] holds the parsed request head, the body ([`Input`]), the
+/// serving [`Connection`] and the server [`Config`], and derives every WSGI
+/// variable from them *when it is read*: no string is built per header or
+/// per variable unless an application asks for it.
+///
+/// Each variable is reachable by its PEP 3333 name through [`Environ::get`]
+/// and through a typed accessor:
+///
+/// | name | accessor |
+/// |---|---|
+/// | `REQUEST_METHOD` | [`method`](Environ::method) |
+/// | `SCRIPT_NAME` | [`script_name`](Environ::script_name) |
+/// | `PATH_INFO` | [`path_info`](Environ::path_info), [`path_info_bytes`](Environ::path_info_bytes) |
+/// | `QUERY_STRING` | [`query_string`](Environ::query_string) |
+/// | `RAW_URI` | [`raw_uri`](Environ::raw_uri) |
+/// | `CONTENT_TYPE`, `CONTENT_LENGTH` | [`content_type`](Environ::content_type), [`content_length`](Environ::content_length) |
+/// | `SERVER_NAME`, `SERVER_PORT`, `SERVER_PROTOCOL`, `SERVER_SOFTWARE` | [`server_name`](Environ::server_name), [`server_port`](Environ::server_port), [`server_protocol`](Environ::server_protocol), [`server_software`](Environ::server_software) |
+/// | `REMOTE_ADDR`, `REMOTE_PORT` | [`remote_addr`](Environ::remote_addr), [`remote_port`](Environ::remote_port) |
+/// | `HTTPS`, `wsgi.url_scheme` | [`is_https`](Environ::is_https), [`url_scheme`](Environ::url_scheme) |
+/// | `HTTP_<NAME>` | [`header`](Environ::header), [`headers`](Environ::headers) |
+/// | `wsgi.version`, `wsgi.multithread`, `wsgi.multiprocess`, `wsgi.run_once` | [`wsgi_version`](Environ::wsgi_version), ... |
+/// | `wsgi.input` | [`input`](Environ::input), [`take_input`](Environ::take_input), [`set_input`](Environ::set_input) |
+/// | `wsgi.errors` | [`errors`](Environ::errors) |
+/// | `wsgi.file_wrapper` | [`Body::from_reader`](crate::Body::from_reader) |
+/// | `pulsar.connection` | [`connection`](Environ::connection) |
+/// | `pulsar.cfg` | [`config`](Environ::config) |
+///
+/// # A WSGI dictionary
+///
+/// Like PEP 3333's `environ` dict, every key can be read by name, and
+/// middleware can set and remove keys, as a ProxyFix does:
+///
+/// - [`get`](Environ::get) reads every key that has a text form: the CGI
+///   variables, `HTTP_*`, `wsgi.url_scheme`, `wsgi.version` (`"1.0"`), the
+///   flags `wsgi.multithread`, `wsgi.multiprocess`, `wsgi.run_once`
+///   (`"true"`/`"false"`) and the keys middleware set. The object-valued
+///   keys (`wsgi.input`, `wsgi.errors`, `wsgi.file_wrapper`,
+///   `pulsar.connection`, `pulsar.cfg`) have accessors of their own;
+///   [`contains`](Environ::contains) is true for them.
+///   [`vars`](Environ::vars) lists every key `get` reads.
+/// - [`set`](Environ::set) writes any key with a text form, and the typed
+///   accessors read what it wrote: `wsgi.url_scheme` (and `HTTPS`) change
+///   [`url_scheme`](Environ::url_scheme) and [`is_https`](Environ::is_https);
+///   `REMOTE_ADDR` changes [`remote_addr`](Environ::remote_addr); `HTTP_*`,
+///   `CONTENT_TYPE` and `CONTENT_LENGTH` change the request headers
+///   ([`headers`](Environ::headers)); `PATH_INFO`, `SCRIPT_NAME` and
+///   `REQUEST_METHOD` change [`path_info`](Environ::path_info),
+///   [`script_name`](Environ::script_name) and [`method`](Environ::method).
+///   A value a typed accessor could not read back (a `SERVER_PORT` that is
+///   not a port, a `REMOTE_ADDR` that is not an IP address) is refused with
+///   an [`EnvironError`] saying what is expected.
+/// - [`remove`](Environ::remove) deletes any key PEP 3333 lets be absent
+///   (`HTTP_*`, `CONTENT_*`, `HTTPS`, `REMOTE_*`, `QUERY_STRING`, ...,
+///   and the keys middleware set); `SCRIPT_NAME` and `PATH_INFO` become
+///   empty, as PEP 3333 allows. The keys it requires (`REQUEST_METHOD`,
+///   `SERVER_NAME`, `SERVER_PORT`, `SERVER_PROTOCOL`, `wsgi.*`) can be set
+///   but not removed.
+///
+/// Typed values of its own are added with
+/// [`extensions_mut`](Environ::extensions_mut).
+///
+/// # Rules worth knowing
+/// - `HTTP_*`: one per request header, name upper-cased with `-` turned into
+///   `_`; `Content-Type` and `Content-Length` appear only as `CONTENT_TYPE`
+///   and `CONTENT_LENGTH`. Repeated headers are joined with `,` (cookies with
+///   `; `), except `Content-Length`, whose repeats are equal (the HTTP layer
+///   refuses others) and which stays one number. Headers whose *name* contains `_` are left out of `HTTP_*`
+///   (they would be indistinguishable from `-` and let a client spoof a
+///   header a proxy sets); they stay readable through
+///   [`headers`](Environ::headers).
+/// - `PATH_INFO` is percent-decoded, with `SCRIPT_NAME` removed from its
+///   front. The decoded bytes are always available, exactly, from
+///   [`path_info_bytes`](Environ::path_info_bytes). As a string, valid UTF-8
+///   is returned as such; bytes that are not UTF-8 are mapped one byte to
+///   one character (latin-1), PEP 3333's rule for native strings, so
+///   nothing panics and no byte is lost or replaced.
+/// - Header values that are not ASCII are likewise decoded as latin-1.
+/// - `wsgi.url_scheme` and `HTTPS` come from the connection (TLS or not)
+///   and from a trusted proxy's headers (see [`forwarded`]),
+///   never from the request itself: an absolute-form `https://` target or an
+///   HTTP/2 `:scheme https` over a plain connection is still `http`.
+/// - When the request target carries an authority (absolute form, HTTP/2's
+///   `:authority`), it is the host (RFC 9112 §3.2.2): `HTTP_HOST`,
+///   `SERVER_NAME` and `SERVER_PORT` all come from it, whatever a `Host`
+///   header said.
+/// - `SCRIPT_NAME` is the `script_name` setting, or, with
+///   `forwarded_prefix`, the prefix a trusted proxy gives. A request outside
+///   the configured `script_name` never reaches the application (the
+///   server answers 404), so `SCRIPT_NAME + PATH_INFO` is always the path.
+/// - `wsgi.multithread` is true: one application object is called on
+///   several threads at once (one per worker, and tokio's blocking pool for
+///   [`in_executor`](crate::middleware::in_executor) and blocking
+///   [`LazyWsgi`](crate::lazy::LazyWsgi) setups, even with one worker).
+///   `wsgi.multiprocess` is false (workers are threads of one process) and
+///   `wsgi.run_once` is false.
+///
 /// The request's variables (`environ`), built lazily from the request head.
 ///
 /// ```
@@ -155,30 +161,10 @@ pub struct Environ {
     outside_mount: bool,
 }
 
-/// The decoded path with `prefix` removed when it is a whole leading
-/// segment run (`/app` from `/app` or `/app/x`, not from `/apple`).
-fn strip_mount<'a>(decoded: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    let rest = decoded.strip_prefix(prefix)?;
-    (rest.is_empty() || rest[0] == b'/').then_some(rest)
-}
-
 fn latin1(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(s) if s.is_ascii() => Cow::Borrowed(s),
         _ => Cow::Owned(bytes.iter().map(|&b| b as char).collect()),
-    }
-}
-
-fn utf8_or_latin1(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
-    match bytes {
-        Cow::Borrowed(b) => match std::str::from_utf8(b) {
-            Ok(s) => Cow::Borrowed(s),
-            Err(_) => Cow::Owned(b.iter().map(|&c| c as char).collect()),
-        },
-        Cow::Owned(v) => match String::from_utf8(v) {
-            Ok(s) => Cow::Owned(s),
-            Err(e) => Cow::Owned(e.into_bytes().iter().map(|&c| c as char).collect()),
-        },
     }
 }
 
@@ -269,75 +255,6 @@ impl Environ {
     /// The first value of a request header.
     pub fn header(&self, name: impl header::AsHeaderName) -> Option<&HeaderValue> {
         self.head.headers.get(name)
-    }
-
-    /// `SCRIPT_NAME`: where the application is mounted (no trailing `/`).
-    pub fn script_name(&self) -> &str {
-        &self.script_name
-    }
-
-    /// Moves the mount point, as routers do when they consume a prefix.
-    pub fn set_script_name(&mut self, script_name: impl Into<String>) {
-        self.script_name = Cow::Owned(script_name.into());
-    }
-
-    /// `PATH_INFO` as exact bytes: percent-decoded, `SCRIPT_NAME` removed.
-    pub fn path_info_bytes(&self) -> Cow<'_, [u8]> {
-        if let Some(path) = &self.path_info {
-            return Cow::Borrowed(path);
-        }
-        let decoded: Cow<'_, [u8]> =
-            percent_encoding::percent_decode_str(self.head.uri.path()).into();
-        let prefix = self.script_name.as_bytes();
-        if prefix.is_empty() || !decoded.starts_with(prefix) {
-            return decoded;
-        }
-        let rest_is_segment = decoded.len() == prefix.len() || decoded[prefix.len()] == b'/';
-        if !rest_is_segment {
-            return decoded;
-        }
-        match decoded {
-            Cow::Borrowed(b) => Cow::Borrowed(&b[prefix.len()..]),
-            Cow::Owned(mut v) => {
-                v.drain(..prefix.len());
-                Cow::Owned(v)
-            }
-        }
-    }
-
-    /// `PATH_INFO` as a string: UTF-8 when the decoded bytes are UTF-8,
-    /// latin-1 otherwise (see the [module docs](self)).
-    pub fn path_info(&self) -> Cow<'_, str> {
-        utf8_or_latin1(self.path_info_bytes())
-    }
-
-    /// Replaces `PATH_INFO` (decoded bytes), as routers do.
-    pub fn set_path_info(&mut self, path: impl Into<Vec<u8>>) {
-        self.path_info = Some(path.into());
-    }
-
-    /// `QUERY_STRING`, raw (not decoded); empty when absent.
-    pub fn query_string(&self) -> &str {
-        if let Some(set) = self.var("QUERY_STRING") {
-            return set.unwrap_or("");
-        }
-        self.head.uri.query().unwrap_or("")
-    }
-
-    /// `RAW_URI`: the request target as the client sent it (for HTTP/2, the
-    /// `:path`).
-    pub fn raw_uri(&self) -> Cow<'_, str> {
-        if let Some(set) = self.var("RAW_URI") {
-            return Cow::Borrowed(set.unwrap_or(""));
-        }
-        let uri = &self.head.uri;
-        if uri.scheme().is_some() && self.head.version < Version::HTTP_2 {
-            return Cow::Owned(uri.to_string());
-        }
-        match uri.path_and_query() {
-            Some(pq) => Cow::Borrowed(pq.as_str()),
-            None => Cow::Borrowed("*"),
-        }
     }
 
     /// `CONTENT_TYPE`, absent when the header is.
@@ -540,30 +457,6 @@ impl fmt::Debug for Environ {
     }
 }
 
-/// `wsgi.errors`: text written here is logged through `tracing` at error
-/// level, target `wsgi.errors`.
-#[derive(Debug, Clone, Copy)]
-pub struct Errors {
-    _priv: (),
-}
-
-impl Errors {
-    /// Logs one message.
-    pub fn write(&self, message: &str) {
-        let message = message.trim_end_matches('\n');
-        if !message.is_empty() {
-            tracing::error!(target: "wsgi.errors", "{message}");
-        }
-    }
-}
-
-impl fmt::Write for Errors {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        Errors::write(self, s);
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,22 +468,6 @@ mod tests {
             ..Config::default()
         };
         Environ::new(head, Input::empty(), Arc::new(config), None)
-    }
-
-    #[test]
-    fn non_utf8_paths_keep_their_bytes() {
-        let e = environ(http::Request::get("/a%FFb%20c").body(()).unwrap(), "");
-        assert_eq!(&*e.path_info_bytes(), b"/a\xffb c");
-        assert_eq!(e.path_info(), "/a\u{ff}b c");
-    }
-
-    #[test]
-    fn script_name_is_removed_on_a_segment_boundary() {
-        let e = environ(http::Request::get("/app/x").body(()).unwrap(), "/app/");
-        assert_eq!(e.script_name(), "/app");
-        assert_eq!(e.path_info(), "/x");
-        let e = environ(http::Request::get("/apple").body(()).unwrap(), "/app");
-        assert_eq!(e.path_info(), "/apple");
     }
 
     #[test]

@@ -202,7 +202,7 @@ pub(super) fn header_matches(key: &str, suffix: &str) -> bool {
 
 impl Environ {
     /// Reads a variable by its PEP 3333 name, in its text form (see the
-    /// [module docs](crate::environ)).
+    /// [type's docs](crate::Environ)).
     ///
     /// Returns `None` for variables that are absent for this request
     /// (`CONTENT_TYPE` without the header, `HTTPS` over plain HTTP, a key
@@ -359,7 +359,7 @@ impl Environ {
 
     /// Sets a variable, as `environ[name] = value` does in Python: any key
     /// with a text form, the server's own included, and the typed accessors
-    /// read the new value (see the [module docs](crate::environ)).
+    /// read the new value (see the [type's docs](crate::Environ)).
     ///
     /// ```
     /// # let mut environ = wsgi_core::Environ::from_request(http::Request::new(()));
@@ -460,7 +460,7 @@ impl Environ {
     /// Removes a variable, as `del environ[name]` does in Python, and
     /// returns its value. Keys PEP 3333 requires cannot be removed;
     /// `SCRIPT_NAME` and `PATH_INFO` become empty (see the
-    /// [module docs](crate::environ)).
+    /// [type's docs](crate::Environ)).
     ///
     /// ```
     /// let request = http::Request::get("/").header("X-Real-IP", "10.0.0.1").body(()).unwrap();

@@ -72,7 +72,7 @@ impl FromEnviron for Connection {
     }
 }
 
-/// The matched route's parameters; a 500 outside a [`Router`](crate::Router).
+/// The matched route's parameters; a 500 outside a [`Router`](crate::router::Router).
 impl FromEnviron for RouteParams {
     type Rejection = Error;
 

@@ -21,7 +21,8 @@ use crate::response::{IntoResponse, WsgiResponse};
 ///
 /// ```
 /// use serde::{Deserialize, Serialize};
-/// use wsgi_core::{wsgi_handler, Json};
+/// use wsgi_core::wsgi_handler;
+/// use wsgi_core::extract::Json;
 ///
 /// #[derive(Deserialize)]
 /// struct NewItem {

@@ -10,7 +10,8 @@
 //! ```
 //! use serde::Deserialize;
 //! use wsgi_core::extract::{Path, Query, State};
-//! use wsgi_core::{wsgi_handler, Router, WsgiHandler};
+//! use wsgi_core::{wsgi_handler, WsgiHandler};
+//! use wsgi_core::router::Router;
 //!
 //! #[derive(Clone)]
 //! struct Greeting(&'static str);
@@ -36,11 +37,11 @@
 //! | [`Path<T>`] | the route's parameters (a value, a tuple or a struct) | 400 naming the parameter |
 //! | [`Query<T>`] | `QUERY_STRING`, URL-decoded into `T` | 400 naming the field |
 //! | [`Form<T>`] | a URL-encoded or multipart body (text fields), or the query of a `GET` | 415, 413, 422 |
-//! | [`Json<T>`](crate::Json) | a JSON body | 415 for another content type, 400 for invalid JSON, 422 when it does not fit `T`, 413 over the limit |
+//! | [`Json<T>`](crate::extract::Json) | a JSON body | 415 for another content type, 400 for invalid JSON, 422 when it does not fit `T`, 413 over the limit |
 //! | [`Bytes`](bytes::Bytes), `String` | the whole body | 413, 400 |
 //! | [`Cookies`], [`SignedCookies`], [`PrivateCookies`] | the `Cookie` header (signed and private ones with the key from the `secret_key` setting) | never; a signed or private jar without a `secret_key` is refused at start-up |
 //! | [`TypedHeader<H>`] | one header, typed by the `headers` crate | 400 |
-//! | [`State<S>`] | state given to [`WsgiHandler::with_state`](crate::WsgiHandler::with_state) or [`Router::with_state`](crate::Router::with_state) | checked at start-up |
+//! | [`State<S>`] | state given to [`WsgiHandler::with_state`](crate::WsgiHandler::with_state) or [`Router::with_state`](crate::router::Router::with_state) | checked at start-up |
 //! | [`Extension<T>`] | a value a middleware put in the environ's extensions | 500 |
 //! | `Method`, `Uri`, `Version`, `HeaderMap`, [`RouteParams`](crate::router::RouteParams) | the request head | never (`RouteParams`: 500 outside a router) |
 //! | [`Connection`](crate::Connection), `Arc<Config>` | `pulsar.connection`, `pulsar.cfg` | 500 without a connection |
@@ -205,8 +206,10 @@ mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::{Path, Query, State};
+    use crate::extract::Json;
+    use crate::router::Router;
     use crate::test_client::TestClient;
-    use crate::{wsgi_handler, Environ, Error, HttpError, Json, Router, WsgiHandler};
+    use crate::{wsgi_handler, Environ, Error, HttpError, WsgiHandler};
 
     #[derive(Clone)]
     struct Prefix(&'static str);

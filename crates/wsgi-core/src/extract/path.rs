@@ -21,12 +21,13 @@ use crate::router::RouteParams;
 /// The route's parameters, deserialized into `T`: one value
 /// (`Path<u64>`), a tuple in rule order (`Path<(String, u32)>`) or a struct
 /// by name. A value that does not fit is a 400 naming the parameter;
-/// outside a [`Router`](crate::Router) it is a 500.
+/// outside a [`Router`](crate::router::Router) it is a 500.
 ///
 /// ```
 /// use serde::Deserialize;
 /// use wsgi_core::extract::Path;
-/// use wsgi_core::{wsgi_handler, Router};
+/// use wsgi_core::wsgi_handler;
+/// use wsgi_core::router::Router;
 ///
 /// #[wsgi_handler]
 /// fn user(Path(id): Path<u64>) -> String {

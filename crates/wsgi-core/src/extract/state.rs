@@ -10,7 +10,7 @@ use crate::error::Error;
 
 /// Shared state of type `S`, given to
 /// [`WsgiHandler::with_state`](crate::WsgiHandler::with_state) or
-/// [`Router::with_state`](crate::Router::with_state): a database pool, an
+/// [`Router::with_state`](crate::router::Router::with_state): a database pool, an
 /// HTTP client, a counter. Each request gets a clone, so wrap what must be
 /// shared (`Arc<Mutex<…>>`) or use a type that is a handle already (most
 /// pools are).

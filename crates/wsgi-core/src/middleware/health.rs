@@ -11,10 +11,9 @@
 //!   [`ready_when`](HealthCheck::ready_when) check says no; a failing
 //!   readiness probe means "send me no new clients".
 //!
-//! With the `shutdown_drain` setting, a server told to stop keeps serving
-//! for that long while readiness answers 503, so the load balancer takes it
-//! out of rotation before it stops accepting: no client sees a refused
-//! connection during a rolling restart.
+//! With the `shutdown_drain` setting a server told to stop keeps serving
+//! while readiness answers 503: see the
+//! [graceful shutdown](crate::server#graceful-shutdown).
 
 use std::fmt;
 use std::sync::Arc;
@@ -39,10 +38,8 @@ use crate::response::WsgiResponse;
 ///   `503 not ready` while the [`ready_when`](Self::ready_when) check says
 ///   no. A failing readiness probe means "send me no new clients".
 ///
-/// Answers carry `Cache-Control: no-store`. With the `shutdown_drain`
-/// setting a server told to stop keeps serving for that long while
-/// readiness answers 503, so the load balancer takes it out of rotation
-/// before it stops accepting.
+/// Answers carry `Cache-Control: no-store`. For `shutdown_drain`, see the
+/// [graceful shutdown](crate::server#graceful-shutdown).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]

@@ -20,7 +20,7 @@ use crate::error::{Error, HttpError};
 /// | [`WsgiResponse`] | itself |
 /// | `&'static str`, `String`, `Cow<'static, str>` | `200`, `text/plain; charset=utf-8` |
 /// | [`Html<T>`] | `200`, `text/html; charset=utf-8` |
-/// | [`Json<T>`](crate::Json) | `200`, `application/json` |
+/// | [`Json<T>`](crate::extract::Json) | `200`, `application/json` |
 /// | `Vec<u8>`, [`Bytes`], `&'static [u8]` | `200`, `application/octet-stream` |
 /// | [`Body`] (a stream: `Body::from_stream`, chunks, futures) | `200`, streamed |
 /// | `()` | `200`, empty |
@@ -33,7 +33,7 @@ use crate::error::{Error, HttpError};
 /// Implement it for your own error type to choose its status and page:
 ///
 /// ```
-/// use wsgi_core::response::IntoResponse;
+/// use wsgi_core::IntoResponse;
 /// use wsgi_core::{Error, HttpError, WsgiResponse};
 ///
 /// enum AppError {
@@ -63,7 +63,7 @@ use crate::error::{Error, HttpError};
 /// # let _ = Item;
 /// ```
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` cannot be returned from a handler: it does not implement `wsgi_core::response::IntoResponse`",
+    message = "`{Self}` cannot be returned from a handler: it does not implement `wsgi_core::IntoResponse`",
     label = "not a response",
     note = "handlers return `WsgiResponse`, `String`, `&'static str`, `Json<T>`, `Html<T>`, `Redirect`, `StatusCode`, `Body`, `(StatusCode, T)`, `Result<T, E>` with `E` an `IntoResponse` (`wsgi_core::Error`, `HttpError`, `anyhow::Error`, or your own type) or any `std::error::Error`, ...",
     note = "for a type of your own, implement `IntoResponse` for it"

@@ -121,7 +121,9 @@ enum Phase {
     /// Known in full and not sent yet: one frame.
     Full(Bytes),
     /// Streaming the application's body and `write()` bytes, in order.
-    Streaming(Outgoing),
+    /// Boxed: a response is moved several times on its way to hyper, and
+    /// most are `Full`.
+    Streaming(Box<Outgoing>),
     /// Aborted: the error waits for hyper to flush what was produced
     /// before it, so the client sees the partial body, never a completed
     /// message.
@@ -209,7 +211,8 @@ impl ResponseBody {
         if let Some(bytes) = outgoing.take_whole() {
             return ResponseBody::full(bytes, log);
         }
-        let mut body = ResponseBody::with_phase(Phase::Streaming(outgoing), declared, log);
+        let mut body =
+            ResponseBody::with_phase(Phase::Streaming(Box::new(outgoing)), declared, log);
         body.context = Some(Box::new(context));
         body.timer = timeout.map(|timeout| Timer {
             timeout,

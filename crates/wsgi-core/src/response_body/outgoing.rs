@@ -2,7 +2,7 @@
 
 use std::future::poll_fn;
 use std::panic::AssertUnwindSafe;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -69,6 +69,36 @@ impl Outgoing {
         &mut self,
         timeout: Option<Duration>,
     ) -> Result<(), StreamError> {
+        match self.read_first_now() {
+            Some(read) => read,
+            // Boxed: the timer and the wait would otherwise make every
+            // request's future larger, and most bodies never wait here.
+            None => Box::pin(self.wait_for_first(timeout)).await,
+        }
+    }
+
+    /// [`read_first`](Self::read_first) for a body whose first item is
+    /// there at once (bytes known in full, an iterable of ready items):
+    /// `None` if it would have to wait. The body is polled with a waker
+    /// that does nothing; waiting then polls it again with the task's own,
+    /// which is the one it must wake.
+    fn read_first_now(&mut self) -> Option<Result<(), StreamError>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            match self.poll_next(&mut cx) {
+                Poll::Ready(Some(Ok(bytes))) if bytes.is_empty() => continue,
+                Poll::Ready(Some(Ok(bytes))) => {
+                    self.first = Some(bytes);
+                    return Some(Ok(()));
+                }
+                Poll::Ready(Some(Err(error))) => return Some(Err(error)),
+                Poll::Ready(None) => return Some(Ok(())),
+                Poll::Pending => return None,
+            }
+        }
+    }
+
+    async fn wait_for_first(&mut self, timeout: Option<Duration>) -> Result<(), StreamError> {
         loop {
             let next = poll_fn(|cx| self.poll_next(cx));
             let next = match timeout {

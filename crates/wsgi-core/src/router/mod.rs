@@ -263,7 +263,8 @@ impl Router {
             ));
             let scope = self.states.enter(environ);
             for handler in handlers {
-                if let Some(response) = handler.call(environ).await? {
+                // Through the `dyn` itself (see `WsgiHandler`'s chain).
+                if let Some(response) = (**handler).call(environ).await? {
                     return Ok(Some(response));
                 }
             }

@@ -17,27 +17,14 @@
 //! A deadline that passes fails the pending read with `TimedOut`, which
 //! makes hyper close the connection.
 //!
-//! It also ends HTTP/1 connections at shutdown. hyper's own graceful
-//! shutdown closes a connection it sees idle at once, even when the next
-//! request is already in the socket, unread: that request is lost and the
-//! close sends a reset. A proxy that keeps connections to the server (nginx
-//! with upstream `keepalive`) sends its next request the moment the last
-//! response ends, so under load most of them race the shutdown that way,
-//! and a lost POST is a 502 nginx cannot retry. Instead, once the
-//! connection is marked closing, a read that finds nothing while no
-//! request has begun to arrive ends the stream as if the client had closed
-//! it, and hyper closes cleanly; bytes already received are returned as
-//! usual, and the request they carry is served with `Connection: close`
+//! It also ends HTTP/1 connections at shutdown, in the way the server's
+//! docs describe ([graceful shutdown](super#graceful-shutdown), step 3):
+//! once the connection is marked closing, a read that finds nothing while
+//! no request has begun to arrive ends the stream as if the client had
+//! closed it (after the connection has been idle for [`SHUTDOWN_QUIET`]),
+//! and hyper closes cleanly; bytes already received are returned as usual,
+//! and their request is answered with `Connection: close`
 //! (`service::respond_with` adds it to responses made while closing).
-//!
-//! A connection that served a request a moment ago is the one such a proxy
-//! reuses next, so closing it at once still races the proxy's next request
-//! (the reset above, or nginx reading the close after writing a request: a
-//! 502 for a POST). So a closing connection that has been idle for less
-//! than [`SHUTDOWN_QUIET`] stays open until then: a request arriving
-//! meanwhile is served with `Connection: close`, which ends the connection
-//! without a race; a connection quiet for that long is not the one a proxy
-//! is about to use, and ends.
 
 use std::future::Future;
 use std::io;

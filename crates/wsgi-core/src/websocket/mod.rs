@@ -3,7 +3,7 @@
 //!
 //! A handler takes a [`WebSocketUpgrade`] (an [extractor](crate::extract),
 //! so it works in a typed [`#[wsgi_handler]`](crate::wsgi_handler) and, through
-//! [`FromEnviron`](crate::FromEnviron), in any handler). Extracting it checks
+//! [`FromEnviron`](crate::extract::FromEnviron), in any handler). Extracting it checks
 //! the handshake (`GET`, HTTP/1.1, `Upgrade: websocket`, `Connection:
 //! upgrade`, `Sec-WebSocket-Version: 13`, a valid `Sec-WebSocket-Key`) and
 //! refuses anything else with a `400` (`426` for another version) that says
@@ -16,7 +16,8 @@
 //!
 //! ```
 //! use wsgi_core::websocket::{Message, WebSocketUpgrade};
-//! use wsgi_core::{wsgi_handler, Router, WsgiResponse};
+//! use wsgi_core::{wsgi_handler, WsgiResponse};
+//! use wsgi_core::router::Router;
 //!
 //! /// Echoes every text and binary message back.
 //! #[wsgi_handler]
@@ -40,29 +41,9 @@
 //! refusing 1xx statuses and the `Upgrade` header from applications.
 //!
 //! # Limits and lifecycle
-//! - Incoming messages (and each frame) larger than `websocket_max_message`
-//!   (a [`Config`](crate::Config) setting, or
-//!   [`max_message_size`](WebSocketUpgrade::max_message_size)) close the
-//!   socket with `1009`; invalid UTF-8 in a text message or a close reason
-//!   with `1007`; any other protocol violation (reserved bits, unknown
-//!   opcodes, a fragmented or oversized control frame, a bad close code,
-//!   an unmasked frame) with `1002`.
-//! - Keep-alive: while the function waits in [`recv`](WebSocket::recv), a
-//!   socket that has been silent for half of `websocket_idle_timeout` is
-//!   pinged, and one silent for all of it is closed with `1001`.
-//! - Backpressure: [`send`](WebSocket::send) waits until the connection
-//!   takes the message, and nothing is read before `recv` asks, so a
-//!   client that does not read, or floods, does not grow memory.
-//! - The close handshake: a close from the client is answered with the
-//!   same code; when the function returns, the socket is closed with `1000`
-//!   (`1011` if it panicked), and the client's answer is awaited for a few
-//!   seconds.
-//! - Graceful shutdown: the server closes every socket with `1001` and
-//!   waits for them up to `shutdown_timeout`. A socket counts as its
-//!   connection for `max_connections`, and `pulsar.connection`
-//!   ([`WebSocket::connection`]) is the connection it was upgraded from.
-//! - When a socket ends, an access line (target `wsgi::access`) gives its
-//!   path, duration, bytes in and out, and close code.
+//! Message limits, close codes, keep-alive pings, backpressure, the close
+//! handshake, shutdown and the access line are described once, in the
+//! guide: [WebSocket and Server-Sent Events](crate::guide::websocket#limits-and-lifecycle).
 
 mod session;
 mod socket;

@@ -1,4 +1,5 @@
-use wsgi_core::{wsgi_handler, Environ, Error, Json, StartResponse, WsgiResponse};
+use wsgi_core::{wsgi_handler, Environ, Error, StartResponse, WsgiResponse};
+use wsgi_core::extract::Json;
 
 #[wsgi_handler]
 fn no_return_type(_environ: &Environ, _start_response: StartResponse) {}

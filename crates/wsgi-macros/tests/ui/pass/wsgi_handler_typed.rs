@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 use wsgi_core::extract::{Cookies, Extension, Form, Path, Query, State, TypedHeader};
 use wsgi_core::headers::UserAgent;
 use wsgi_core::http::{HeaderMap, Method, StatusCode};
-use wsgi_core::response::IntoResponse;
-use wsgi_core::{wsgi_handler, Body, Environ, Error, Html, HttpError, Json, Redirect, StartResponse, WsgiResponse};
+use wsgi_core::IntoResponse;
+use wsgi_core::{wsgi_handler, Body, Environ, Error, Html, HttpError, Redirect, StartResponse, WsgiResponse};
+use wsgi_core::extract::Json;
 
 #[derive(Clone)]
 struct Db;

@@ -1,0 +1,128 @@
+//! The validated response head: statuses, header names and values, and
+//! the hop-by-hop headers only the server may set.
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use super::{IntoStatus, StartResponseError, Status};
+
+/// A validated response head, ready for the wire.
+#[derive(Debug, Clone)]
+pub(crate) struct Head {
+    pub(crate) status: Status,
+    pub(crate) headers: HeaderMap,
+    pub(crate) content_length: Option<u64>,
+}
+
+/// Whether `name` is a hop-by-hop header, which only the server may set:
+/// PEP 3333's list (RFC 2616 §13.5.1) plus every `Proxy-*` header
+/// (`Proxy-Connection` included).
+pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == header::UPGRADE
+        || name == header::TE
+        || name == header::TRAILER
+        || name.as_str() == "keep-alive"
+        || name.as_str() == "trailers"
+        || name.as_str().starts_with("proxy-")
+}
+
+pub(super) fn build_head<I, K, V>(
+    status: impl IntoStatus,
+    headers: I,
+) -> Result<Head, StartResponseError>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: AsRef<str>,
+    V: AsRef<[u8]>,
+{
+    let status = status.into_status()?;
+    let iter = headers.into_iter();
+    // Room for the `Content-Length` and `Server` the server may add: a
+    // `HeaderMap` that grows rehashes every entry.
+    let mut map = HeaderMap::with_capacity(iter.size_hint().0 + 2);
+    let mut content_length = None;
+    for (name, value) in iter {
+        let name = name.as_ref();
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| StartResponseError::InvalidHeaderName(name.to_owned()))?;
+        if is_hop_by_hop(&header_name) {
+            return Err(StartResponseError::HopByHopHeader(name.to_owned()));
+        }
+        let header_value = HeaderValue::from_bytes(value.as_ref())
+            .map_err(|_| StartResponseError::InvalidHeaderValue(name.to_owned()))?;
+        if header_name == header::CONTENT_LENGTH {
+            let text = String::from_utf8_lossy(value.as_ref());
+            let parsed = text
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|_| !text.trim().starts_with('+'))
+                .ok_or_else(|| StartResponseError::InvalidContentLength(text.to_string()))?;
+            if content_length.is_some_and(|previous| previous != parsed) {
+                return Err(StartResponseError::InvalidContentLength(text.to_string()));
+            }
+            if content_length.is_some() {
+                continue;
+            }
+            content_length = Some(parsed);
+            map.insert(header::CONTENT_LENGTH, HeaderValue::from(parsed));
+            continue;
+        }
+        map.append(header_name, header_value);
+    }
+    Ok(Head {
+        status,
+        headers: map,
+        content_length,
+    })
+}
+
+/// [`build_head`] for headers in a `HeaderMap`: the same checks in the same
+/// order, and the same head (one `Content-Length`, written as digits).
+pub(super) fn head_from_map(
+    status: Status,
+    mut headers: HeaderMap,
+) -> Result<Head, StartResponseError> {
+    let mut content_length = None;
+    let mut rewrite_length = false;
+    for (name, value) in &headers {
+        if is_hop_by_hop(name) {
+            return Err(StartResponseError::HopByHopHeader(name.as_str().to_owned()));
+        }
+        // `HeaderValue::from_bytes`'s rule, for a value built unchecked.
+        let bytes = value.as_bytes();
+        if !bytes.iter().all(|&b| b == b'\t' || (b >= 32 && b != 127)) {
+            return Err(StartResponseError::InvalidHeaderValue(
+                name.as_str().to_owned(),
+            ));
+        }
+        if name == header::CONTENT_LENGTH {
+            let text = String::from_utf8_lossy(bytes);
+            let parsed = text
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|_| !text.trim().starts_with('+'))
+                .ok_or_else(|| StartResponseError::InvalidContentLength(text.to_string()))?;
+            if content_length.is_some_and(|previous| previous != parsed) {
+                return Err(StartResponseError::InvalidContentLength(text.to_string()));
+            }
+            // Already as `HeaderValue::from(parsed)` writes it, or not.
+            let canonical =
+                bytes.iter().all(u8::is_ascii_digit) && (bytes.len() == 1 || bytes[0] != b'0');
+            rewrite_length |= content_length.is_some() || !canonical;
+            content_length = Some(parsed);
+        }
+    }
+    if let (true, Some(length)) = (rewrite_length, content_length) {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
+    // Room for the `Server` (and `Content-Length`) the server may add.
+    headers.reserve(2);
+    Ok(Head {
+        status,
+        headers,
+        content_length,
+    })
+}
