@@ -39,28 +39,49 @@ struct Listeners {
     /// `sets[worker][address]`.
     sets: Vec<Vec<Socket>>,
     addrs: Vec<String>,
+    /// The Unix socket files made, removed when the workers are gone.
+    unix_files: Vec<std::path::PathBuf>,
 }
 
-/// Binds every address of `config` (TCP `HOST:PORT` only) `workers` times
-/// with `SO_REUSEPORT` (Linux and the BSDs), so the kernel spreads new
+/// Binds every TCP address of `config` `workers` times with
+/// `SO_REUSEPORT` (Linux and the BSDs), so the kernel spreads new
 /// connections evenly over the workers instead of waking whichever
 /// happens to wait (a worker serving inline would otherwise take far more
 /// than its share, or far less). Each worker's sockets get consecutive
 /// descriptors that survive `exec`; the parent keeps them all, so the
-/// connections of a worker that restarts wait in its backlog.
+/// connections of a worker that restarts wait in its backlog. A `unix:`
+/// address is bound once and shared (a duplicate descriptor per worker);
+/// `fd://` ones are refused.
 fn bind(config: &Config) -> io::Result<Listeners> {
     let mut sets: Vec<Vec<Socket>> = Vec::new();
     let mut resolved: Vec<SocketAddr> = Vec::new();
     let mut addrs = Vec::new();
-    for worker in 0..config.workers.max(1) {
+    let mut unix_files = Vec::new();
+    for _ in 0..config.workers.max(1) {
         let mut set = Vec::new();
         for (index, bind) in config.bind.iter().enumerate() {
             let not_tcp = || {
                 io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("worker processes need TCP addresses (HOST:PORT); `{bind}` is not one: use --workers 1 (or threads) for unix: and fd:// addresses"),
+                    format!("worker processes need TCP (HOST:PORT) or unix: addresses; `{bind}` is neither: use --workers 1 for fd:// addresses"),
                 )
             };
+            if let BindAddr::Unix(path) = bind {
+                // One socket for every worker (a duplicate descriptor
+                // each): the kernel has no SO_REUSEPORT spreading for
+                // Unix-domain sockets.
+                let socket = match sets.first().and_then(|first| first.get(index)) {
+                    Some(first) => first.try_clone()?,
+                    None => {
+                        addrs.push(format!("unix:{}", path.display()));
+                        unix_files.push(path.clone());
+                        bind_unix(path, config.backlog)?
+                    }
+                };
+                socket.set_cloexec(false)?;
+                set.push(socket);
+                continue;
+            }
             let BindAddr::Tcp { host, port } = bind else {
                 return Err(not_tcp());
             };
@@ -79,8 +100,9 @@ fn bind(config: &Config) -> io::Result<Listeners> {
             socket.bind(&addr.into())?;
             socket.listen(i32::try_from(config.backlog).unwrap_or(i32::MAX))?;
             socket.set_cloexec(false)?;
-            if worker == 0 {
+            if resolved.len() <= index {
                 let local = socket.local_addr()?.as_socket();
+                resolved.resize(index, addr);
                 resolved.push(local.unwrap_or(addr));
                 addrs.push(local.map_or_else(|| bind.to_string(), |a| a.to_string()));
             }
@@ -98,7 +120,36 @@ fn bind(config: &Config) -> io::Result<Listeners> {
         }
         sets.push(set);
     }
-    Ok(Listeners { sets, addrs })
+    Ok(Listeners {
+        sets,
+        addrs,
+        unix_files,
+    })
+}
+
+/// Binds a Unix-domain socket at `path`, replacing a socket file that a
+/// dead server left (not one a live server answers on, nor another file).
+fn bind_unix(path: &std::path::Path, backlog: u32) -> io::Result<Socket> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("another server is listening on {}", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket)
 }
 
 /// How a worker process is started.
@@ -186,10 +237,12 @@ pub(crate) fn supervise(config: &Config, launcher: &Launcher) -> i32 {
             }
         }
         for addr in &listeners.addrs {
-            println!(
-                "listening on http://{addr} ({} worker processes)",
-                config.workers
-            );
+            let shown = if addr.starts_with("unix:") {
+                addr.clone()
+            } else {
+                format!("http://{addr}")
+            };
+            println!("listening on {shown} ({} worker processes)", config.workers);
         }
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
@@ -236,6 +289,9 @@ pub(crate) fn supervise(config: &Config, launcher: &Launcher) -> i32 {
                     }
                 }
             }
+        }
+        for path in &listeners.unix_files {
+            let _ = std::fs::remove_file(path);
         }
         drop(listeners);
         status
