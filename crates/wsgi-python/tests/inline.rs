@@ -37,6 +37,10 @@ const PATIENCE: usize = 2000;
 
 static MODULES: AtomicUsize = AtomicUsize::new(0);
 
+/// One test at a time: tests running side by side share the GIL, and a
+/// call that waits for it counts as blocking.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn serve(inline: bool) -> (ServerHandle, Py<PyModule>) {
     let (app, module) = Python::attach(|py| {
         let name = format!("inline_app_{}", MODULES.fetch_add(1, Ordering::SeqCst));
@@ -77,6 +81,7 @@ fn on_pool(thread: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fast_calls_come_to_run_inline_but_bodies_stay_on_the_pool() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (server, _m) = serve(true);
     let addr = server.local_addr();
     for _ in 0..10 {
@@ -96,6 +101,7 @@ async fn fast_calls_come_to_run_inline_but_bodies_stay_on_the_pool() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_call_that_blocks_inline_sends_the_calls_back_to_the_pool() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (server, _m) = serve(true);
     let addr = server.local_addr();
     warm_up(addr).await;
@@ -110,6 +116,7 @@ async fn a_call_that_blocks_inline_sends_the_calls_back_to_the_pool() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_application_that_blocks_never_runs_inline() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (server, _m) = serve(true);
     let addr = server.local_addr();
     for _ in 0..WARM_UP {
@@ -120,6 +127,7 @@ async fn an_application_that_blocks_never_runs_inline() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn inline_false_keeps_every_call_on_the_pool() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let (server, _m) = serve(false);
     let addr = server.local_addr();
     for _ in 0..WARM_UP {
