@@ -61,7 +61,8 @@ impl<A: Application + Clone> Server<A> {
 
     /// Binds, serves until SIGINT or SIGTERM, then shuts down gracefully.
     /// Blocks the calling thread; installs a `tracing` subscriber (filtered
-    /// by `RUST_LOG`, else `log_level`) unless one is already set.
+    /// by `RUST_LOG`, else `log_level`) unless one is already set. With
+    /// `workers = 1` the one worker serves on the calling thread itself.
     pub fn run(self) -> Result<(), ServerError> {
         self.config.validate().map_err(ServerError::Config)?;
         self.app
@@ -78,9 +79,13 @@ impl<A: Application + Clone> Server<A> {
                 .build()
         }
         .map_err(ServerError::Runtime)?;
+        // One worker serves on this thread's runtime: no second thread,
+        // and thread-bound state of the caller's (an embedding
+        // interpreter's, say) is the worker's.
+        let on_caller = self.config.workers <= 1;
         runtime.block_on(async move {
             let signal = shutdown_signal();
-            let handle = self.spawn()?;
+            let handle = self.start(on_caller)?;
             signal.await;
             tracing::info!("shutting down: draining in-flight requests");
             handle.shutdown().await;
@@ -95,6 +100,12 @@ impl<A: Application + Clone> Server<A> {
     /// from inside one); otherwise each worker gets a thread and an event
     /// loop of its own.
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
+        self.start(false)
+    }
+
+    /// [`spawn`](Self::spawn), or with `on_caller` every worker's loop as
+    /// tasks of the caller's runtime (as `workers = 0` does).
+    fn start(self, on_caller: bool) -> Result<ServerHandle, ServerError> {
         let Server { app, config, hooks } = self;
         config.validate().map_err(ServerError::Config)?;
         app.check(&Provided::new(&config))
@@ -146,7 +157,7 @@ impl<A: Application + Clone> Server<A> {
             };
             let (tx, rx) = oneshot::channel();
             done.push(rx);
-            if workers == 0 {
+            if workers == 0 || on_caller {
                 tokio::spawn(async move {
                     worker.run(listeners, ready).await;
                     let _ = tx.send(());
