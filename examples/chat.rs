@@ -11,6 +11,8 @@
 //!
 //! - `GET /`: the page. It opens `/ws`; if that fails (or closes before it
 //!   ever opened), it listens on `/events` and sends with `POST /send`.
+//!   `/?sse` goes to the event stream at once. The page's "Transport" line
+//!   says which one is open, once it is.
 //! - `GET /ws`: a WebSocket; each text message is said in the room, and
 //!   everything said in the room is sent to the socket.
 //! - `GET /events`: the room as an event stream (`Last-Event-ID` skips what
@@ -107,8 +109,8 @@ function show(text) {
 }
 let send = null;
 function useEvents() {
-  transport.textContent = "server-sent events";
   const source = new EventSource("events");
+  source.onopen = () => { transport.textContent = "server-sent events"; };
   source.addEventListener("said", (event) => show(event.data));
   send = (text) => fetch("send", { method: "POST", body: text });
 }

@@ -4,7 +4,7 @@
 
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../../examples/chat.rs"]
-mod example;
+pub(super) mod example;
 
 use std::net::SocketAddr;
 

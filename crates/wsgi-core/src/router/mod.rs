@@ -16,7 +16,8 @@
 //! [`WsgiHandler`](crate::WsgiHandler); a path that matches with no handler
 //! for the method is answered `405 Method Not Allowed` with `Allow`
 //! ([`HttpError::method_not_allowed`]); `HEAD` falls back to the `GET`
-//! handler. The matched parameters are put in the environ's extensions as
+//! handler, and so does an HTTP/2 extended `CONNECT` (RFC 8441: how a
+//! WebSocket is opened over HTTP/2, where HTTP/1.1 sends a `GET`). The matched parameters are put in the environ's extensions as
 //! [`RouteParams`]. Handlers are [`RequestMiddleware`], which
 //! [`#[wsgi_handler]`](crate::wsgi_handler) types are; a plain
 //! [`Application`] is mounted with [`Router::route_app`] (or wrapped in
@@ -77,17 +78,19 @@ struct Route {
 
 impl Route {
     /// The handlers for `method` in the order they were added: those for
-    /// the method itself (for `HEAD` without any, those for `GET`) and
-    /// those for any method.
+    /// the method itself (for `HEAD` without any, and for an HTTP/2
+    /// extended CONNECT without any, those for `GET`) and those for any
+    /// method.
     fn handlers<'a>(
         &'a self,
         method: &'a Method,
+        extended_connect: bool,
     ) -> impl Iterator<Item = &'a Arc<dyn RequestMiddleware>> {
         let has_own = self
             .handlers
             .iter()
             .any(|(m, _)| m.as_ref() == Some(method));
-        let wanted = if !has_own && method == Method::HEAD {
+        let wanted = if !has_own && (method == Method::HEAD || extended_connect) {
             &Method::GET
         } else {
             method
@@ -238,13 +241,17 @@ impl Router {
         let path: Arc<str> = Arc::from(&*environ.path_info());
         let mut allowed: Vec<Method> = Vec::new();
         let mut any_matched = false;
+        // RFC 8441's CONNECT (a WebSocket over HTTP/2) stands for the GET
+        // of an HTTP/1.1 upgrade: it reaches the rule's `GET` handler.
+        let extended_connect = environ.method() == Method::CONNECT
+            && environ.extensions().get::<hyper::ext::Protocol>().is_some();
         for route in &self.routes {
             let Some(spans) = route.rule.match_spans(&path) else {
                 continue;
             };
             any_matched = true;
             let method = environ.method().clone();
-            let mut handlers = route.handlers(&method).peekable();
+            let mut handlers = route.handlers(&method, extended_connect).peekable();
             if handlers.peek().is_none() {
                 for (method, _) in &route.handlers {
                     if let Some(method) = method {

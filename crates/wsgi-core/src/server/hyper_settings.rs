@@ -46,5 +46,9 @@ pub(super) fn connection_builders(config: &Config) -> Builders {
         .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(config.http_keep_alive.max(Duration::from_secs(1))))
         .keep_alive_timeout(Duration::from_secs(20));
+    // RFC 8441: WebSockets over HTTP/2 (`SETTINGS_ENABLE_CONNECT_PROTOCOL`),
+    // answered by `WebSocketUpgrade` like an HTTP/1.1 upgrade.
+    #[cfg(feature = "ws")]
+    http2.enable_connect_protocol();
     Builders { http1, http2 }
 }

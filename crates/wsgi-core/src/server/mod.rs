@@ -131,6 +131,7 @@ mod start;
 mod timeouts;
 #[cfg(feature = "tls")]
 mod tls;
+mod when_woken;
 mod worker;
 
 pub use error::ServerError;

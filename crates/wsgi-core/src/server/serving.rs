@@ -18,6 +18,7 @@ use super::hyper_service::ConnService;
 use super::hyper_settings::Builders;
 use super::protocol::{self, Protocol, Rewind};
 use super::timeouts::TimedIo;
+use super::when_woken::WhenWoken;
 
 /// One connection, ready to be served once its stream is (after the TLS
 /// handshake, if any).
@@ -43,7 +44,7 @@ pub(super) async fn run_upgraded(
     tokio::select! {
         biased;
         () = upgraded.as_mut() => return,
-        () = stopped(stop) => connection.begin_closing(),
+        () = WhenWoken::new(stopped(stop)) => connection.begin_closing(),
     }
     upgraded.await;
 }
@@ -109,7 +110,7 @@ impl<A: Application + ?Sized> Serving<A> {
             tokio::pin!(sniff);
             tokio::select! {
                 biased;
-                () = stopped(&mut stop) => {
+                () = WhenWoken::new(stopped(&mut stop)) => {
                     connection.begin_closing();
                     sniff.await
                 }
@@ -136,7 +137,7 @@ impl<A: Application + ?Sized> Serving<A> {
                         tokio::pin!(conn);
                         let served = tokio::select! {
                             biased;
-                            () = stopped(&mut stop) => {
+                            () = WhenWoken::new(stopped(&mut stop)) => {
                                 connection.begin_closing();
                                 conn.await
                             }
@@ -157,7 +158,7 @@ impl<A: Application + ?Sized> Serving<A> {
                             tokio::pin!(conn);
                             tokio::select! {
                                 biased;
-                                () = stopped(&mut stop) => {
+                                () = WhenWoken::new(stopped(&mut stop)) => {
                                     closing.begin_closing();
                                     conn.as_mut().graceful_shutdown();
                                     conn.await

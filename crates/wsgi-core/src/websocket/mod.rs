@@ -4,15 +4,18 @@
 //! A handler takes a [`WebSocketUpgrade`] (an [extractor](crate::extract),
 //! so it works in a typed [`#[wsgi_handler]`](crate::wsgi_handler) and, through
 //! [`FromEnviron`](crate::extract::FromEnviron), in any handler). Extracting it checks
-//! the handshake (`GET`, HTTP/1.1, `Upgrade: websocket`, `Connection:
-//! upgrade`, `Sec-WebSocket-Version: 13`, a valid `Sec-WebSocket-Key`) and
-//! refuses anything else with a `400` (`426` for another version) that says
-//! what is missing. [`WebSocketUpgrade::on_upgrade`] then checks the
-//! `Origin` (same origin unless told otherwise: a `403` otherwise), picks a
-//! subprotocol, and returns the `101 Switching Protocols` as a
-//! [`WsgiResponse`](crate::WsgiResponse): it goes out through response
-//! middleware like any response, and once hyper has sent it the server
-//! runs the function with a [`WebSocket`] on the same connection.
+//! the handshake (over HTTP/1.1: `GET`, `Upgrade: websocket`, `Connection:
+//! upgrade`, `Sec-WebSocket-Version: 13`, a valid `Sec-WebSocket-Key`; over
+//! HTTP/2, RFC 8441: an extended `CONNECT` with `:protocol websocket` and
+//! `Sec-WebSocket-Version: 13`) and refuses anything else with a `400`
+//! (`405` for another method over HTTP/1.1, `426` for another version)
+//! that says what is missing. [`WebSocketUpgrade::on_upgrade`] then checks
+//! the `Origin` (same origin unless told otherwise: a `403` otherwise),
+//! picks a subprotocol, and returns the `101 Switching Protocols` (`200`
+//! over HTTP/2) as a [`WsgiResponse`](crate::WsgiResponse): it goes out
+//! through response middleware like any response, and once hyper has sent
+//! it the server runs the function with a [`WebSocket`] on the same
+//! connection (over HTTP/2, on the request's stream).
 //!
 //! ```
 //! use wsgi_core::websocket::{Message, WebSocketUpgrade};
@@ -37,6 +40,10 @@
 //! # let _ = app;
 //! ```
 //!
+//! A [`WebSocketHandler`] (`on_open`, `on_message`, `on_bytes`,
+//! `on_close`: pulsar's `ws.WS` shape) can serve the socket instead of a
+//! function, through [`WebSocketUpgrade::serve`].
+//!
 //! Only the WebSocket API can answer `101`: `start_response` keeps
 //! refusing 1xx statuses and the `Upgrade` header from applications.
 //!
@@ -45,6 +52,7 @@
 //! handshake, shutdown and the access line are described once, in the
 //! guide: [WebSocket and Server-Sent Events](crate::guide::websocket#limits-and-lifecycle).
 
+mod handler;
 mod session;
 mod socket;
 mod upgrade;
@@ -53,6 +61,7 @@ use std::fmt;
 
 use tokio_tungstenite::tungstenite;
 
+pub use handler::WebSocketHandler;
 pub use socket::WebSocket;
 pub use upgrade::WebSocketUpgrade;
 

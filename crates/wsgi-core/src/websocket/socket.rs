@@ -1,13 +1,20 @@
 //! The socket a WebSocket function is given: send and receive messages,
 //! with keep-alive, limits and the close handshake.
+//!
+//! The connection and its state live in an [`Io`] the socket shares with
+//! its session (`session.rs`) behind an async lock: the socket takes it for
+//! each `send`, `recv` and `close`, and while the function does something
+//! else the session takes it to ping a silent client or to close the
+//! socket for a shutdown.
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Mutex};
 use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::tungstenite::{self, error::ProtocolError};
 use tokio_tungstenite::WebSocketStream;
@@ -43,13 +50,18 @@ pub(crate) struct Stats {
     pub(crate) failed: bool,
 }
 
-/// What the socket hands back to its session when it is dropped, so the
-/// session can finish the close handshake the function did not.
-pub(crate) struct Parts {
+/// The connection and everything known about it, shared by the socket
+/// and its session (see the module docs).
+pub(crate) struct Io {
     pub(crate) stream: Stream,
     pub(crate) state: State,
     pub(crate) stats: Stats,
+    keep_alive: Option<KeepAlive>,
+    max_message: usize,
 }
+
+/// [`Io`] behind the lock the socket and its session share.
+pub(crate) type SharedIo = Arc<Mutex<Io>>;
 
 /// Keep-alive: ping after half the idle timeout of silence, close after
 /// all of it.
@@ -97,26 +109,17 @@ enum Event {
 /// # let _ = chat;
 /// ```
 pub struct WebSocket {
-    /// `None` only once dropped (handed back to the session).
-    stream: Option<Stream>,
-    state: State,
-    stats: Stats,
-    keep_alive: Option<KeepAlive>,
-    max_message: usize,
+    io: SharedIo,
     protocol: Option<String>,
     connection: Option<Connection>,
-    back: Option<oneshot::Sender<Parts>>,
+    /// Dropped with the socket: tells the session the function is done
+    /// with it (possibly later than the function's end, if it moved the
+    /// socket elsewhere).
+    _dropped: oneshot::Sender<()>,
 }
 
-impl WebSocket {
-    pub(crate) fn new(
-        stream: Stream,
-        idle_timeout: Option<Duration>,
-        max_message: usize,
-        protocol: Option<String>,
-        connection: Option<Connection>,
-        back: oneshot::Sender<Parts>,
-    ) -> Self {
+impl Io {
+    pub(crate) fn new(stream: Stream, idle_timeout: Option<Duration>, max_message: usize) -> Self {
         let keep_alive = idle_timeout.map(|idle_timeout| {
             let now = Instant::now();
             KeepAlive {
@@ -127,15 +130,28 @@ impl WebSocket {
                 gave_up: false,
             }
         });
-        WebSocket {
-            stream: Some(stream),
+        Io {
+            stream,
             state: State::Open,
             stats: Stats::default(),
             keep_alive,
             max_message,
+        }
+    }
+}
+
+impl WebSocket {
+    pub(crate) fn new(
+        io: SharedIo,
+        protocol: Option<String>,
+        connection: Option<Connection>,
+        dropped: oneshot::Sender<()>,
+    ) -> Self {
+        WebSocket {
+            io,
             protocol,
             connection,
-            back: Some(back),
+            _dropped: dropped,
         }
     }
 
@@ -150,9 +166,13 @@ impl WebSocket {
         self.connection.as_ref()
     }
 
-    /// Whether messages can still be sent.
+    /// Whether messages can still be sent (as far as is known: a close
+    /// the server is sending at this moment, for a shutdown, shows once
+    /// it is sent).
     pub fn is_open(&self) -> bool {
-        self.state == State::Open
+        self.io
+            .try_lock()
+            .map_or(true, |io| io.state == State::Open)
     }
 
     /// The next message, or `None` once the socket is closed.
@@ -165,17 +185,48 @@ impl WebSocket {
     /// kept alive (pinged) and closed when idle for too long or when the
     /// server shuts down (`1001`, then the client's close is returned).
     pub async fn recv(&mut self) -> Option<Result<Message, WebSocketError>> {
+        self.io.lock().await.recv(self.connection.as_ref()).await
+    }
+
+    /// Sends a message, waiting until the connection has taken it
+    /// (backpressure). Text and binary messages over
+    /// `websocket_max_message` are refused. Once the server has begun to
+    /// shut down, the socket is closed with `1001` instead (even while the
+    /// function never waits in [`recv`](Self::recv)) and this returns
+    /// [`WebSocketError::Closed`].
+    pub async fn send(&mut self, message: Message) -> Result<(), WebSocketError> {
+        let mut io = self.io.lock().await;
+        if let Some(connection) = &self.connection {
+            if connection.is_closing() && io.state == State::Open {
+                let _ = io.close(close_code::AWAY, "server shutting down").await;
+            }
+        }
+        io.send(message).await
+    }
+
+    /// Starts the close handshake with `code` and `reason` (cut to the 123
+    /// bytes a close frame holds). Keep calling [`recv`](Self::recv) to
+    /// read the client's answer (it returns `Message::Close`, then `None`),
+    /// or return: the server then waits for the answer itself.
+    pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), WebSocketError> {
+        self.io.lock().await.close(code, reason).await
+    }
+}
+
+impl Io {
+    /// [`WebSocket::recv`].
+    async fn recv(
+        &mut self,
+        connection: Option<&Connection>,
+    ) -> Option<Result<Message, WebSocketError>> {
         loop {
             if self.state == State::Closed {
                 return None;
             }
-            let stream = self.stream.as_mut()?;
+            let stream = &mut self.stream;
             // Only an open socket reacts to a shutdown: a closing one is
             // already waiting for its answer.
-            let shutdown = self
-                .connection
-                .as_ref()
-                .filter(|_| self.state == State::Open);
+            let shutdown = connection.filter(|_| self.state == State::Open);
             let event = tokio::select! {
                 biased;
                 frame = stream.next() => Event::Frame(frame),
@@ -225,10 +276,8 @@ impl WebSocket {
         }
     }
 
-    /// Sends a message, waiting until the connection has taken it
-    /// (backpressure). Text and binary messages over
-    /// `websocket_max_message` are refused.
-    pub async fn send(&mut self, message: Message) -> Result<(), WebSocketError> {
+    /// [`WebSocket::send`], the shutdown aside.
+    async fn send(&mut self, message: Message) -> Result<(), WebSocketError> {
         if let Message::Close(frame) = message {
             let (code, reason) = frame.map_or((close_code::NORMAL, Utf8Bytes::default()), |f| {
                 (f.code, f.reason)
@@ -246,8 +295,7 @@ impl WebSocket {
             });
         }
         let data = matches!(message, Message::Text(_) | Message::Binary(_));
-        let stream = self.stream.as_mut().ok_or(WebSocketError::Closed)?;
-        match stream.send(message.into_tungstenite()).await {
+        match self.stream.send(message.into_tungstenite()).await {
             Ok(()) => {
                 if data {
                     self.stats.bytes_out += size as u64;
@@ -258,11 +306,8 @@ impl WebSocket {
         }
     }
 
-    /// Starts the close handshake with `code` and `reason` (cut to the 123
-    /// bytes a close frame holds). Keep calling [`recv`](Self::recv) to
-    /// read the client's answer (it returns `Message::Close`, then `None`),
-    /// or return: the server then waits for the answer itself.
-    pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), WebSocketError> {
+    /// [`WebSocket::close`].
+    pub(crate) async fn close(&mut self, code: u16, reason: &str) -> Result<(), WebSocketError> {
         let reason = truncate_utf8(reason, 123).to_owned();
         self.close_with(code, reason.into()).await
     }
@@ -277,7 +322,7 @@ impl WebSocket {
         };
         self.state = next;
         self.stats.code.get_or_insert(code);
-        let stream = self.stream.as_mut().ok_or(WebSocketError::Closed)?;
+        let stream = &mut self.stream;
         let frame = tungstenite::protocol::CloseFrame {
             code: code.into(),
             reason: reason.0,
@@ -325,8 +370,8 @@ impl WebSocket {
         keep_alive.timer.as_mut().reset(idle_deadline);
         let first = !std::mem::replace(&mut keep_alive.pinged, true);
         if first && self.state == State::Open {
-            let stream = self.stream.as_mut().ok_or(WebSocketError::Closed)?;
-            if let Err(error) = stream
+            if let Err(error) = self
+                .stream
                 .send(tungstenite::Message::Ping(Default::default()))
                 .await
             {
@@ -334,6 +379,41 @@ impl WebSocket {
             }
         }
         Ok(())
+    }
+
+    /// Pings the client if it has been silent for half the idle timeout
+    /// and is not pinged yet: for the session, while the function does
+    /// something else than `recv` (which keeps the socket alive itself).
+    /// The idle close stays `recv`'s: only reading sees the answer.
+    pub(crate) async fn ping_if_due(&mut self) {
+        let Some(keep_alive) = &mut self.keep_alive else {
+            return;
+        };
+        let due = keep_alive.last_seen + keep_alive.idle_timeout / 2;
+        if self.state != State::Open || keep_alive.pinged || Instant::now() < due {
+            return;
+        }
+        keep_alive.pinged = true;
+        let ping = self
+            .stream
+            .send(tungstenite::Message::Ping(Default::default()));
+        // Bounded: the lock is held meanwhile, and a client that does not
+        // read would hold it forever.
+        if let Ok(Err(error)) = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, ping).await {
+            let _ = self.write_failed(error);
+        }
+    }
+
+    /// When the session should next look whether a ping is due (`None`
+    /// without keep-alive).
+    pub(crate) fn next_ping_check(&self) -> Option<Instant> {
+        let keep_alive = self.keep_alive.as_ref()?;
+        Some(if keep_alive.pinged {
+            // Pinged: nothing to do until the client speaks again.
+            Instant::now() + keep_alive.idle_timeout / 2
+        } else {
+            keep_alive.last_seen + keep_alive.idle_timeout / 2
+        })
     }
 
     /// Maps a read error: a violation fails the connection with its close
@@ -368,14 +448,12 @@ impl WebSocket {
         tracing::debug!(code, reason = %reason, "failing a WebSocket connection");
         self.stats.code.get_or_insert(code);
         self.stats.failed = true;
-        if let Some(stream) = self.stream.as_mut() {
-            let frame = tungstenite::protocol::CloseFrame {
-                code: code.into(),
-                reason: tungstenite::Utf8Bytes::from(truncate_utf8(&reason, 123).to_owned()),
-            };
-            // Bounded: a client that broke the protocol may not read either.
-            let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, stream.close(Some(frame))).await;
-        }
+        let frame = tungstenite::protocol::CloseFrame {
+            code: code.into(),
+            reason: tungstenite::Utf8Bytes::from(truncate_utf8(&reason, 123).to_owned()),
+        };
+        // Bounded: a client that broke the protocol may not read either.
+        let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, self.stream.close(Some(frame))).await;
         self.state = State::Closed;
         Some(Err(WebSocketError::Failed { code, reason }))
     }
@@ -433,22 +511,10 @@ fn truncate_utf8(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
-impl Drop for WebSocket {
-    fn drop(&mut self) {
-        if let (Some(stream), Some(back)) = (self.stream.take(), self.back.take()) {
-            let _ = back.send(Parts {
-                stream,
-                state: self.state,
-                stats: self.stats,
-            });
-        }
-    }
-}
-
 impl fmt::Debug for WebSocket {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebSocket")
-            .field("state", &self.state)
+            .field("open", &self.is_open())
             .field("protocol", &self.protocol)
             .field("connection", &self.connection.as_ref().map(Connection::id))
             .finish_non_exhaustive()

@@ -33,14 +33,18 @@ enum OriginPolicy {
 /// A request to open a WebSocket, checked: an [extractor](crate::extract).
 /// See the [module docs](super) for the rules and an example.
 ///
-/// Extracting it refuses a request that is not a WebSocket handshake: `405`
-/// for a method other than `GET`, `400` for another HTTP version than 1.1
-/// or a missing `Upgrade: websocket`, `Connection: upgrade` or valid
-/// `Sec-WebSocket-Key`, `426` (with `Sec-WebSocket-Version: 13`) for
-/// another protocol version. [`on_upgrade`](Self::on_upgrade) answers.
+/// Extracting it refuses a request that is not a WebSocket handshake. Over
+/// HTTP/1.1: `405` for a method other than `GET`, `400` for a missing
+/// `Upgrade: websocket`, `Connection: upgrade` or valid
+/// `Sec-WebSocket-Key`. Over HTTP/2 (RFC 8441): `400` for anything but an
+/// extended `CONNECT` with `:protocol websocket`. HTTP/1.0: `400`. Both:
+/// `426` (with `Sec-WebSocket-Version: 13`) for another protocol version.
+/// [`on_upgrade`](Self::on_upgrade) answers.
 pub struct WebSocketUpgrade {
     on_upgrade: Option<hyper::upgrade::OnUpgrade>,
-    accept: HeaderValue,
+    /// `Sec-WebSocket-Accept` for an HTTP/1.1 upgrade; `None` for an
+    /// HTTP/2 extended CONNECT, which is answered `200` without it.
+    accept: Option<HeaderValue>,
     origin: Option<HeaderValue>,
     host: Option<HeaderValue>,
     /// The client's `Sec-WebSocket-Protocol` list.
@@ -71,50 +75,100 @@ fn lists_token(environ: &Environ, name: header::HeaderName, token: &str) -> bool
     })
 }
 
+/// The `:protocol` of an HTTP/2 extended CONNECT (RFC 8441), if the
+/// request is one: hyper gives it as an extension.
+fn extended_connect_protocol(environ: &Environ) -> Option<&[u8]> {
+    if environ.method() != Method::CONNECT {
+        return None;
+    }
+    environ
+        .extensions()
+        .get::<hyper::ext::Protocol>()
+        .map(AsRef::as_ref)
+}
+
+/// RFC 6455 §4.1 over HTTP/1.1: `GET` with `Upgrade: websocket`,
+/// `Connection: upgrade`, version 13 and a key; returns the
+/// `Sec-WebSocket-Accept` the key asks for.
+fn check_upgrade_request(environ: &Environ) -> Result<HeaderValue, Rejection> {
+    if environ.method() != Method::GET {
+        return Err(HttpError::method_not_allowed(&[Method::GET]).with_message(
+            "a WebSocket is opened with GET (RFC 6455 §4.1); this endpoint takes nothing else",
+        ));
+    }
+    if environ.version() != Version::HTTP_11 {
+        return Err(HttpError::bad_request(
+            "a WebSocket handshake needs HTTP/1.1 or HTTP/2 (an HTTP/1.0 request cannot be upgraded)",
+        ));
+    }
+    if !lists_token(environ, header::UPGRADE, "websocket")
+        || !lists_token(environ, header::CONNECTION, "upgrade")
+    {
+        return Err(HttpError::bad_request(
+            "this endpoint is a WebSocket: send `Upgrade: websocket` and `Connection: upgrade`",
+        ));
+    }
+    check_version(environ)?;
+    let key = environ
+        .header(header::SEC_WEBSOCKET_KEY)
+        .filter(|key| valid_key(key.as_bytes()))
+        .ok_or_else(|| {
+            HttpError::bad_request(
+                "`Sec-WebSocket-Key` must be 16 random bytes in base64 (RFC 6455 §4.1)",
+            )
+        })?;
+    HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
+        .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR))
+}
+
+/// RFC 8441 over HTTP/2: an extended CONNECT (`:method CONNECT`,
+/// `:protocol websocket`) with version 13; no key, no `Upgrade`.
+fn check_extended_connect(environ: &Environ) -> Result<(), Rejection> {
+    match extended_connect_protocol(environ) {
+        Some(protocol) if protocol.eq_ignore_ascii_case(b"websocket") => {}
+        Some(protocol) => {
+            return Err(HttpError::bad_request(format!(
+                "this endpoint is a WebSocket: the extended CONNECT's `:protocol` must be `websocket`, not `{}`",
+                String::from_utf8_lossy(protocol)
+            )));
+        }
+        None => {
+            return Err(HttpError::bad_request(
+                "over HTTP/2 a WebSocket is opened with an extended CONNECT (RFC 8441): `:method CONNECT` and `:protocol websocket`",
+            ));
+        }
+    }
+    check_version(environ)
+}
+
+/// `Sec-WebSocket-Version: 13`, in both handshakes.
+fn check_version(environ: &Environ) -> Result<(), Rejection> {
+    if environ
+        .header(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v.as_bytes() != b"13")
+    {
+        return Err(HttpError::new(StatusCode::UPGRADE_REQUIRED)
+            .with_message(
+                "only WebSocket version 13 is supported: send `Sec-WebSocket-Version: 13`",
+            )
+            .with_header(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            ));
+    }
+    Ok(())
+}
+
 impl WebSocketUpgrade {
     /// Checks the handshake of the request in `environ`: what extracting
     /// it does, for handlers in the WSGI form (`(environ, start_response)`).
     pub fn new(environ: &mut Environ) -> Result<Self, Rejection> {
-        if environ.method() != Method::GET {
-            return Err(HttpError::method_not_allowed(&[Method::GET]).with_message(
-                "a WebSocket is opened with GET (RFC 6455 §4.1); this endpoint takes nothing else",
-            ));
-        }
-        if environ.version() != Version::HTTP_11 {
-            return Err(HttpError::bad_request(
-                "a WebSocket handshake needs HTTP/1.1 (an HTTP/1.0 or HTTP/2 request cannot be upgraded here)",
-            ));
-        }
-        if !lists_token(environ, header::UPGRADE, "websocket")
-            || !lists_token(environ, header::CONNECTION, "upgrade")
-        {
-            return Err(HttpError::bad_request(
-                "this endpoint is a WebSocket: send `Upgrade: websocket` and `Connection: upgrade`",
-            ));
-        }
-        if environ
-            .header(header::SEC_WEBSOCKET_VERSION)
-            .is_none_or(|v| v.as_bytes() != b"13")
-        {
-            return Err(HttpError::new(StatusCode::UPGRADE_REQUIRED)
-                .with_message(
-                    "only WebSocket version 13 is supported: send `Sec-WebSocket-Version: 13`",
-                )
-                .with_header(
-                    header::SEC_WEBSOCKET_VERSION,
-                    HeaderValue::from_static("13"),
-                ));
-        }
-        let key = environ
-            .header(header::SEC_WEBSOCKET_KEY)
-            .filter(|key| valid_key(key.as_bytes()))
-            .ok_or_else(|| {
-                HttpError::bad_request(
-                    "`Sec-WebSocket-Key` must be 16 random bytes in base64 (RFC 6455 §4.1)",
-                )
-            })?;
-        let accept = HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
-            .map_err(|_| HttpError::new(StatusCode::INTERNAL_SERVER_ERROR))?;
+        let accept = if environ.version() == Version::HTTP_2 {
+            check_extended_connect(environ)?;
+            None
+        } else {
+            Some(check_upgrade_request(environ)?)
+        };
         let on_upgrade = environ
             .extensions_mut()
             .remove::<hyper::upgrade::OnUpgrade>();
@@ -132,7 +186,13 @@ impl WebSocketUpgrade {
             on_upgrade,
             accept,
             origin: environ.header(header::ORIGIN).cloned(),
-            host: environ.header(header::HOST).cloned(),
+            // HTTP/2 carries the host as `:authority`, not `Host`.
+            host: environ.header(header::HOST).cloned().or_else(|| {
+                environ
+                    .uri()
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            }),
             offered,
             protocols: Vec::new(),
             policy: OriginPolicy::SameOrigin,
@@ -197,8 +257,9 @@ impl WebSocketUpgrade {
         self
     }
 
-    /// Accepts the socket: the `101 Switching Protocols` response. Once it
-    /// is sent, `function` runs with the socket on the same connection.
+    /// Accepts the socket: the `101 Switching Protocols` response (over
+    /// HTTP/2, the `200` that opens the extended `CONNECT`'s stream). Once
+    /// it is sent, `function` runs with the socket on the same connection.
     /// A page from another origin than the policy allows gets `403`
     /// instead (and `function` never runs); so does a request that reached
     /// a server unable to switch protocols (`500`).
@@ -221,10 +282,19 @@ impl WebSocketUpgrade {
             .iter()
             .find(|p| self.offered.iter().any(|o| o == *p))
             .cloned();
-        let mut response = WsgiResponse::switching_protocols(HeaderValue::from_static("websocket"));
-        response
-            .headers_mut()
-            .insert(header::SEC_WEBSOCKET_ACCEPT, self.accept);
+        let mut response = match self.accept {
+            // RFC 6455: `101`, and the key's answer.
+            Some(accept) => {
+                let mut response =
+                    WsgiResponse::switching_protocols(HeaderValue::from_static("websocket"));
+                response
+                    .headers_mut()
+                    .insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+                response
+            }
+            // RFC 8441: a `200` to the CONNECT opens the stream.
+            None => WsgiResponse::new(StatusCode::OK),
+        };
         if let Some(value) = protocol
             .as_deref()
             .and_then(|p| HeaderValue::from_str(p).ok())
