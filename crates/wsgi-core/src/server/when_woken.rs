@@ -65,9 +65,16 @@ impl<F: Future> Future for WhenWoken<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if !this.task.as_ref().is_some_and(|task| task.will_wake(cx.waker())) {
-            *this.flag.task.lock().unwrap_or_else(PoisonError::into_inner) =
-                Some(cx.waker().clone());
+        if !this
+            .task
+            .as_ref()
+            .is_some_and(|task| task.will_wake(cx.waker()))
+        {
+            *this
+                .flag
+                .task
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
             *this.task = Some(cx.waker().clone());
         }
         if !this.flag.woken.swap(false, Ordering::AcqRel) {
