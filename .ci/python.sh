@@ -7,8 +7,14 @@
 # The venv lives in target/python-venv (PYTHON_VENV overrides) and is kept
 # between runs; pip reinstalls only what is missing. PYTHON picks the
 # interpreter (default python3; CPython 3.9 or later).
+#
+# A free-threaded CPython (3.14t or later), when PYTHON_FREETHREADED names
+# one or `python3.14t` is on the PATH, gets a wheel and the same tests too
+# (venv target/python-venv-ft); without one, that run is skipped, and
+# said so. WSGI_REQUIRE_FREETHREADED=1 makes its absence a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 
 PYTHON=${PYTHON:-python3}
 VENV=${PYTHON_VENV:-target/python-venv}
@@ -36,3 +42,25 @@ echo "== python tests (crates/wsgi-python/tests/python)"
 VENV_PYTHON="$(cd "$VENV" && pwd)/bin/python"
 cd crates/wsgi-python/tests/python
 "$VENV_PYTHON" -m unittest -v test_frameworks test_wsgi test_hostile
+
+FT_PYTHON=${PYTHON_FREETHREADED:-$(command -v python3.14t || true)}
+if [ -z "$FT_PYTHON" ]; then
+    echo "== free-threaded CPython: none installed (set PYTHON_FREETHREADED); skipped"
+    [ "${WSGI_REQUIRE_FREETHREADED:-0}" = 1 ] && { echo "WSGI_REQUIRE_FREETHREADED=1: failing" >&2; exit 1; }
+    exit 0
+fi
+cd "$ROOT"
+FT_VENV=${PYTHON_VENV_FT:-target/python-venv-ft}
+echo "== free-threaded CPython: $FT_PYTHON ($FT_VENV)"
+[ -x "$FT_VENV/bin/python" ] || "$FT_PYTHON" -m venv "$FT_VENV"
+"$FT_VENV/bin/python" -c 'import sys, sysconfig; assert sysconfig.get_config_var("Py_GIL_DISABLED"), "not a free-threaded build"; print("GIL enabled at start:", sys._is_gil_enabled())'
+"$FT_VENV/bin/pip" install -q --disable-pip-version-check maturin flask django
+rm -f target/wheels-ft/wsgi_rs-*.whl
+"$FT_VENV/bin/maturin" build --profile "${WHEEL_PROFILE:-dev}" --locked -q -m crates/wsgi-python/Cargo.toml \
+    -i "$FT_VENV/bin/python" -o target/wheels-ft
+"$FT_VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels-ft/wsgi_rs-*.whl
+# Importing the module must leave the GIL off (it declares it needs none).
+"$FT_VENV/bin/python" -c 'import sys, wsgi_rs; assert not sys._is_gil_enabled(), "importing wsgi_rs enabled the GIL"'
+FT_VENV_PYTHON="$(cd "$FT_VENV" && pwd)/bin/python"
+cd crates/wsgi-python/tests/python
+"$FT_VENV_PYTHON" -m unittest -v test_frameworks test_wsgi test_hostile

@@ -22,6 +22,7 @@ use crate::body::{classify, Context, Mode, Returned};
 use crate::environ::Request;
 use crate::error::to_error;
 use crate::event_loop::WorkerLoop;
+use crate::inline::Inline;
 use crate::pool::Pool;
 use crate::start_response::PyStartResponse;
 use crate::support;
@@ -46,6 +47,7 @@ struct Shared {
     app: Py<PyAny>,
     mode: Mode,
     pool: Pool,
+    inline: Inline,
     multiprocess: bool,
     /// The configuration `pulsar.cfg` shows, shared by the requests that
     /// carry an equal one (one server: all of them), with the address of
@@ -74,6 +76,11 @@ pub struct Options {
     pub asyncio: Option<bool>,
     /// `wsgi.multiprocess`: other processes serve the same application.
     pub multiprocess: bool,
+    /// Let a synchronous call run on the event loop's thread, without a
+    /// hop to the pool, once the application has shown that its calls
+    /// return fast and when the request has no body to wait for (see the
+    /// guide); `false` runs every call on the pool.
+    pub inline: bool,
 }
 
 impl Default for Options {
@@ -82,6 +89,7 @@ impl Default for Options {
             threads: DEFAULT_THREADS,
             asyncio: None,
             multiprocess: false,
+            inline: true,
         }
     }
 }
@@ -105,6 +113,7 @@ impl PythonApp {
                     Mode::Threads
                 },
                 pool: Pool::new(options.threads),
+                inline: Inline::new(options.inline),
                 multiprocess: options.multiprocess,
                 config: Mutex::new(None),
             }),
@@ -199,26 +208,27 @@ impl Application for PythonApp {
         let multiprocess = shared.multiprocess;
         let (mut returned, context) = match shared.mode {
             Mode::Threads => {
-                let shared = Arc::clone(&shared);
-                let pool = shared.pool.clone();
-                pool.run(move |py| {
-                    let context = context.with_new_vars(py).map_err(|e| to_error(py, &e))?;
-                    let environ = request
-                        .into_dict(py, multiprocess)
-                        .map_err(|e| to_error(py, &e))?;
-                    let start_response = Bound::new(py, PyStartResponse::new(start_response))
-                        .map_err(|e| to_error(py, &e))?;
-                    let result = context
-                        .run(
-                            py,
-                            shared.app.bind(py),
-                            [environ.into_any(), start_response.into_any()],
-                        )
-                        .map_err(|e| to_error(py, &e))?;
-                    let returned = classify(py, &context, result, true)?;
-                    Ok((finish(py, &context, returned), context))
-                })
-                .await?
+                let claim = shared
+                    .inline
+                    .claim(request.body_pending(), shared.pool.is_idle());
+                if let Some(claim) = claim {
+                    // No hop to the pool: run the call here (see inline.rs).
+                    let result = Python::attach(|py| {
+                        call_sync(py, &shared, request, start_response, context)
+                    });
+                    claim.finish();
+                    result?
+                } else {
+                    let shared = Arc::clone(&shared);
+                    let pool = shared.pool.clone();
+                    pool.run(move |py| {
+                        let timing = shared.inline.probe();
+                        let result = call_sync(py, &shared, request, start_response, context);
+                        shared.inline.pool_call(timing);
+                        result
+                    })
+                    .await?
+                }
             }
             Mode::Asyncio => {
                 let (future, context) = Python::attach(|py| {
@@ -279,6 +289,32 @@ impl Application for PythonApp {
             "the application's result was still awaitable after {MAX_AWAIT_DEPTH} awaits; return an iterable of bytes"
         )))
     }
+}
+
+/// Builds the environ, calls the application and classifies its result,
+/// all under one GIL acquisition (threads mode).
+fn call_sync(
+    py: Python<'_>,
+    shared: &Shared,
+    request: Request,
+    start_response: StartResponse,
+    context: Context,
+) -> Result<(Done, Context), Error> {
+    let context = context.with_new_vars(py).map_err(|e| to_error(py, &e))?;
+    let environ = request
+        .into_dict(py, shared.multiprocess)
+        .map_err(|e| to_error(py, &e))?;
+    let start_response =
+        Bound::new(py, PyStartResponse::new(start_response)).map_err(|e| to_error(py, &e))?;
+    let result = context
+        .run(
+            py,
+            shared.app.bind(py),
+            [environ.into_any(), start_response.into_any()],
+        )
+        .map_err(|e| to_error(py, &e))?;
+    let returned = classify(py, &context, result, true)?;
+    Ok((finish(py, &context, returned), context))
 }
 
 /// A classified result: a body, or an awaitable still to await.

@@ -11,6 +11,7 @@
 //! | `MODULE:CALLABLE` | `WSGI_APP` | (required) | the application; `module` alone means `module:application`, `module:factory()` calls a factory |
 //! | `--threads N` | `WSGI_THREADS` | `8` | Python calls running at once per process (threads mode) |
 //! | `--asyncio[=BOOL]` | `WSGI_ASYNCIO` | auto | run the app on the worker's asyncio loop (pulsar-style); auto: when it is a coroutine function |
+//! | `--inline[=BOOL]` | `WSGI_INLINE` | `true` | let fast synchronous calls run on the event loop's thread (no hop to the pool) |
 //! | `--pythonpath DIR` | `WSGI_PYTHONPATH` (`:`-separated) | none | directories put before `sys.path` (the current directory always is) |
 //!
 //! The application may come first or last; other arguments go to the
@@ -44,6 +45,8 @@ pub struct PythonArgs {
     pub threads: Option<usize>,
     /// `--asyncio`.
     pub asyncio: Option<bool>,
+    /// `--inline`.
+    pub inline: Option<bool>,
     /// `--pythonpath` entries.
     pub pythonpath: Vec<String>,
     /// `--help` was asked for.
@@ -54,7 +57,7 @@ pub struct PythonArgs {
 
 /// wsgi-core flags that take no value (others take the next argument
 /// unless written `--flag=value`).
-const VALUELESS: [&str; 3] = ["--debug", "--proxy-protocol", "--asyncio"];
+const VALUELESS: [&str; 4] = ["--debug", "--proxy-protocol", "--asyncio", "--inline"];
 
 fn parse_bool(flag: &str, value: &str) -> Result<bool, String> {
     match value {
@@ -103,6 +106,12 @@ impl PythonArgs {
                         None => true,
                     });
                 }
+                "--inline" => {
+                    args.inline = Some(match &inline {
+                        Some(v) => parse_bool("--inline", v)?,
+                        None => true,
+                    });
+                }
                 "--pythonpath" => args.pythonpath.push(value("--pythonpath")?),
                 "--help" | "-h" => args.help = true,
                 _ if !text.starts_with('-') && !previous_takes_value && args.app.is_none() => {
@@ -137,6 +146,11 @@ impl PythonArgs {
                 args.asyncio = Some(parse_bool("WSGI_ASYNCIO", &v)?);
             }
         }
+        if args.inline.is_none() {
+            if let Some(v) = env("WSGI_INLINE") {
+                args.inline = Some(parse_bool("WSGI_INLINE", &v)?);
+            }
+        }
         if let Some(paths) = env("WSGI_PYTHONPATH") {
             args.pythonpath.extend(
                 paths
@@ -161,6 +175,7 @@ pub fn help() -> String {
          MODULE:CALLABLE        the application, e.g. app:app or mysite.wsgi:application [env: WSGI_APP=]\n  \
          --threads <N>          Python calls running at once per process [env: WSGI_THREADS=] [default: {DEFAULT_THREADS}]\n  \
          --asyncio[=<BOOL>]     run the app on the worker's asyncio loop, pulsar-style [env: WSGI_ASYNCIO=] [default: when the app is a coroutine function]\n  \
+         --inline[=<BOOL>]      let fast synchronous calls run on the event loop's thread, without a hop to the thread pool [env: WSGI_INLINE=] [default: true]\n  \
          --pythonpath <DIR>     a directory to put first on sys.path (repeatable) [env: WSGI_PYTHONPATH=]\n\n\
          Server options:\n{}",
         Config::help()
@@ -221,6 +236,7 @@ pub fn run(py: Python<'_>, argv: Vec<OsString>, host: Host) -> i32 {
         threads: args.threads.unwrap_or(DEFAULT_THREADS),
         asyncio: args.asyncio,
         multiprocess: worker || supervise,
+        inline: args.inline.unwrap_or(true),
     };
     let app = match prepare_path(py, &args.pythonpath)
         .and_then(|()| PythonApp::load(py, &spec, options))
@@ -317,12 +333,14 @@ mod tests {
             "--threads",
             "3",
             "--asyncio",
+            "--inline=false",
             "--pythonpath=src",
             "m:f()",
             "--workers=2",
         ]);
         assert_eq!(args.threads, Some(3));
         assert_eq!(args.asyncio, Some(true));
+        assert_eq!(args.inline, Some(false));
         assert_eq!(args.pythonpath, ["src"]);
         assert_eq!(args.app.as_deref(), Some("m:f()"));
         assert_eq!(args.rest, ["wsgi-rs", "--workers=2"]);

@@ -59,6 +59,11 @@ impl Request {
         }
     }
 
+    /// Whether body bytes may still have to arrive from the client.
+    pub(crate) fn body_pending(&self) -> bool {
+        !http_body::Body::is_end_stream(&self.input)
+    }
+
     /// The environ dict.
     pub(crate) fn into_dict(
         self,

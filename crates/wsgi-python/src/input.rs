@@ -50,12 +50,19 @@ impl PyInput {
         }
     }
 
-    /// Runs `f` with the body, the GIL released.
+    /// Runs `f` with the body, the GIL released (kept when the body has
+    /// ended and nothing is read ahead: `f` cannot wait then, and a call
+    /// reading an empty body keeps the GIL, as a fast call should).
     fn with_state<T: Send>(
         &self,
         py: Python<'_>,
         f: impl FnOnce(&mut State, &Handle) -> Result<T, wsgi_core::InputError> + Send,
     ) -> PyResult<T> {
+        if let Ok(mut guard) = self.state.try_lock() {
+            if guard.pending.is_empty() && http_body::Body::is_end_stream(&guard.input) {
+                return f(&mut guard, &self.handle).map_err(|e| input_error(py, e));
+            }
+        }
         let state = Arc::clone(&self.state);
         let handle = self.handle.clone();
         py.detach(move || {
@@ -90,6 +97,11 @@ impl State {
     fn chunk(&mut self, handle: &Handle) -> Result<Option<Bytes>, wsgi_core::InputError> {
         if !self.pending.is_empty() {
             return Ok(Some(std::mem::take(&mut self.pending)));
+        }
+        if http_body::Body::is_end_stream(&self.input) {
+            // Nothing to wait for (a call running on the event loop's own
+            // thread has no body to wait for, and must not block on it).
+            return Ok(None);
         }
         handle.block_on(self.input.chunk())
     }

@@ -24,7 +24,11 @@
 //!   processes sharing the listening sockets, since the GIL lets one
 //!   process run one thread of Python at a time.
 //!
+//! - Fast synchronous calls run inline, on the event loop's thread, with
+//!   no hop to the pool ([`Options::inline`]; the guide says when).
+//!
 //! Supported: CPython 3.9 and later (PyO3 0.30's range); tested with 3.11.
+//! Free-threaded 3.14t builds (untested; see the guide).
 //!
 //! The command (`wsgi-rs module:app --bind ... --workers ...`) is
 //! [`cli::main`]; it is the `wsgi-rs` binary of this crate (Python
@@ -44,6 +48,7 @@ pub mod cli;
 mod environ;
 pub mod error;
 mod event_loop;
+mod inline;
 pub mod input;
 pub mod objects;
 mod pool;

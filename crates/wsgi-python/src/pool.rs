@@ -13,8 +13,10 @@
 //! a small request.
 
 use std::fmt;
-use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crossbeam_channel::{Receiver, Sender};
 
 use pyo3::prelude::*;
 use tokio::sync::oneshot;
@@ -30,8 +32,10 @@ pub(crate) struct Pool {
 
 struct Inner {
     threads: usize,
+    /// Jobs submitted and not finished yet.
+    pending: Arc<AtomicUsize>,
     /// Started on first use.
-    sender: OnceLock<Result<Mutex<Sender<Job>>, String>>,
+    sender: OnceLock<Result<Sender<Job>, String>>,
 }
 
 impl fmt::Debug for Pool {
@@ -49,23 +53,34 @@ impl Pool {
         Pool {
             inner: Arc::new(Inner {
                 threads: threads.max(1),
+                pending: Arc::new(AtomicUsize::new(0)),
                 sender: OnceLock::new(),
             }),
         }
+    }
+
+    /// Whether no job is queued or running.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.inner.pending.load(Ordering::Acquire) == 0
     }
 
     fn submit(&self, job: Job) -> Result<(), Error> {
         let sender = self
             .inner
             .sender
-            .get_or_init(|| start(self.inner.threads).map(Mutex::new))
+            .get_or_init(|| start(self.inner.threads))
             .as_ref()
             .map_err(|e| Error::msg(e.clone()))?;
-        sender
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .send(job)
-            .map_err(|_| Error::msg("the Python threads have stopped"))
+        let pending = Arc::clone(&self.inner.pending);
+        pending.fetch_add(1, Ordering::AcqRel);
+        let counted: Job = Box::new(move |py| {
+            job(py);
+            pending.fetch_sub(1, Ordering::AcqRel);
+        });
+        sender.send(counted).map_err(|_| {
+            self.inner.pending.fetch_sub(1, Ordering::AcqRel);
+            Error::msg("the Python threads have stopped")
+        })
     }
 
     /// Runs `f` with the GIL on a pool thread; resolves with its result.
@@ -102,10 +117,9 @@ impl Pool {
 
 /// Starts `count` threads taking jobs from one queue.
 fn start(count: usize) -> Result<Sender<Job>, String> {
-    let (sender, receiver) = mpsc::channel::<Job>();
-    let receiver = Arc::new(Mutex::new(receiver));
+    let (sender, receiver) = crossbeam_channel::unbounded::<Job>();
     for index in 0..count {
-        let receiver = Arc::clone(&receiver);
+        let receiver = receiver.clone();
         std::thread::Builder::new()
             .name(format!("wsgi-python-{index}"))
             .spawn(move || Python::attach(|py| serve(py, &receiver)))
@@ -115,9 +129,14 @@ fn start(count: usize) -> Result<Sender<Job>, String> {
 }
 
 /// A pool thread's loop: wait for a job without the GIL, run it with it.
-fn serve(py: Python<'_>, receiver: &Mutex<Receiver<Job>>) {
+/// A job already queued is taken without releasing the GIL, so a busy pool
+/// hands the GIL around less.
+fn serve(py: Python<'_>, receiver: &Receiver<Job>) {
     loop {
-        let job = py.detach(|| receiver.lock().unwrap_or_else(|p| p.into_inner()).recv());
+        let job = match receiver.try_recv() {
+            Ok(job) => Ok(job),
+            Err(_) => py.detach(|| receiver.recv()),
+        };
         match job {
             Ok(job) => job(py),
             Err(_) => return, // every sender is gone

@@ -2,12 +2,13 @@
 //!
 //! One CPython process runs one thread of Python at a time (the GIL), so
 //! the command runs each worker as a process of its own, as gunicorn and
-//! granian do. The parent binds every address once, then starts the
-//! workers with the sockets inherited through the socket-activation
+//! granian do. The parent binds every address once per worker
+//! (`SO_REUSEPORT`: the kernel spreads connections evenly), then starts
+//! the workers with their sockets inherited through the socket-activation
 //! protocol wsgi-core already serves (`LISTEN_FDS`, with
-//! `LISTEN_FDS_FIRST_FD` and no `LISTEN_PID`, which `listenfd` accepts):
-//! each worker accepts from the same sockets, and connections wait in
-//! their backlog while a worker restarts. The parent forwards SIGINT and
+//! `LISTEN_FDS_FIRST_FD` and no `LISTEN_PID`, which `listenfd` accepts);
+//! the parent keeps every socket open, so connections wait in their
+//! backlog while a worker restarts. The parent forwards SIGINT and
 //! SIGTERM to the workers (each shuts down gracefully), waits for them, and
 //! restarts a worker that dies on its own.
 //!
@@ -32,55 +33,123 @@ pub(crate) fn is_worker() -> bool {
     std::env::var_os(WORKER_ENV).is_some()
 }
 
-/// The listening sockets, bound by the parent and inherited by workers.
+/// The listening sockets, bound by the parent and inherited by workers:
+/// one socket of every address for each worker.
 struct Listeners {
-    sockets: Vec<Socket>,
+    /// `sets[worker][address]`.
+    sets: Vec<Vec<Socket>>,
     addrs: Vec<String>,
+    /// The Unix socket files made, removed when the workers are gone.
+    unix_files: Vec<std::path::PathBuf>,
 }
 
-/// Binds every address of `config` (TCP `HOST:PORT` only) with
-/// consecutive descriptors that survive `exec`.
+/// Binds every TCP address of `config` `workers` times with
+/// `SO_REUSEPORT` (Linux and the BSDs), so the kernel spreads new
+/// connections evenly over the workers instead of waking whichever
+/// happens to wait (a worker serving inline would otherwise take far more
+/// than its share, or far less). Each worker's sockets get consecutive
+/// descriptors that survive `exec`; the parent keeps them all, so the
+/// connections of a worker that restarts wait in its backlog. A `unix:`
+/// address is bound once and shared (a duplicate descriptor per worker);
+/// `fd://` ones are refused.
 fn bind(config: &Config) -> io::Result<Listeners> {
-    let mut sockets = Vec::new();
+    let mut sets: Vec<Vec<Socket>> = Vec::new();
+    let mut resolved: Vec<SocketAddr> = Vec::new();
     let mut addrs = Vec::new();
-    for bind in &config.bind {
-        let not_tcp = || {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("worker processes need TCP addresses (HOST:PORT); `{bind}` is not one: use --workers 1 (or threads) for unix: and fd:// addresses"),
-            )
-        };
-        let BindAddr::Tcp { host, port } = bind else {
-            return Err(not_tcp());
-        };
-        let addr: SocketAddr = (host.as_str(), *port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(not_tcp)?;
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(i32::try_from(config.backlog).unwrap_or(i32::MAX))?;
-        socket.set_cloexec(false)?;
-        let local = socket
-            .local_addr()?
-            .as_socket()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|| bind.to_string());
-        addrs.push(local);
-        sockets.push(socket);
+    let mut unix_files = Vec::new();
+    for _ in 0..config.workers.max(1) {
+        let mut set = Vec::new();
+        for (index, bind) in config.bind.iter().enumerate() {
+            let not_tcp = || {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("worker processes need TCP (HOST:PORT) or unix: addresses; `{bind}` is neither: use --workers 1 for fd:// addresses"),
+                )
+            };
+            if let BindAddr::Unix(path) = bind {
+                // One socket for every worker (a duplicate descriptor
+                // each): the kernel has no SO_REUSEPORT spreading for
+                // Unix-domain sockets.
+                let socket = match sets.first().and_then(|first| first.get(index)) {
+                    Some(first) => first.try_clone()?,
+                    None => {
+                        addrs.push(format!("unix:{}", path.display()));
+                        unix_files.push(path.clone());
+                        bind_unix(path, config.backlog)?
+                    }
+                };
+                socket.set_cloexec(false)?;
+                set.push(socket);
+                continue;
+            }
+            let BindAddr::Tcp { host, port } = bind else {
+                return Err(not_tcp());
+            };
+            // Later workers bind where the first did (its real port when
+            // the configured one was 0).
+            let addr = match resolved.get(index) {
+                Some(addr) => *addr,
+                None => (host.as_str(), *port)
+                    .to_socket_addrs()?
+                    .next()
+                    .ok_or_else(not_tcp)?,
+            };
+            let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+            socket.set_reuse_address(true)?;
+            socket.set_reuse_port(true)?;
+            socket.bind(&addr.into())?;
+            socket.listen(i32::try_from(config.backlog).unwrap_or(i32::MAX))?;
+            socket.set_cloexec(false)?;
+            if resolved.len() <= index {
+                let local = socket.local_addr()?.as_socket();
+                resolved.resize(index, addr);
+                resolved.push(local.unwrap_or(addr));
+                addrs.push(local.map_or_else(|| bind.to_string(), |a| a.to_string()));
+            }
+            set.push(socket);
+        }
+        let first = set.first().map(|s| s.as_raw_fd());
+        let consecutive = set
+            .iter()
+            .enumerate()
+            .all(|(i, s)| Some(s.as_raw_fd()) == first.map(|f| f + i as i32));
+        if !consecutive {
+            return Err(io::Error::other(
+                "the listening sockets did not get consecutive descriptors; bind fewer addresses",
+            ));
+        }
+        sets.push(set);
     }
-    let first = sockets.first().map(|s| s.as_raw_fd());
-    let consecutive = sockets
-        .iter()
-        .enumerate()
-        .all(|(i, s)| Some(s.as_raw_fd()) == first.map(|f| f + i as i32));
-    if !consecutive {
-        return Err(io::Error::other(
-            "the listening sockets did not get consecutive descriptors; bind fewer addresses",
-        ));
+    Ok(Listeners {
+        sets,
+        addrs,
+        unix_files,
+    })
+}
+
+/// Binds a Unix-domain socket at `path`, replacing a socket file that a
+/// dead server left (not one a live server answers on, nor another file).
+fn bind_unix(path: &std::path::Path, backlog: u32) -> io::Result<Socket> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                format!("another server is listening on {}", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
     }
-    Ok(Listeners { sockets, addrs })
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket)
 }
 
 /// How a worker process is started.
@@ -98,12 +167,16 @@ impl Launcher {
             .program
             .split_first()
             .ok_or_else(|| io::Error::other("no program to start workers with"))?;
-        let first = listeners.sockets.first().map_or(3, |s| s.as_raw_fd());
+        let set = listeners
+            .sets
+            .get(index)
+            .ok_or_else(|| io::Error::other(format!("no sockets for worker {index}")))?;
+        let first = set.first().map_or(3, |s| s.as_raw_fd());
         Command::new(program)
             .args(leading)
             .args(&self.args)
             .env(WORKER_ENV, index.to_string())
-            .env("LISTEN_FDS", listeners.sockets.len().to_string())
+            .env("LISTEN_FDS", set.len().to_string())
             .env("LISTEN_FDS_FIRST_FD", first.to_string())
             .env_remove("LISTEN_PID")
             .spawn()
@@ -164,10 +237,12 @@ pub(crate) fn supervise(config: &Config, launcher: &Launcher) -> i32 {
             }
         }
         for addr in &listeners.addrs {
-            println!(
-                "listening on http://{addr} ({} worker processes)",
-                config.workers
-            );
+            let shown = if addr.starts_with("unix:") {
+                addr.clone()
+            } else {
+                format!("http://{addr}")
+            };
+            println!("listening on {shown} ({} worker processes)", config.workers);
         }
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
@@ -214,6 +289,9 @@ pub(crate) fn supervise(config: &Config, launcher: &Launcher) -> i32 {
                     }
                 }
             }
+        }
+        for path in &listeners.unix_files {
+            let _ = std::fs::remove_file(path);
         }
         drop(listeners);
         status

@@ -64,7 +64,8 @@ impl<A: Application + Clone> Server<A> {
     /// by `RUST_LOG`, else `log_level`) unless one is already set. Its
     /// lines go to stdout from a thread of their own, so logging never
     /// blocks a worker; should stdout fall far behind, lines are dropped
-    /// and their count logged when the server stops.
+    /// and their count logged when the server stops. With `workers = 1`
+    /// the one worker serves on the calling thread itself.
     pub fn run(self) -> Result<(), ServerError> {
         self.config.validate().map_err(ServerError::Config)?;
         self.app
@@ -82,9 +83,13 @@ impl<A: Application + Clone> Server<A> {
                 .build()
         }
         .map_err(ServerError::Runtime)?;
+        // One worker serves on this thread's runtime: no second thread,
+        // and thread-bound state of the caller's (an embedding
+        // interpreter's, say) is the worker's.
+        let on_caller = self.config.workers <= 1;
         runtime.block_on(async move {
             let signal = shutdown_signal();
-            let handle = self.spawn()?;
+            let handle = self.start(on_caller)?;
             signal.await;
             tracing::info!("shutting down: draining in-flight requests");
             handle.shutdown().await;
@@ -99,6 +104,12 @@ impl<A: Application + Clone> Server<A> {
     /// from inside one); otherwise each worker gets a thread and an event
     /// loop of its own.
     pub fn spawn(self) -> Result<ServerHandle, ServerError> {
+        self.start(false)
+    }
+
+    /// [`spawn`](Self::spawn), or with `on_caller` every worker's loop as
+    /// tasks of the caller's runtime (as `workers = 0` does).
+    fn start(self, on_caller: bool) -> Result<ServerHandle, ServerError> {
         let Server { app, config, hooks } = self;
         config.validate().map_err(ServerError::Config)?;
         app.check(&Provided::new(&config))
@@ -150,7 +161,7 @@ impl<A: Application + Clone> Server<A> {
             };
             let (tx, rx) = oneshot::channel();
             done.push(rx);
-            if workers == 0 {
+            if workers == 0 || on_caller {
                 tokio::spawn(async move {
                     worker.run(listeners, ready).await;
                     let _ = tx.send(());

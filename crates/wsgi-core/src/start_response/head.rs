@@ -49,8 +49,12 @@ where
         if is_hop_by_hop(&header_name) {
             return Err(StartResponseError::HopByHopHeader(name.to_owned()));
         }
-        let header_value = HeaderValue::from_bytes(value.as_ref())
-            .map_err(|_| StartResponseError::InvalidHeaderValue(name.to_owned()))?;
+        let header_value = if header_name == header::CONTENT_TYPE {
+            content_type(value.as_ref())
+        } else {
+            HeaderValue::from_bytes(value.as_ref())
+        }
+        .map_err(|_| StartResponseError::InvalidHeaderValue(name.to_owned()))?;
         if header_name == header::CONTENT_LENGTH {
             let text = String::from_utf8_lossy(value.as_ref());
             let parsed = text
@@ -75,6 +79,34 @@ where
         status,
         headers: map,
         content_length,
+    })
+}
+
+/// The most `Content-Type` values remembered per thread.
+const CONTENT_TYPES: usize = 8;
+
+std::thread_local! {
+    /// `Content-Type` values already checked on this thread. Nearly every
+    /// response sets one, an application uses few, and each would
+    /// otherwise be checked and copied into a new allocation per response;
+    /// a remembered one is a reference-count increment. The first
+    /// [`CONTENT_TYPES`] short values are kept; others are made as usual.
+    static SEEN_CONTENT_TYPES: std::cell::RefCell<Vec<HeaderValue>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `HeaderValue::from_bytes(value)` for a `Content-Type`, through the
+/// thread's remembered values.
+fn content_type(value: &[u8]) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+    SEEN_CONTENT_TYPES.with_borrow_mut(|seen| {
+        if let Some(known) = seen.iter().find(|known| known.as_bytes() == value) {
+            return Ok(known.clone());
+        }
+        let made = HeaderValue::from_bytes(value)?;
+        if seen.len() < CONTENT_TYPES && value.len() <= 64 {
+            seen.push(made.clone());
+        }
+        Ok(made)
     })
 }
 
@@ -125,4 +157,23 @@ pub(super) fn head_from_map(
         headers,
         content_length,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_content_types_are_the_values_given() {
+        // More distinct values than are remembered, twice each, and an
+        // invalid one between them: each answer is its own value.
+        for _ in 0..2 {
+            for i in 0..CONTENT_TYPES + 4 {
+                let value = format!("text/x-{i}");
+                let head = build_head("200 OK", [("Content-Type", value.as_str())]).unwrap();
+                assert_eq!(head.headers[header::CONTENT_TYPE], value.as_str());
+            }
+            assert!(build_head("200 OK", [("Content-Type", "a\nb")]).is_err());
+        }
+    }
 }

@@ -55,6 +55,13 @@ impl std::str::FromStr for Status {
     type Err = StartResponseError;
 
     fn from_str(line: &str) -> Result<Self, Self::Err> {
+        // The line nearly every response starts with.
+        if line == "200 OK" {
+            return Ok(Status {
+                code: StatusCode::OK,
+                reason: None,
+            });
+        }
         let bytes = line.as_bytes();
         let bad = || StartResponseError::InvalidStatus(line.to_owned());
         if bytes.len() < 3 || !bytes[..3].iter().all(u8::is_ascii_digit) {

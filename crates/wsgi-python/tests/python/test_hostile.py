@@ -1,8 +1,10 @@
 """Hostile input against a Python app: refused by the server before the
 application runs (its call counter does not move), or answered without
 harm; and graceful restarts with a Python app behind the server."""
+import os
 import signal
 import socket
+import tempfile
 import threading
 import time
 import unittest
@@ -115,6 +117,32 @@ class RestartTest(unittest.TestCase):
         self.assertEqual(results, [(200,)] * 4, server.log())
         with self.assertRaises(OSError):
             socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+
+    def test_worker_processes_share_a_unix_socket(self):
+        path = os.path.join(tempfile.mkdtemp(), "wsgi.sock")
+        server = Server("plain_app:router", "--bind", f"unix:{path}", "--workers", "2")
+        try:
+            self.wait_for_workers(server, 2)
+            pids = set()
+            for _ in range(200):
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                    sock.settimeout(10)
+                    sock.connect(path)
+                    sock.sendall(b"GET /slow?0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    data = b""
+                    while chunk := sock.recv(65536):
+                        data += chunk
+                self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data)
+                pids.add(data.split()[-1])
+                if len(pids) == 2:
+                    break
+            # Which process accepts is the kernel's choice: one at least.
+            self.assertGreaterEqual(len(pids), 1)
+            self.assertEqual(server.get("/")[::2], (200, b"Hello, World!"))
+        finally:
+            code = server.stop()
+        self.assertEqual(code, 0, server.log())
+        self.assertFalse(os.path.exists(path), "the socket file is removed")
 
     def test_sigterm_lets_in_flight_requests_finish(self):
         self.check_graceful()
