@@ -8,6 +8,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Request};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use clap::Parser;
 use http::header::CONTENT_TYPE;
@@ -61,6 +62,12 @@ fn main() -> std::io::Result<()> {
     runtime(args.workers)?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&args.bind).await?;
         let local = LocalAddr(listener.local_addr()?);
+        // `TCP_NODELAY`, as wsgi-rs and raw hyper set it: without it the
+        // kernel gathers the stream workloads' tiny writes into fewer
+        // packets, which measures Nagle's algorithm, not the framework.
+        let listener = listener.tap_io(|stream| {
+            let _ = stream.set_nodelay(true);
+        });
         let app = Router::new()
             .route(
                 "/",

@@ -87,3 +87,52 @@ async fn sigterm_drains_in_flight_requests_then_exits() {
 async fn sigint_drains_in_flight_requests_with_several_workers() {
     drains_on("INT", "2").await;
 }
+
+/// The log is written by a thread of its own: every line queued while the
+/// server ran (access lines, error lines) reaches stdout before it exits.
+#[test]
+fn every_log_line_is_written_before_the_server_exits() {
+    use std::io::{Read, Write};
+    const REQUESTS: usize = 200;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slow_server"))
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+            "--log-level",
+            "info",
+            "--access-log-format",
+            "ACCESS {path} {status}",
+        ])
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start slow_server");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = read_address(&mut lines);
+    for _ in 0..REQUESTS {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /fail HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).unwrap();
+        assert!(response.starts_with(b"HTTP/1.1 500"));
+    }
+    send_signal(child.id(), "TERM");
+    // To the end of stdout: the server has exited.
+    let rest: Vec<String> = lines.map(|line| line.expect("read")).collect();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    let count = |needle: &str| rest.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("ACCESS /fail 500"), REQUESTS, "{rest:#?}");
+    assert_eq!(count("request failed"), REQUESTS, "{rest:#?}");
+    assert!(
+        rest.last().is_some_and(|l| l.contains("server stopped")),
+        "the last line: {:?}",
+        rest.last()
+    );
+}

@@ -124,6 +124,8 @@ impl ConfigBuilder {
         http_keep_alive: Duration;
         /// Time to answer and for each body item; zero = no limit.
         response_timeout: Duration;
+        /// Send small TCP writes at once (`TCP_NODELAY`).
+        tcp_nodelay: bool;
         /// Time to send a complete request head or TLS handshake.
         header_read_timeout: Duration;
         /// Largest request body, in bytes.
@@ -280,6 +282,7 @@ mod tests {
             .max_requests(7)
             .http_keep_alive(Duration::from_secs(6))
             .response_timeout(Duration::from_secs(5))
+            .tcp_nodelay(false)
             .header_read_timeout(Duration::from_secs(4))
             .max_request_body(1000)
             .max_header_size(2000)
@@ -309,6 +312,7 @@ mod tests {
             ("max_requests", "7"),
             ("http_keep_alive", "6"),
             ("response_timeout", "5"),
+            ("tcp_nodelay", "false"),
             ("header_read_timeout", "4"),
             ("max_request_body", "1000"),
             ("max_header_size", "2000"),

@@ -45,6 +45,15 @@ settings! {
     /// disables it (endless event streams need that). Default 0.
     response_timeout: Duration = Duration::ZERO,
         "SECONDS", "Seconds the app may take to answer and for each body item; 0 = no limit";
+    /// Send each write of a TCP connection at once (`TCP_NODELAY`), as
+    /// nginx, Go and uvicorn do: a small response or event is never held
+    /// back. Off, the kernel (Nagle's algorithm) gathers the small writes
+    /// made while earlier bytes are unacknowledged into one packet: a
+    /// stream of many tiny chunks then costs far fewer packets (less CPU on
+    /// both ends), at the price of holding a small write until the client
+    /// acknowledges (up to its delayed-ACK time, often 40 ms). Default on.
+    tcp_nodelay: bool = true,
+        "BOOL", "Send small writes at once (TCP_NODELAY); false lets the kernel coalesce them (--tcp-nodelay=false)";
     /// How long a client may take to send a complete request head
     /// (slowloris protection), and to finish a TLS handshake. Default 10 s.
     header_read_timeout: Duration = Duration::from_secs(10),

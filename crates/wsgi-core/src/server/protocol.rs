@@ -80,6 +80,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for Rewind<T> {
             let n = (this.end - this.start).min(buf.remaining());
             buf.put_slice(&this.prefix[this.start..this.start + n]);
             this.start += n;
+            // The rest of what arrived, in the same read: hyper grows its
+            // read buffer (8 KiB to 16 KiB, kept for the connection's
+            // life) when a read leaves a head unfinished, as the sniffed
+            // bytes alone would. Nothing more yet, or an error (the next
+            // read meets it again), still returns the prefix.
+            if this.start == this.end && buf.remaining() > 0 {
+                let _ = Pin::new(&mut this.io).poll_read(cx, buf);
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.io).poll_read(cx, buf)
@@ -147,5 +155,25 @@ mod tests {
             (Protocol::Http1, b"PRI * HT".to_vec())
         );
         assert_eq!(sniffed(b"").await, (Protocol::Http1, Vec::new()));
+    }
+
+    #[tokio::test]
+    async fn the_first_read_gives_the_sniffed_bytes_and_what_followed_them() {
+        use tokio::io::AsyncWriteExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        let request = b"GET /a/path/longer/than/the/sniffed/prefix HTTP/1.1\r\nHost: h\r\n\r\n";
+        client.write_all(request).await.unwrap();
+        let (protocol, prefix, len) = sniff(&mut server).await.unwrap();
+        assert_eq!(protocol, Protocol::Http1);
+        // Let every byte reach the server's socket before the first read.
+        let mut rewind = Rewind::new(server, prefix, len);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut buf = vec![0u8; 8192];
+        let n = rewind.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], &request[..], "one read, the whole head");
     }
 }

@@ -61,14 +61,18 @@ impl<A: Application + Clone> Server<A> {
 
     /// Binds, serves until SIGINT or SIGTERM, then shuts down gracefully.
     /// Blocks the calling thread; installs a `tracing` subscriber (filtered
-    /// by `RUST_LOG`, else `log_level`) unless one is already set. With
-    /// `workers = 1` the one worker serves on the calling thread itself.
+    /// by `RUST_LOG`, else `log_level`) unless one is already set. Its
+    /// lines go to stdout from a thread of their own, so logging never
+    /// blocks a worker; should stdout fall far behind, lines are dropped
+    /// and their count logged when the server stops. With `workers = 1`
+    /// the one worker serves on the calling thread itself.
     pub fn run(self) -> Result<(), ServerError> {
         self.config.validate().map_err(ServerError::Config)?;
         self.app
             .check(&Provided::new(&self.config))
             .map_err(ServerError::Check)?;
-        init_logging(&self.config.log_level);
+        // Held until `run` returns: then the queued log lines are written.
+        let _log = init_logging(&self.config.log_level);
         let runtime = if self.config.workers == 0 {
             tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -124,7 +124,7 @@ impl<A: Application + Clone> Worker<A> {
     ) {
         match accepted {
             Accepted::Tcp(stream, peer) => {
-                let _ = stream.set_nodelay(true);
+                tune(&stream, &self.config);
                 let local = stream.local_addr().ok();
                 self.serve(generation, builder, stream, Some(peer), local, permit);
             }
@@ -192,5 +192,30 @@ impl<A: Application + Clone> Worker<A> {
                 ),
             }
         });
+    }
+}
+
+/// Applies the TCP options of `config` to an accepted connection; a
+/// connection that refuses one is still served.
+fn tune(stream: &tokio::net::TcpStream, config: &Config) {
+    let _ = stream.set_nodelay(config.tcp_nodelay);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_accepted_connection_follows_the_tcp_nodelay_setting() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        for on in [false, true, false] {
+            let config = Config::builder().tcp_nodelay(on).build().unwrap();
+            tune(&server, &config);
+            assert_eq!(server.nodelay().unwrap(), on);
+        }
+        assert!(Config::default().tcp_nodelay, "on by default");
     }
 }
