@@ -10,6 +10,8 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 
 mod into_response;
+#[cfg(feature = "cookies")]
+mod set_cookie;
 
 pub use into_response::{Html, IntoResponse, IntoResponseParts, Redirect};
 
@@ -388,12 +390,7 @@ impl WsgiResponse {
         // changed the status (then it is an ordinary response).
         if let Some(protocol) = switching.filter(|_| status == StatusCode::SWITCHING_PROTOCOLS) {
             #[cfg(feature = "cookies")]
-            for cookie in &cookies {
-                check_cookie(cookie)?;
-                let value =
-                    HeaderValue::from_str(&cookie.encoded().to_string()).map_err(Error::new)?;
-                headers.append(header::SET_COOKIE, value);
-            }
+            set_cookie::append(&mut headers, &cookies)?;
             start_response.start_switching(headers, protocol)?;
             return Ok(Body::empty());
         }
@@ -416,12 +413,7 @@ impl WsgiResponse {
         }
         #[cfg(feature = "cookies")]
         if status.code().as_u16() < 400 {
-            for cookie in &cookies {
-                check_cookie(cookie)?;
-                let value =
-                    HeaderValue::from_str(&cookie.encoded().to_string()).map_err(Error::new)?;
-                headers.append(header::SET_COOKIE, value);
-            }
+            set_cookie::append(&mut headers, &cookies)?;
         }
         let mut content_length = None;
         let body = match content {
@@ -448,66 +440,6 @@ impl WsgiResponse {
         }
         Ok(body)
     }
-}
-
-#[cfg(feature = "cookies")]
-/// A cookie that cannot be sent as one well-formed `Set-Cookie`.
-#[derive(Debug)]
-enum CookieError {
-    /// `=value`: clients drop a cookie without a name.
-    EmptyName,
-    /// `Path` and `Domain` are written as they are (the cookie's encoding
-    /// covers only its name and value), so they are held to RFC 6265
-    /// §4.1.1: a path to visible ASCII without `;` (which would end the
-    /// attribute and start another: `Path=/; Domain=evil.example`), a
-    /// domain to a host name. Other characters are read differently by
-    /// different clients.
-    Attribute {
-        cookie: String,
-        attribute: &'static str,
-    },
-}
-
-#[cfg(feature = "cookies")]
-impl fmt::Display for CookieError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CookieError::EmptyName => {
-                f.write_str("a cookie needs a non-empty name; give the cookie a name")
-            }
-            CookieError::Attribute { cookie, attribute } => write!(
-                f,
-                "the {attribute} of cookie `{cookie}` has a character that cannot be sent (a path is visible ASCII without `;`, a domain a host name); percent-encode or remove it"
-            ),
-        }
-    }
-}
-
-#[cfg(feature = "cookies")]
-impl std::error::Error for CookieError {}
-
-/// Refuses cookies whose `Set-Cookie` would not parse back to them (found
-/// by fuzzing: an empty name; `;`, control or non-ASCII characters in a
-/// path or domain, which the `cookie` crate writes out unescaped).
-#[cfg(feature = "cookies")]
-fn check_cookie(cookie: &Cookie<'_>) -> Result<(), Error> {
-    if cookie.name().is_empty() {
-        return Err(Error::new(CookieError::EmptyName));
-    }
-    let in_path = |b: u8| (b' '..=b'~').contains(&b) && b != b';';
-    let in_domain = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_');
-    for (attribute, value, allowed) in [
-        ("path", cookie.path(), in_path as fn(u8) -> bool),
-        ("domain", cookie.domain(), in_domain),
-    ] {
-        if value.is_some_and(|v| !v.bytes().all(allowed)) {
-            return Err(Error::new(CookieError::Attribute {
-                cookie: cookie.name().to_owned(),
-                attribute,
-            }));
-        }
-    }
-    Ok(())
 }
 
 impl fmt::Debug for WsgiResponse {
