@@ -12,3 +12,4 @@ mod websocket_busy;
 mod websocket_clients;
 mod websocket_handler;
 mod websocket_http2;
+mod ws_client;

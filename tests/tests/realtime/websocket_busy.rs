@@ -3,20 +3,19 @@
 //! still closes the socket with `1001` at once, whether the function
 //! sleeps or only sends. Over real sockets, with tungstenite as the client.
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message as Frame;
-use tokio_tungstenite::WebSocketStream;
 use wsgi_core::extract::State;
 use wsgi_core::router::Router;
 use wsgi_core::websocket::{Message, WebSocketUpgrade};
 use wsgi_core::{wsgi_handler, WsgiHandler, WsgiResponse};
 use wsgi_tests::{serve_with, test_config, IO_TIMEOUT};
+
+use crate::ws_client::{next, open, reported};
 
 /// What the functions report: how their `send` after the busy spell went.
 #[derive(Clone)]
@@ -61,31 +60,6 @@ fn app(report: Report) -> WsgiHandler {
             .get("/busy", BusyEndpoint)
             .get("/ticker", TickerEndpoint),
     )
-}
-
-type Client = WebSocketStream<TcpStream>;
-
-async fn open(addr: SocketAddr, path: &str) -> Client {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (client, _) = tokio_tungstenite::client_async(format!("ws://{addr}{path}"), tcp)
-        .await
-        .unwrap();
-    client
-}
-
-async fn next(client: &mut Client) -> Frame {
-    tokio::time::timeout(IO_TIMEOUT, client.next())
-        .await
-        .expect("a message in time")
-        .expect("the socket is open")
-        .expect("a valid message")
-}
-
-async fn reported(report: &mut mpsc::UnboundedReceiver<String>) -> String {
-    tokio::time::timeout(IO_TIMEOUT, report.recv())
-        .await
-        .expect("a report in time")
-        .expect("the function reports")
 }
 
 #[tokio::test]

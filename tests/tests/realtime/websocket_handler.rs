@@ -3,15 +3,11 @@
 //! the callbacks' order, a handler value per socket, and `on_close` after
 //! a close from either side or a vanished client.
 
-use std::net::SocketAddr;
-
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message as Frame;
-use tokio_tungstenite::WebSocketStream;
 use wsgi_core::extract::State;
 use wsgi_core::router::Router;
 use wsgi_core::websocket::{
@@ -19,6 +15,8 @@ use wsgi_core::websocket::{
 };
 use wsgi_core::{wsgi_handler, WsgiHandler, WsgiResponse};
 use wsgi_tests::{serve_with, test_config, IO_TIMEOUT};
+
+use crate::ws_client::{next, open, reported as called};
 
 /// Numbers the text it echoes, reverses bytes, closes on "close"; tells
 /// the test what was called.
@@ -68,31 +66,6 @@ fn numbered(upgrade: WebSocketUpgrade, State(calls): State<Calls>) -> WsgiRespon
     })
 }
 
-type Client = WebSocketStream<TcpStream>;
-
-async fn open(addr: SocketAddr) -> Client {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let (client, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), tcp)
-        .await
-        .unwrap();
-    client
-}
-
-async fn next(client: &mut Client) -> Frame {
-    tokio::time::timeout(IO_TIMEOUT, client.next())
-        .await
-        .expect("a message in time")
-        .expect("the socket is open")
-        .expect("a valid message")
-}
-
-async fn called(calls: &mut mpsc::UnboundedReceiver<String>) -> String {
-    tokio::time::timeout(IO_TIMEOUT, calls.recv())
-        .await
-        .expect("a callback in time")
-        .expect("the handler is alive")
-}
-
 #[tokio::test]
 async fn a_websocket_handler_gets_open_message_bytes_and_close_in_order() {
     let (tx, mut calls) = mpsc::unbounded_channel();
@@ -104,7 +77,7 @@ async fn a_websocket_handler_gets_open_message_bytes_and_close_in_order() {
 
     // The server closes (from `on_message`); the client's answer reaches
     // `on_close`.
-    let mut first = open(addr).await;
+    let mut first = open(addr, "/ws").await;
     assert_eq!(called(&mut calls).await, "open");
     assert_eq!(next(&mut first).await, Frame::text("welcome"));
     first.send(Frame::text("hi")).await.unwrap();
@@ -118,7 +91,7 @@ async fn a_websocket_handler_gets_open_message_bytes_and_close_in_order() {
     assert_eq!(called(&mut calls).await, "message there");
 
     // A second socket has a handler of its own (its count starts again).
-    let mut second = open(addr).await;
+    let mut second = open(addr, "/ws").await;
     assert_eq!(called(&mut calls).await, "open");
     assert_eq!(next(&mut second).await, Frame::text("welcome"));
     second.send(Frame::text("hello")).await.unwrap();
@@ -149,7 +122,7 @@ async fn a_websocket_handler_gets_open_message_bytes_and_close_in_order() {
     assert_eq!(called(&mut calls).await, "close 1000");
 
     // The client vanishes without a close frame.
-    let third = open(addr).await;
+    let third = open(addr, "/ws").await;
     assert_eq!(called(&mut calls).await, "open");
     drop(third);
     assert_eq!(called(&mut calls).await, "close none");

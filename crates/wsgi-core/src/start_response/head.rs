@@ -56,16 +56,7 @@ where
         }
         .map_err(|_| StartResponseError::InvalidHeaderValue(name.to_owned()))?;
         if header_name == header::CONTENT_LENGTH {
-            let text = String::from_utf8_lossy(value.as_ref());
-            let parsed = text
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|_| !text.trim().starts_with('+'))
-                .ok_or_else(|| StartResponseError::InvalidContentLength(text.to_string()))?;
-            if content_length.is_some_and(|previous| previous != parsed) {
-                return Err(StartResponseError::InvalidContentLength(text.to_string()));
-            }
+            let parsed = content_length_value(value.as_ref(), content_length)?;
             if content_length.is_some() {
                 continue;
             }
@@ -110,6 +101,19 @@ fn content_type(value: &[u8]) -> Result<HeaderValue, http::header::InvalidHeader
     })
 }
 
+/// A `Content-Length` value: decimal digits (surrounding spaces allowed,
+/// no sign), equal to any `previous` one.
+fn content_length_value(value: &[u8], previous: Option<u64>) -> Result<u64, StartResponseError> {
+    let text = String::from_utf8_lossy(value);
+    let parsed = text
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|_| !text.trim().starts_with('+'))
+        .filter(|parsed| previous.is_none_or(|previous| previous == *parsed));
+    parsed.ok_or_else(|| StartResponseError::InvalidContentLength(text.into_owned()))
+}
+
 /// [`build_head`] for headers in a `HeaderMap`: the same checks in the same
 /// order, and the same head (one `Content-Length`, written as digits).
 pub(super) fn head_from_map(
@@ -130,16 +134,7 @@ pub(super) fn head_from_map(
             ));
         }
         if name == header::CONTENT_LENGTH {
-            let text = String::from_utf8_lossy(bytes);
-            let parsed = text
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|_| !text.trim().starts_with('+'))
-                .ok_or_else(|| StartResponseError::InvalidContentLength(text.to_string()))?;
-            if content_length.is_some_and(|previous| previous != parsed) {
-                return Err(StartResponseError::InvalidContentLength(text.to_string()));
-            }
+            let parsed = content_length_value(bytes, content_length)?;
             // Already as `HeaderValue::from(parsed)` writes it, or not.
             let canonical =
                 bytes.iter().all(u8::is_ascii_digit) && (bytes.len() == 1 || bytes[0] != b'0');
