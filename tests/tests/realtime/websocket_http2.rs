@@ -122,22 +122,23 @@ async fn text(response: Response<Incoming>) -> String {
     String::from_utf8_lossy(&body).into_owned()
 }
 
+/// The extended CONNECT for a WebSocket on `/echo` (subprotocol `chat.v1`).
+fn websocket_connect(addr: SocketAddr) -> Request<Empty<Bytes>> {
+    request(
+        addr,
+        Method::CONNECT,
+        "/echo",
+        Some("websocket"),
+        &[
+            ("sec-websocket-version", "13"),
+            ("sec-websocket-protocol", "chat.v1"),
+        ],
+    )
+}
+
 /// Opens a WebSocket on `/echo` over `sender`'s connection.
 async fn open(addr: SocketAddr, sender: &mut SendRequest<Empty<Bytes>>) -> ClientSocket {
-    let response = send(
-        sender,
-        request(
-            addr,
-            Method::CONNECT,
-            "/echo",
-            Some("websocket"),
-            &[
-                ("sec-websocket-version", "13"),
-                ("sec-websocket-protocol", "chat.v1"),
-            ],
-        ),
-    )
-    .await;
+    let response = send(sender, websocket_connect(addr)).await;
     assert_eq!(response.status(), StatusCode::OK);
     let upgraded = hyper::upgrade::on(response).await.unwrap();
     WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await
@@ -157,20 +158,7 @@ async fn an_extended_connect_opens_a_websocket_beside_other_streams() {
     let addr = server.local_addr();
     let mut sender = connect(addr).await;
 
-    let response = send(
-        &mut sender,
-        request(
-            addr,
-            Method::CONNECT,
-            "/echo",
-            Some("websocket"),
-            &[
-                ("sec-websocket-version", "13"),
-                ("sec-websocket-protocol", "chat.v1"),
-            ],
-        ),
-    )
-    .await;
+    let response = send(&mut sender, websocket_connect(addr)).await;
     // RFC 8441 §5: `200`, no key to answer; response middleware ran.
     assert_eq!(response.status(), StatusCode::OK);
     let headers = response.headers();

@@ -461,7 +461,9 @@ impl fmt::Debug for Environ {
 mod tests {
     use super::*;
 
-    fn environ(req: http::Request<()>, script_name: &str) -> Environ {
+    /// An environ for `req`, mounted at `script_name` (also used by the
+    /// tests of `path.rs`).
+    pub(super) fn environ(req: http::Request<()>, script_name: &str) -> Environ {
         let (head, _) = req.into_parts();
         let config = Config {
             script_name: script_name.into(),

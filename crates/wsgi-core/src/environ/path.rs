@@ -100,20 +100,7 @@ impl Environ {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::config::Config;
-    use crate::input::Input;
-
-    fn environ(req: http::Request<()>, script_name: &str) -> Environ {
-        let (head, _) = req.into_parts();
-        let config = Config {
-            script_name: script_name.into(),
-            ..Config::default()
-        };
-        Environ::new(head, Input::empty(), Arc::new(config), None)
-    }
+    use super::super::tests::environ;
     #[test]
     fn non_utf8_paths_keep_their_bytes() {
         let e = environ(http::Request::get("/a%FFb%20c").body(()).unwrap(), "");
