@@ -11,6 +11,8 @@ pub(crate) struct Head {
     pub(crate) status: Status,
     pub(crate) headers: HeaderMap,
     pub(crate) content_length: Option<u64>,
+    /// The application set `Server` itself (else the server adds its own).
+    pub(crate) has_server: bool,
 }
 
 /// Whether `name` is a hop-by-hop header, which only the server may set:
@@ -42,6 +44,7 @@ where
     // `HeaderMap` that grows rehashes every entry.
     let mut map = HeaderMap::with_capacity(iter.size_hint().0 + 2);
     let mut content_length = None;
+    let mut has_server = false;
     for (name, value) in iter {
         let name = name.as_ref();
         let header_name = HeaderName::from_bytes(name.as_bytes())
@@ -64,12 +67,14 @@ where
             map.insert(header::CONTENT_LENGTH, HeaderValue::from(parsed));
             continue;
         }
+        has_server |= header_name == header::SERVER;
         map.append(header_name, header_value);
     }
     Ok(Head {
         status,
         headers: map,
         content_length,
+        has_server,
     })
 }
 
@@ -149,6 +154,7 @@ pub(super) fn head_from_map(
     headers.reserve(2);
     Ok(Head {
         status,
+        has_server: headers.contains_key(header::SERVER),
         headers,
         content_length,
     })
