@@ -314,7 +314,7 @@ const REG_NAME: [bool; 256] = {
 };
 
 fn valid_host(host: &[u8]) -> bool {
-    let (name, port) = if let Some(literal) = host.strip_prefix(b"[") {
+    let port = if let Some(literal) = host.strip_prefix(b"[") {
         // An IP literal: `[` IPv6 or IPvFuture `]`.
         let Some(end) = literal.iter().position(|&b| b == b']') else {
             return false;
@@ -328,19 +328,20 @@ fn valid_host(host: &[u8]) -> bool {
             return false;
         }
         match rest {
-            [] => (&[][..], None),
-            [b':', port @ ..] => (&[][..], Some(port)),
+            [] => None,
+            [b':', port @ ..] => Some(port),
             _ => return false,
         }
     } else {
-        match host.iter().position(|&b| b == b':') {
-            Some(colon) => (&host[..colon], Some(&host[colon + 1..])),
-            None => (host, None),
+        // One pass: the first byte that is not part of a reg-name must be
+        // the `:` before the port.
+        match host.iter().position(|&b| !REG_NAME[usize::from(b)]) {
+            None => None,
+            Some(i) if host[i] == b':' => Some(&host[i + 1..]),
+            Some(_) => return false,
         }
     };
-    let name_ok = name.iter().all(|&b| REG_NAME[usize::from(b)]);
-    let port_ok = port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit));
-    name_ok && port_ok
+    port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit))
 }
 
 impl<A: ?Sized> Clone for WsgiService<A> {

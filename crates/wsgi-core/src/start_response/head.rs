@@ -47,11 +47,18 @@ where
     let mut has_server = false;
     for (name, value) in iter {
         let name = name.as_ref();
-        let header_name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| StartResponseError::InvalidHeaderName(name.to_owned()))?;
-        if is_hop_by_hop(&header_name) {
-            return Err(StartResponseError::HopByHopHeader(name.to_owned()));
-        }
+        // Nearly every head has a `Content-Type`: matched without
+        // `from_bytes`'s lower-casing copy and table search.
+        let header_name = if name.eq_ignore_ascii_case("content-type") {
+            header::CONTENT_TYPE
+        } else {
+            let header_name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| StartResponseError::InvalidHeaderName(name.to_owned()))?;
+            if is_hop_by_hop(&header_name) {
+                return Err(StartResponseError::HopByHopHeader(name.to_owned()));
+            }
+            header_name
+        };
         let header_value = if header_name == header::CONTENT_TYPE {
             content_type(value.as_ref())
         } else {
