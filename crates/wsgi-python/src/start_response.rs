@@ -63,11 +63,14 @@ fn native_text(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
     }
 }
 
-/// The header list's `(name, value)` tuples: `[(name, value), ...]` of
-/// native strings (a list is read without the iterator protocol).
-fn header_pairs<'py>(list: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+/// A header's name and value objects.
+type Pair<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>);
+
+/// The header list's names and values: `[(name, value), ...]` (a list is
+/// read without the iterator protocol).
+fn header_pairs<'py>(list: &Bound<'py, PyAny>) -> PyResult<Vec<Pair<'py>>> {
     let pair = |item: Bound<'py, PyAny>| match item.cast::<PyTuple>() {
-        Ok(tuple) if tuple.len() == 2 => Ok(tuple.clone()),
+        Ok(tuple) if tuple.len() == 2 => Ok((tuple.get_item(0)?, tuple.get_item(1)?)),
         _ => Err(PyTypeError::new_err(format!(
             "each response header must be a (name, value) tuple, got {item}"
         ))),
@@ -87,7 +90,7 @@ fn header_pairs<'py>(list: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyTupl
 type Header<'a> = (Cow<'a, str>, Cow<'a, [u8]>);
 
 /// The headers' names and values, borrowed from `pairs` when ASCII.
-fn headers<'a>(pairs: &'a [(Bound<'_, PyAny>, Bound<'_, PyAny>)]) -> PyResult<Vec<Header<'a>>> {
+fn headers<'a>(pairs: &'a [Pair<'_>]) -> PyResult<Vec<Header<'a>>> {
     pairs
         .iter()
         .map(|(name, value)| {
@@ -109,10 +112,7 @@ impl PyStartResponse {
         exc_info: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyWrite> {
         let status = native_text(native_bytes("the status", status)?);
-        let pairs = header_pairs(response_headers)?
-            .into_iter()
-            .map(|pair| Ok((pair.get_item(0)?, pair.get_item(1)?)))
-            .collect::<PyResult<Vec<_>>>()?;
+        let pairs = header_pairs(response_headers)?;
         let headers = headers(&pairs)?;
         let exception = match exc_info {
             Some(info) if !info.is_none() => {

@@ -31,19 +31,6 @@ use keys::*;
 pub(crate) use template::Template;
 use template::Value;
 
-/// What the dict is built from, taken out of the request's [`Environ`].
-#[derive(Debug)]
-pub(crate) struct Request {
-    /// The variables, when the dict is built away from the `Environ`.
-    vars: Vec<(String, String)>,
-    path_info: String,
-    script_name: String,
-    input: wsgi_core::Input,
-    connection: Option<Connection>,
-    config: Arc<Config>,
-    handle: Handle,
-}
-
 /// Bytes as a native string: one character per byte.
 pub(crate) fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
@@ -57,96 +44,54 @@ fn native(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-impl Request {
-    /// Takes the body and what the dict needs besides the variables out
-    /// of `environ` (read them with [`into_dict_from`](Self::into_dict_from)
-    /// or [`take_vars`](Self::take_vars)).
-    pub(crate) fn capture(environ: &mut Environ, config: Arc<Config>, handle: Handle) -> Self {
-        Request {
-            vars: Vec::new(),
-            path_info: latin1(&environ.path_info_bytes()),
-            script_name: latin1(environ.script_name().as_bytes()),
-            input: environ.take_input(),
-            connection: environ.connection().cloned(),
-            config,
-            handle,
-        }
-    }
+/// What the dict is built from, taken out of the request's [`Environ`].
+#[derive(Debug)]
+pub(crate) struct Request {
+    /// The variables, when the dict is built away from the `Environ`.
+    vars: Option<Vars<'static>>,
+    path_info: String,
+    script_name: String,
+    input: wsgi_core::Input,
+    connection: Option<Connection>,
+    config: Arc<Config>,
+    handle: Handle,
+}
 
-    /// Copies the variables out of `environ`, for a dict built on another
-    /// thread.
-    pub(crate) fn take_vars(&mut self, environ: &Environ) {
-        self.vars = environ
-            .vars()
-            .into_iter()
-            .filter(|(k, _)| !set_apart(index(k)))
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-    }
+/// A request's variables: the keys of [`NAMES`] by index, the others by
+/// name.
+#[derive(Debug, Default)]
+pub(super) struct Vars<'a> {
+    known: Vec<(usize, Value<'a>)>,
+    others: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
 
-    /// Whether body bytes may still have to arrive from the client.
-    pub(crate) fn body_pending(&self) -> bool {
-        !http_body::Body::is_end_stream(&self.input)
-    }
-
-    /// The environ dict, with the variables taken by
-    /// [`take_vars`](Self::take_vars).
-    pub(crate) fn into_dict<'py>(
-        mut self,
-        py: Python<'py>,
-        template: &Template,
-        multiprocess: bool,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let vars = std::mem::take(&mut self.vars);
-        self.into_dict_with(
-            py,
-            template,
-            multiprocess,
-            vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        )
-    }
-
-    /// The environ dict, with `vars` (as `Environ::vars` lists them).
-    pub(crate) fn into_dict_with<'py, 'a>(
-        self,
-        py: Python<'py>,
-        template: &Template,
-        multiprocess: bool,
-        vars: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let mut known = Vec::with_capacity(24);
-        let mut others = Vec::new();
+impl<'a> Vars<'a> {
+    /// From `(key, value)` pairs, as `Environ::vars` lists them.
+    fn from_list(vars: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>) -> Self {
+        let mut out = Vars {
+            known: Vec::with_capacity(24),
+            others: Vec::new(),
+        };
         for (key, value) in vars {
-            let index = index(key);
+            let index = index(&key);
             if set_apart(index) {
                 continue;
             }
             match index {
-                Some(i) => known.push((i, Value::Text(Cow::Borrowed(value)))),
-                None => others.push((Cow::Borrowed(key), Cow::Borrowed(value))),
+                Some(i) => out.known.push((i, Value::Text(value))),
+                None => out.others.push((key, value)),
             }
         }
-        self.finish(py, template, multiprocess, known, &others)
+        out
     }
 
-    /// The environ dict, read from `environ`'s typed accessors and headers
-    /// when no middleware gave a variable a value of its own (else as
-    /// [`into_dict_with`](Self::into_dict_with) with `Environ::vars`).
-    pub(crate) fn into_dict_from<'py>(
-        self,
-        py: Python<'py>,
-        template: &Template,
-        multiprocess: bool,
-        environ: &Environ,
-    ) -> PyResult<Bound<'py, PyDict>> {
+    /// `environ`'s variables: from its typed accessors and headers when
+    /// no middleware gave a variable a value of its own (they say it
+    /// all then, and an address or a port is compared as a number rather
+    /// than formatted), else from `Environ::vars`.
+    fn read(environ: &'a Environ) -> Self {
         if environ.has_own_vars() {
-            let vars = environ.vars();
-            return self.into_dict_with(
-                py,
-                template,
-                multiprocess,
-                vars.iter().map(|(k, v)| (k.as_ref(), v.as_ref())),
-            );
+            return Vars::from_list(environ.vars());
         }
         let text = Value::Text;
         let mut known = Vec::with_capacity(24);
@@ -219,7 +164,75 @@ impl Request {
                 None => others.push((Cow::Owned(http_key(name.as_str())), value)),
             }
         }
-        self.finish(py, template, multiprocess, known, &others)
+        Vars { known, others }
+    }
+
+    /// The same, owning its strings.
+    fn into_owned(self) -> Vars<'static> {
+        let owned = |text: Cow<'_, str>| Cow::Owned(text.into_owned());
+        Vars {
+            known: self
+                .known
+                .into_iter()
+                .map(|(i, value)| (i, value.into_owned()))
+                .collect(),
+            others: self
+                .others
+                .into_iter()
+                .map(|(k, v)| (owned(k), owned(v)))
+                .collect(),
+        }
+    }
+}
+
+impl Request {
+    /// Takes the body and what the dict needs besides the variables out
+    /// of `environ` (read them with [`into_dict_from`](Self::into_dict_from)
+    /// or [`take_vars`](Self::take_vars)).
+    pub(crate) fn capture(environ: &mut Environ, config: Arc<Config>, handle: Handle) -> Self {
+        Request {
+            vars: None,
+            path_info: latin1(&environ.path_info_bytes()),
+            script_name: latin1(environ.script_name().as_bytes()),
+            input: environ.take_input(),
+            connection: environ.connection().cloned(),
+            config,
+            handle,
+        }
+    }
+
+    /// Copies the variables out of `environ`, for a dict built on another
+    /// thread.
+    pub(crate) fn take_vars(&mut self, environ: &Environ) {
+        self.vars = Some(Vars::read(environ).into_owned());
+    }
+
+    /// Whether body bytes may still have to arrive from the client.
+    pub(crate) fn body_pending(&self) -> bool {
+        !http_body::Body::is_end_stream(&self.input)
+    }
+
+    /// The environ dict, with the variables taken by
+    /// [`take_vars`](Self::take_vars).
+    pub(crate) fn into_dict<'py>(
+        mut self,
+        py: Python<'py>,
+        template: &Template,
+        multiprocess: bool,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let vars = self.vars.take().unwrap_or_default();
+        self.finish(py, template, multiprocess, vars)
+    }
+
+    /// The environ dict, with `environ`'s variables.
+    pub(crate) fn into_dict_from<'py>(
+        self,
+        py: Python<'py>,
+        template: &Template,
+        multiprocess: bool,
+        environ: &Environ,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        self.finish(py, template, multiprocess, Vars::read(environ))
     }
 
     /// The dict from the template, with the paths and the request's
@@ -229,9 +242,9 @@ impl Request {
         py: Python<'py>,
         template: &Template,
         multiprocess: bool,
-        mut known: Vec<(usize, Value<'_>)>,
-        others: &[(Cow<'_, str>, Cow<'_, str>)],
+        vars: Vars<'_>,
     ) -> PyResult<Bound<'py, PyDict>> {
+        let Vars { mut known, others } = vars;
         known.push((
             PATH_INFO,
             Value::Text(Cow::Owned(std::mem::take(&mut self.path_info))),
@@ -240,7 +253,7 @@ impl Request {
             SCRIPT_NAME,
             Value::Text(Cow::Owned(std::mem::take(&mut self.script_name))),
         ));
-        let dict = template.build(py, &self.config, multiprocess, &known, others)?;
+        let dict = template.build(py, &self.config, multiprocess, &known, &others)?;
         drop(known);
         dict.set_item(
             intern!(py, "wsgi.input"),
@@ -338,18 +351,9 @@ mod tests {
                 for (one, other) in requests().into_iter().zip(requests()) {
                     let mut fast = environ(one, &config, &handle);
                     let mut slow = environ(other, &config, &handle);
-                    let vars = slow
-                        .vars()
-                        .into_iter()
-                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                        .collect::<Vec<_>>();
+                    let vars = Vars::from_list(slow.vars()).into_owned();
                     let by_vars = Request::capture(&mut slow, Arc::clone(&config), handle.clone())
-                        .into_dict_with(
-                            py,
-                            &Template::default(),
-                            false,
-                            vars.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-                        )
+                        .finish(py, &Template::default(), false, vars)
                         .unwrap();
                     let by_accessors =
                         Request::capture(&mut fast, Arc::clone(&config), handle.clone())

@@ -30,6 +30,16 @@ use crate::objects::{PyConfig, PyErrors};
 /// reuse (a cookie, a token).
 const KEPT_MAX: usize = 64;
 
+/// A request differing from the template in more values than this is a
+/// miss ...
+const DIFFERENT: usize = 3;
+
+/// ... and after this many misses in a row, the template is learned again
+/// from the next request (the traffic changed: other clients, another
+/// host name), so a template learned from unusual requests does not cost
+/// every later one.
+const RELEARN_AFTER: u32 = 32;
+
 /// A request's value for one key of [`NAMES`].
 #[derive(Debug)]
 pub(super) enum Value<'a> {
@@ -53,6 +63,15 @@ impl Value<'_> {
             Value::Text(_) => None,
             Value::Port(port) => Some(Kept::Port(*port)),
             Value::Addr(addr) => Some(Kept::Addr(*addr)),
+        }
+    }
+
+    /// The same, owning its text.
+    pub(super) fn into_owned(self) -> Value<'static> {
+        match self {
+            Value::Text(text) => Value::Text(Cow::Owned(text.into_owned())),
+            Value::Port(port) => Value::Port(port),
+            Value::Addr(addr) => Value::Addr(addr),
         }
     }
 
@@ -88,6 +107,9 @@ struct Learned {
 #[derive(Debug, Default)]
 struct State {
     learned: Option<Learned>,
+    /// Requests in a row that differed from the template in more than
+    /// [`DIFFERENT`] values.
+    misses: u32,
     /// The last value made a Python string, for each key of [`NAMES`].
     recent: Vec<Option<(Kept, Py<PyString>)>>,
 }
@@ -132,21 +154,27 @@ impl Template {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let address = Arc::as_ptr(config) as usize;
         let learned = match state.learned.take() {
-            Some(learned) if learned.config == address => learned,
-            _ => learn(py, &mut state, config, multiprocess, known)?,
+            Some(learned) if learned.config == address && state.misses < RELEARN_AFTER => learned,
+            _ => {
+                state.misses = 0;
+                learn(py, &mut state, config, multiprocess, known)?
+            }
         };
         let dict = learned.dict.bind(py).copy();
         let mut seen: u64 = 0;
+        let mut different = 0;
         let result = dict.and_then(|dict| {
             for (i, value) in known {
                 seen |= 1 << i;
                 if learned.kept[*i].as_ref().is_some_and(|k| k.matches(value)) {
                     continue;
                 }
+                different += 1;
                 dict.set_item(keys[*i].bind(py), state.object(py, *i, value))?;
             }
             for (i, kept) in learned.kept.iter().enumerate() {
                 if kept.is_some() && seen & (1 << i) == 0 {
+                    different += 1;
                     dict.del_item(keys[i].bind(py))?;
                 }
             }
@@ -155,6 +183,11 @@ impl Template {
             }
             Ok(dict)
         });
+        if different > DIFFERENT {
+            state.misses += 1;
+        } else {
+            state.misses = 0;
+        }
         state.learned = Some(learned);
         result
     }
@@ -214,4 +247,62 @@ fn file_wrapper(py: Python<'_>) -> PyResult<&Py<PyAny>> {
     FILE_WRAPPER.get_or_try_init(py, || {
         Ok::<_, PyErr>(py.import("wsgiref.util")?.getattr("FileWrapper")?.unbind())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(host: &'static str, port: u16) -> Vec<(usize, Value<'static>)> {
+        vec![
+            (0, Value::Text(Cow::Borrowed("GET"))),
+            (7, Value::Text(Cow::Borrowed(host))),
+            (8, Value::Port(port)),
+            (11, Value::Addr(IpAddr::from([10, 0, 0, 1]))),
+            (20, Value::Text(Cow::Borrowed(host))),
+            (21, Value::Text(Cow::Borrowed(host))),
+        ]
+    }
+
+    fn get(dict: &Bound<'_, PyDict>, key: &str) -> Option<String> {
+        dict.get_item(key).unwrap().map(|v| v.to_string())
+    }
+
+    #[test]
+    fn values_that_differ_are_set_missing_keys_deleted_and_a_changed_traffic_relearned() {
+        Python::attach(|py| {
+            let config = Arc::new(Config::default());
+            let template = Template::default();
+            let first = template
+                .build(py, &config, false, &request("a.example", 80), &[])
+                .unwrap();
+            assert_eq!(get(&first, "SERVER_PORT").as_deref(), Some("80"));
+            let mut other = request("b.example", 8080);
+            other.pop(); // no HTTP_USER_AGENT
+            let others = [(Cow::Borrowed("HTTP_X_ONE"), Cow::Borrowed("1"))];
+            for round in 0..RELEARN_AFTER {
+                let dict = template.build(py, &config, false, &other, &others).unwrap();
+                assert_eq!(get(&dict, "SERVER_NAME").as_deref(), Some("b.example"));
+                assert_eq!(get(&dict, "SERVER_PORT").as_deref(), Some("8080"));
+                assert_eq!(get(&dict, "REMOTE_ADDR").as_deref(), Some("10.0.0.1"));
+                assert_eq!(get(&dict, "HTTP_USER_AGENT"), None);
+                assert_eq!(get(&dict, "HTTP_X_ONE").as_deref(), Some("1"));
+                assert_eq!(get(&dict, "wsgi.version").as_deref(), Some("(1, 0)"));
+                let misses = template.state.lock().unwrap().misses;
+                assert_eq!(misses, round + 1, "each one differs in 4 values");
+            }
+            // Learned again from the next one, which matches it then.
+            let relearned = template.build(py, &config, false, &other, &[]).unwrap();
+            assert_eq!(get(&relearned, "HTTP_X_ONE"), None);
+            assert_eq!(template.state.lock().unwrap().misses, 0);
+            template.build(py, &config, false, &other, &[]).unwrap();
+            assert_eq!(template.state.lock().unwrap().misses, 0);
+            // The first kind of request is still served right.
+            let again = template
+                .build(py, &config, false, &request("a.example", 80), &[])
+                .unwrap();
+            assert_eq!(get(&again, "HTTP_USER_AGENT").as_deref(), Some("a.example"));
+            assert_eq!(get(&again, "HTTP_X_ONE"), None);
+        });
+    }
 }
