@@ -83,6 +83,52 @@ class CommandTest(unittest.TestCase):
         finally:
             os.unlink(f.name)
 
+    def toml(self, text):
+        f = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+        with f:
+            f.write(text)
+        self.addCleanup(os.unlink, f.name)
+        return f.name
+
+    def test_python_settings_from_the_toml_app_table(self):
+        # The app lives in a directory only `pythonpath` (from the file) adds.
+        with tempfile.TemporaryDirectory() as directory:
+            with open(os.path.join(directory, "tomlmod.py"), "w") as module:
+                module.write(
+                    "def app(environ, start_response):\n"
+                    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                    "    return [b'from the toml file']\n"
+                )
+            config = self.toml(
+                f'workers = 2\n[app]\napp = "tomlmod:app"\nthreads = 2\ninline = false\npythonpath = ["{directory}"]\n'
+            )
+            with Server("--config=" + config) as server:
+                self.assertEqual(server.get("/")[::2], (200, b"from the toml file"))
+
+    def test_flags_win_over_the_environment_which_wins_over_the_file(self):
+        config = self.toml('[app]\napp = "nosuchmodule:app"\nthreads = 0\n')
+        # The file alone: its (invalid) threads setting is refused by name.
+        run = subprocess.run(
+            [command(), "--config=" + config], capture_output=True, text=True, cwd=APPS
+        )
+        self.assertEqual(run.returncode, 2, run.stderr)
+        self.assertIn("threads", run.stderr)
+        # The environment overrides the file, a flag the environment.
+        env = dict(os.environ, WSGI_THREADS="2", WSGI_APP="nosuchmodule:other")
+        with Server("plain_app:hello", "--config=" + config, env=env) as server:
+            self.assertEqual(server.get("/")[::2], (200, b"Hello, World!"))
+
+    def test_bad_python_settings_in_the_file_or_environment_are_clear_errors(self):
+        config = self.toml('[app]\napp = "plain_app:hello"\nthread = 2\n')
+        run = subprocess.run([command(), "--config=" + config], capture_output=True, text=True, cwd=APPS)
+        self.assertEqual(run.returncode, 2)
+        self.assertIn("unknown key `thread`", run.stderr)
+        env = dict(os.environ, WSGI_INLINE="maybe")
+        run = subprocess.run([command(), "plain_app:hello"], capture_output=True, text=True, cwd=APPS, env=env)
+        self.assertNotEqual(run.returncode, 0)
+        self.assertIn("maybe", run.stderr)
+        self.assertIn("--inline", run.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
