@@ -1,8 +1,10 @@
 """pulsar-style asynchronous apps, wsgiref.validate, the command line."""
 import json
 import os
+import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 from server import APPS, Server, command
@@ -20,6 +22,32 @@ class PulsarAsyncTest(unittest.TestCase):
             data = json.loads(body)
             self.assertEqual(data["workers"], 1)
             self.assertIsInstance(data["connection"], int)
+
+    def test_awaitable_input_reads_do_not_block_the_event_loop(self):
+        with Server("pulsar_app:body_reader") as server:
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            with sock:
+                sock.sendall(
+                    b"POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                    b"Connection: close\r\n\r\n5\r\nline\n\r\n"
+                )
+                time.sleep(0.2)  # the app now awaits the rest of the body
+                # The loop serves other requests meanwhile.
+                self.assertEqual(server.get("/", timeout=5)[::2], (200, b"quick"))
+                sock.sendall(b"4\r\nmore\r\n4\r\n end\r\n0\r\n\r\n")
+                response = b""
+                while chunk := sock.recv(65536):
+                    response += chunk
+            self.assertTrue(response.startswith(b"HTTP/1.1 200"), response)
+            self.assertTrue(response.endswith(b"first=line\nrest=more end"), response)
+            body = b"a\nbb\nccc"
+            self.assertEqual(server.request("POST", "/readlines", body=body)[::2], (200, b"a\n|bb\n|ccc"))
+            self.assertEqual(server.request("POST", "/lines", body=body)[::2], (200, b"a\n|bb\n|ccc"))
+
+    def test_a_synchronous_app_reads_bytes(self):
+        with Server("plain_app:validated") as server:
+            status, _, body = server.request("POST", "/echo", body=b"y" * 1000)
+            self.assertEqual((status, body), (200, b"y" * 1000))
 
     def test_async_generator_body(self):
         with Server("pulsar_app:streaming") as server:
