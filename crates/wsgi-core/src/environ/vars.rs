@@ -303,6 +303,26 @@ impl Environ {
             .map(|(_, v)| v.as_deref())
     }
 
+    /// Whether [`set`](Self::set) or [`remove`](Self::remove) gave a
+    /// variable a value of its own (a key of the application's, or one
+    /// such as `REMOTE_ADDR` that overrides what the connection says).
+    /// When not, every variable is what the typed accessors and the headers
+    /// say, so a server that turns the environ into another language's
+    /// dict (wsgi-python) may read those directly instead of
+    /// [`vars`](Self::vars).
+    ///
+    /// ```
+    /// let mut environ = wsgi_core::Environ::from_request(http::Request::new(()));
+    /// assert!(!environ.has_own_vars());
+    /// environ.set("HTTP_HOST", "example.org").unwrap(); // a header: no own value
+    /// assert!(!environ.has_own_vars());
+    /// environ.set("myapp.user", "ada").unwrap();
+    /// assert!(environ.has_own_vars());
+    /// ```
+    pub fn has_own_vars(&self) -> bool {
+        !self.vars.is_empty()
+    }
+
     pub(super) fn put_var(&mut self, name: String, value: Option<String>) {
         match self.vars.iter_mut().find(|(k, _)| *k == name) {
             Some(slot) => slot.1 = value,
