@@ -8,6 +8,12 @@
 //! - A [`ResponseMiddleware`] is `(environ, response) -> response`, applied
 //!   in order to the winning response before it starts.
 //!
+//! Both are implemented with a plain `async fn call` (native `async fn` in
+//! traits, no attribute). A `WsgiHandler` and a `Router` keep middleware of
+//! different types through [`BoxMiddleware`] and [`BoxResponseMiddleware`],
+//! which store each call's future inside their own instead of boxing it
+//! (when it fits; see [`BoxMiddleware`]).
+//!
 //! Plain functions become either with [`middleware_fn`] (synchronous),
 //! [`async_middleware_fn`] (returning a future, to `.await` inside) and
 //! [`response_middleware_fn`], or with the attributes
