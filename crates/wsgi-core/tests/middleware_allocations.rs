@@ -111,6 +111,8 @@ fn a_ready_middleware_is_called_without_allocating() {
     for middleware in [
         BoxMiddleware::new(CleanPath),
         BoxMiddleware::new(middleware_fn(|_: &mut Environ| Ok::<_, Error>(None))),
+        // Not wrapped twice (a second wrapper's future would not fit).
+        BoxMiddleware::new(BoxMiddleware::new(CleanPath)),
     ] {
         let (answer, polls, allocated) = run(|| middleware.call(&mut environ));
         assert!(matches!(answer, Ok(None)));
