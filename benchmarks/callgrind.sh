@@ -8,6 +8,12 @@
 #   benchmarks/callgrind.sh                    # hello, every server
 #   benchmarks/callgrind.sh /environ wsgi-rs   # one path, one server
 #   benchmarks/callgrind.sh typed-json axum    # POST item.json to /items/42
+#   ACCESS_LOG=1 benchmarks/callgrind.sh / wsgi-rs   # with the access log
+#
+# ACCESS_LOG=1 runs wsgi-rs with its access log on (stdout to /dev/null)
+# and counts its threads apart (--separate-threads): thread 1 is the
+# worker (one worker serves on the main thread), thread 2 the log's writer
+# thread; each is shown per request beside the total.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PATH_=${1:-/}
@@ -27,16 +33,20 @@ cargo build --release -q -p wsgi-benchmarks --bins
 BIN=${CARGO_TARGET_DIR:-target}/release
 OUT=$(mktemp -d)
 PORT=${PORT:-18400}
+LOG=0
+[[ ${ACCESS_LOG:-0} == 1 ]] && LOG=1
 
-total() { # server n -> instructions
+total() { # server n -> instructions, one total per thread when counted apart
     local server=$1 n=$2 cmd
     PORT=$((PORT + 1))
     case $server in
-        wsgi-rs) cmd="$BIN/wsgi_bench --workers 1" ;;
+        wsgi-rs) cmd="$BIN/wsgi_bench --workers 1 $([[ $LOG == 1 ]] && echo --access-log)" ;;
         hyper) cmd="$BIN/raw_hyper --workers 1 ${H2:+--h2}" ;;
         axum) cmd="$BIN/axum_bench --workers 1" ;;
     esac
-    valgrind --tool=callgrind --callgrind-out-file="$OUT/$server.$n" $cmd --bind "127.0.0.1:$PORT" >/dev/null 2>&1 &
+    local apart=()
+    [[ $server == wsgi-rs && $LOG == 1 ]] && apart=(--separate-threads=yes)
+    valgrind --tool=callgrind "${apart[@]}" --callgrind-out-file="$OUT/$server.$n" $cmd --bind "127.0.0.1:$PORT" >/dev/null 2>&1 &
     local pid=$!
     for _ in $(seq 1 200); do
         curl -s -o /dev/null --max-time 2 ${H2:+--http2-prior-knowledge} "http://127.0.0.1:$PORT/" && break
@@ -51,13 +61,24 @@ total() { # server n -> instructions
     fi
     kill -TERM "$pid"
     wait "$pid" 2>/dev/null || true
-    awk '/^summary:/ {print $2}' "$OUT/$server.$n"
+    local f
+    for f in "$OUT/$server.$n" "$OUT/$server.$n"-*; do
+        [[ -f $f ]] && awk '/^summary:/ {print $2}' "$f"
+    done | paste -sd' '
 }
 
 for server in wsgi-rs hyper axum; do
     [[ -n $ONLY && $ONLY != "$server" ]] && continue
-    a=$(total "$server" "$N1")
-    b=$(total "$server" "$N2")
-    echo "$server $PATH_ ${H2:+h2 }$(( (b - a) / (N2 - N1) )) instructions/request"
+    read -ra a <<<"$(total "$server" "$N1")"
+    read -ra b <<<"$(total "$server" "$N2")"
+    sum=0 threads=()
+    for i in "${!b[@]}"; do
+        d=$(( (b[i] - ${a[i]:-0}) / (N2 - N1) ))
+        sum=$((sum + d))
+        threads+=("thread $((i + 1)): $d")
+    done
+    apart=
+    (( ${#b[@]} > 1 )) && apart=" ($(IFS=,; echo "${threads[*]}" | sed 's/,/, /g'))"
+    echo "$server $PATH_ ${H2:+h2 }$([[ $server == wsgi-rs && $LOG == 1 ]] && echo 'access log ')$sum instructions/request$apart"
 done
 rm -rf "$OUT"

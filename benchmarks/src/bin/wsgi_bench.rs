@@ -82,15 +82,30 @@ fn plain(environ: &mut Environ, start_response: StartResponse) -> Result<Body, E
     Ok(Body::full(HELLO))
 }
 
+/// The peers' command line, plus the access log, which only wsgi-rs has.
+#[derive(Debug, Parser)]
+struct Args {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Write an access line per response to stdout (`log_level = info`),
+    /// as a server with the default settings does; off by default, as the
+    /// peers log nothing.
+    #[arg(long)]
+    access_log: bool,
+}
+
 fn main() -> ExitCode {
-    let args = ServerArgs::parse();
+    let Args {
+        server: args,
+        access_log,
+    } = Args::parse();
     // The peers never close idle connections: neither may this one while
     // the idle-memory workload reads its RSS.
     let config = Config::builder()
         .bind(&args.bind)
         .workers(args.workers)
         .http_keep_alive(Duration::from_secs(600))
-        .log_level("warn")
+        .log_level(if access_log { "info" } else { "warn" })
         .build();
     let config = match config {
         Ok(config) => config,

@@ -232,6 +232,58 @@ fn access_log_follows_access_log_format_and_errors_carry_the_request() {
     );
 }
 
+/// The lines (at least `until` of them, or to the end of stdout) a
+/// `slow_server` writes to a pipe while answering one request, started
+/// with `env` set and `NO_COLOR` and `RUST_LOG` unset.
+fn log_over_a_pipe(env: &[(&str, &str)]) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slow_server"))
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--access-log-format",
+            "ACCESS {path}",
+        ])
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start slow_server");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let addr = loop {
+        let line = lines.next().expect("a log line").expect("read");
+        seen.push(line.clone());
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            let end = rest.find([' ', '\x1b']).unwrap_or(rest.len());
+            break rest[..end].to_owned();
+        }
+    };
+    exchange(
+        &addr,
+        b"GET /fail HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+    );
+    while !seen.iter().any(|l| l.contains("ACCESS /fail")) {
+        seen.push(lines.next().expect("more log lines").expect("read"));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    seen.join("\n")
+}
+
+#[test]
+fn the_log_has_no_colour_codes_when_stdout_is_not_a_terminal() {
+    // Without NO_COLOR: a pipe (or a file) is not a terminal.
+    let log = log_over_a_pipe(&[]);
+    assert!(log.contains("request failed"), "{log}");
+    assert!(!log.contains('\x1b'), "ANSI codes in a pipe: {log:?}");
+    // An empty NO_COLOR means "not set": still no colour in a pipe.
+    let log = log_over_a_pipe(&[("NO_COLOR", "")]);
+    assert!(!log.contains('\x1b'), "ANSI codes in a pipe: {log:?}");
+}
+
 /// `GET /` from a `settings_server` started with `args` and `env`: the
 /// greeting its handler makes from the typed application settings.
 fn greeting(args: &[&str], env: &[(&str, &str)]) -> String {

@@ -27,9 +27,10 @@
 //!   and close, while new connections are served by a fresh clone. No
 //!   request is dropped.
 //! - Headers: `Server` (from `server_software`) and `Date` on every response.
-//! - Logging: one access line per response through `tracing` (target
-//!   `wsgi::access`, level INFO, in the `access_log_format` template),
-//!   written when the body ends.
+//! - Logging: one access line per response (target `wsgi::access`, level
+//!   INFO, in the `access_log_format` template), written when the body
+//!   ends: straight into the log of [`Server::run`]'s own subscriber, else
+//!   as a `tracing` event. The log is coloured only on a terminal.
 //! - Hooks: pulsar's lifecycle callbacks, see [`Hooks`].
 //! - Shutdown: graceful, losing no request a client already sent; see
 //!   [Graceful shutdown](#graceful-shutdown) below.
@@ -122,6 +123,7 @@ mod hooks;
 mod hyper_service;
 mod hyper_settings;
 mod listener;
+mod log_writer;
 mod logging;
 mod protocol;
 mod proxy_protocol;

@@ -151,8 +151,10 @@ impl Template {
         others: &[(Cow<'_, str>, Cow<'_, str>)],
     ) -> PyResult<Bound<'py, PyDict>> {
         let keys = keys(py);
-        // Python calls below may let another thread run (an import, a
-        // collection): one waiting here must not hold the GIL meanwhile.
+        // Waited for detached from the interpreter: a thread holding the
+        // lock may need the GIL back (a collection triggered by an
+        // allocation here can run Python code and switch threads), and
+        // waiting for it while attached would deadlock the two.
         let mut state = self
             .state
             .lock_py_attached(py)

@@ -30,14 +30,12 @@
 //! ```
 
 use std::fmt::{self, Write};
-use std::sync::Arc;
-use std::time::Instant;
 
-use http::header::{self, HeaderValue};
-use http::{Method, StatusCode, Version};
+mod record;
 
-use crate::body::Outcome;
-use crate::environ::Environ;
+#[cfg(feature = "server")]
+pub(crate) use record::set_direct;
+pub(crate) use record::AccessRecord;
 
 /// The default `access_log_format`.
 pub const DEFAULT_FORMAT: &str =
@@ -163,16 +161,14 @@ impl AccessLogFormat {
         self.uses_headers
     }
 
-    /// Writes the line, asking `value` for each placeholder.
-    pub(crate) fn render(&self, mut value: impl FnMut(Field, &mut String)) -> String {
-        let mut line = String::with_capacity(96);
+    /// Appends the line to `line`, asking `value` for each placeholder.
+    pub(crate) fn render(&self, line: &mut Vec<u8>, mut value: impl FnMut(Field, &mut Vec<u8>)) {
         for segment in &self.segments {
             match segment {
-                Segment::Text(text) => line.push_str(text),
-                Segment::Field(field) => value(*field, &mut line),
+                Segment::Text(text) => line.extend_from_slice(text.as_bytes()),
+                Segment::Field(field) => value(*field, line),
             }
         }
-        line
     }
 }
 
@@ -206,118 +202,6 @@ impl fmt::Display for AccessLogFormat {
     }
 }
 
-/// What one request's access line shows, captured when the request
-/// arrives and written when its response body ends.
-pub(crate) struct AccessRecord {
-    // One `Arc` clone per logged request: the line is rendered when the
-    // body ends, after the service's settings may be out of reach.
-    format: Arc<AccessLogFormat>,
-    method: Method,
-    uri: http::Uri,
-    version: Version,
-    peer: Option<std::net::SocketAddr>,
-    remote_addr: Option<std::net::IpAddr>,
-    user_agent: Option<HeaderValue>,
-    referer: Option<HeaderValue>,
-    status: StatusCode,
-    started: Instant,
-}
-
-impl AccessRecord {
-    /// The record of `environ`'s request, when access lines are logged.
-    /// Boxed: a response carries it to its end, and most responses are
-    /// moved several times on the way while logging is off.
-    pub(crate) fn capture(environ: &Environ, format: &Arc<AccessLogFormat>) -> Option<Box<Self>> {
-        if !tracing::enabled!(target: "wsgi::access", tracing::Level::INFO) {
-            return None;
-        }
-        let header = |name| {
-            format
-                .uses_headers()
-                .then(|| environ.headers().get(name).cloned())
-                .flatten()
-        };
-        Some(Box::new(AccessRecord {
-            user_agent: header(header::USER_AGENT),
-            referer: header(header::REFERER),
-            method: environ.method().clone(),
-            uri: environ.uri().clone(),
-            version: environ.version(),
-            peer: environ.connection().and_then(|c| c.client_addr()),
-            remote_addr: environ.remote_addr(),
-            status: StatusCode::OK,
-            started: Instant::now(),
-            format: Arc::clone(format),
-        }))
-    }
-
-    /// The status the response was answered with.
-    pub(crate) fn set_status(&mut self, status: StatusCode) {
-        self.status = status;
-    }
-
-    /// Writes the line: `bytes` body bytes were sent and the body ended
-    /// with `outcome`.
-    pub(crate) fn write(&self, bytes: u64, outcome: Outcome) {
-        let elapsed_ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        let line = self.format.render(|field, out| {
-            let _ = match field {
-                Field::Peer => match self.peer {
-                    Some(peer) => write!(out, "{peer}"),
-                    None => write!(out, "-"),
-                },
-                Field::RemoteAddr => match self.remote_addr {
-                    Some(addr) => write!(out, "{addr}"),
-                    None => write!(out, "-"),
-                },
-                Field::Method => write!(out, "{}", self.method),
-                Field::Uri => write!(out, "{}", self.uri),
-                Field::Path => write!(out, "{}", self.uri.path()),
-                Field::Query => write!(out, "{}", self.uri.query().unwrap_or("")),
-                Field::Version => write!(out, "{}", version_text(self.version)),
-                Field::Status => write!(out, "{}", self.status.as_u16()),
-                Field::Bytes => write!(out, "{bytes}"),
-                Field::DurationMs => write!(out, "{elapsed_ms:.3}"),
-                Field::Outcome => write!(
-                    out,
-                    "{}",
-                    match outcome {
-                        Outcome::Completed => "completed",
-                        Outcome::Failed => "failed",
-                        _ => "aborted",
-                    }
-                ),
-                Field::UserAgent | Field::Referer => {
-                    let value = if field == Field::UserAgent {
-                        &self.user_agent
-                    } else {
-                        &self.referer
-                    };
-                    let text = value.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    write!(out, "{text}")
-                }
-            };
-        });
-        tracing::info!(
-            target: "wsgi::access",
-            status = self.status.as_u16(),
-            bytes,
-            elapsed_ms,
-            "{line}"
-        );
-    }
-}
-
-fn version_text(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_2 => "HTTP/2",
-        Version::HTTP_3 => "HTTP/3",
-        _ => "HTTP/1.1",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,11 +216,12 @@ mod tests {
     #[test]
     fn braces_and_unknown_placeholders() {
         let format = AccessLogFormat::parse("{{{status}}} {user_agent}").unwrap();
-        let line = format.render(|field, out| match field {
-            Field::Status => out.push_str("200"),
-            _ => out.push('-'),
+        let mut line = Vec::new();
+        format.render(&mut line, |field, out| match field {
+            Field::Status => out.extend_from_slice(b"200"),
+            _ => out.push(b'-'),
         });
-        assert_eq!(line, "{200} -");
+        assert_eq!(line, b"{200} -");
         assert!(format.uses_headers());
         assert!(AccessLogFormat::parse("{nope}")
             .unwrap_err()
