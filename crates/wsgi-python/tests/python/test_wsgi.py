@@ -1,4 +1,5 @@
 """pulsar-style asynchronous apps, wsgiref.validate, the command line."""
+import concurrent.futures
 import json
 import os
 import socket
@@ -52,6 +53,38 @@ class PulsarAsyncTest(unittest.TestCase):
     def test_async_generator_body(self):
         with Server("pulsar_app:streaming") as server:
             self.assertEqual(server.get("/?5")[::2], (200, b"0\n1\n2\n3\n4\n"))
+
+
+class ColdStartTest(unittest.TestCase):
+    def test_concurrent_first_requests_all_answer(self):
+        # The first requests of a fresh process run on the pool, several at
+        # once, while the environ template is first built (an import): none
+        # may wait forever (a lock held across a GIL switch once did).
+        with tempfile.TemporaryDirectory() as directory:
+            # A module importing nothing: the server's own first imports
+            # then happen while the requests race.
+            with open(os.path.join(directory, "bare.py"), "w") as module:
+                module.write(
+                    "def app(environ, start_response):\n"
+                    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                    "    return [b'Hello, World!']\n"
+                )
+            for _ in range(3):
+                self.race(directory)
+
+    def race(self, directory):
+        with Server("bare:app", "--pythonpath", directory) as server:
+            # Every connection open first, then every request sent at once.
+            socks = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(16)]
+            for sock in socks:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            for sock in socks:
+                with sock:
+                    response = b""
+                    while chunk := sock.recv(65536):
+                        response += chunk
+                self.assertTrue(response.startswith(b"HTTP/1.1 200"), response)
+                self.assertTrue(response.endswith(b"Hello, World!"), response)
 
 
 class ValidateTest(unittest.TestCase):

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Instructions per request of one Python server process, counted by
+# callgrind: repeatable where timings on a shared machine are not.
+#
+#   benchmarks/python-callgrind.sh [wsgi-rs|granian] [N] [PATH]
+#
+# Starts the server (one worker) under valgrind with the benchmark app
+# (benchmarks/python/app.py), warms it up with 500 requests (so wsgi-rs
+# serves inline), zeroes the counters, sends N requests (default 2000)
+# with `h2load --h1 -c 4`, dumps, and prints the instructions per request
+# summed over every process of the server. Needs the venv of .ci/python.sh
+# (the installed wheel is what is measured: benchmarks/python.sh installs
+# the release one), valgrind and h2load (nghttp2-client). On a loaded
+# machine, valgrind's slowness can make an inline call of wsgi-rs look
+# blocked, sending calls back to the thread pool mid-run (more
+# instructions): RUST_LOG=wsgi_python=info KEEP=1 keeps the log, where
+# that shows as a "blocked the event loop" line; rerun then.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SERVER=${1:-wsgi-rs}
+N=${2:-2000}
+URL_PATH=${3:-/}
+PORT=${PORT:-18291}
+VENV=$(pwd)/${PYTHON_VENV:-target/python-venv}
+OUT=$(mktemp -d)
+trap '[ -n "${KEEP:-}" ] && echo "kept $OUT" || rm -rf "$OUT"' EXIT
+cd benchmarks/python
+case $SERVER in
+    wsgi-rs) RUST_LOG=${RUST_LOG:-warn} valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$OUT/cg.%p" \
+        "$VENV/bin/python" -c "import sys, wsgi_rs; sys.exit(wsgi_rs.main(['app:app', '--bind', '127.0.0.1:$PORT']))" \
+        >"$OUT/log" 2>&1 & ;;
+    granian) valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$OUT/cg.%p" \
+        "$VENV/bin/python" "$VENV/bin/granian" --interface wsgi --host 127.0.0.1 --port "$PORT" --workers 1 \
+        --log-level warning app:app >"$OUT/log" 2>&1 & ;;
+    *) echo "usage: $0 [wsgi-rs|granian] [N] [PATH]" >&2; exit 2 ;;
+esac
+pid=$!
+for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$PORT/" >/dev/null && break; sleep 0.2; done
+h2load --h1 -n 500 -c 4 "http://127.0.0.1:$PORT$URL_PATH" >/dev/null
+# This run's valgrind processes only (others may run on the machine).
+pids=$(callgrind_control 2>/dev/null | awk -v port="$PORT" '/^PID/ && ($0 ~ port || $0 ~ /app:app/) {sub(":", "", $2); print $2}')
+for p in $pids; do callgrind_control -z "$p" >/dev/null; done
+h2load --h1 -n "$N" -c 4 "http://127.0.0.1:$PORT$URL_PATH" | grep -E "^requests:"
+for p in $pids; do callgrind_control -d "$p" >/dev/null 2>&1; done
+sleep 1
+kill -INT "$pid" 2>/dev/null || true
+sleep 3
+kill -TERM "$pid" 2>/dev/null || true
+wait "$pid" 2>/dev/null || true
+total=0
+for f in "$OUT"/cg.*.1; do
+    [ -f "$f" ] || continue
+    ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$f")
+    total=$((total + ${ir:-0}))
+done
+echo "$SERVER $URL_PATH: $((total / N)) instructions per request (N=$N)"
