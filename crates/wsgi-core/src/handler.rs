@@ -4,7 +4,6 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use futures_util::FutureExt;
 
 use crate::application::Application;
@@ -15,13 +14,15 @@ use crate::environ::Environ;
 use crate::error::{Error, HttpError};
 use crate::error_page::{render_error, ErrorRenderer};
 use crate::extract::{CheckError, Provided, StateSet};
-use crate::middleware::{AppMiddleware, RequestMiddleware, ResponseMiddleware};
+use crate::middleware::{
+    AppMiddleware, BoxMiddleware, BoxResponseMiddleware, RequestMiddleware, ResponseMiddleware,
+};
 use crate::response::WsgiResponse;
 use crate::start_response::StartResponse;
 
 struct Inner {
-    middleware: Vec<Arc<dyn RequestMiddleware>>,
-    response_middleware: Vec<Arc<dyn ResponseMiddleware>>,
+    middleware: Vec<BoxMiddleware>,
+    response_middleware: Vec<BoxResponseMiddleware>,
     renderer: Arc<dyn ErrorRenderer>,
     states: StateSet,
     // For the tower `Service` impl, made once.
@@ -42,10 +43,13 @@ impl Default for WsgiHandler {
 }
 
 impl WsgiHandler {
-    /// A handler from its middleware and response middleware, in order.
+    /// A handler from its middleware and response middleware, in order
+    /// (the builder methods [`middleware`](Self::middleware) and
+    /// [`response_middleware`](Self::response_middleware) erase the types
+    /// themselves).
     pub fn new(
-        middleware: Vec<Arc<dyn RequestMiddleware>>,
-        response_middleware: Vec<Arc<dyn ResponseMiddleware>>,
+        middleware: Vec<BoxMiddleware>,
+        response_middleware: Vec<BoxResponseMiddleware>,
     ) -> Self {
         let config = Arc::new(Config::default());
         let settings = Arc::new(Settings::new(&config));
@@ -81,7 +85,7 @@ impl WsgiHandler {
 
     /// Appends a middleware.
     pub fn middleware(self, middleware: impl RequestMiddleware) -> Self {
-        self.edit(|inner| inner.middleware.push(Arc::new(middleware)))
+        self.edit(|inner| inner.middleware.push(BoxMiddleware::new(middleware)))
     }
 
     /// Appends a plain application as a middleware that always answers.
@@ -91,7 +95,11 @@ impl WsgiHandler {
 
     /// Appends a response middleware.
     pub fn response_middleware(self, middleware: impl ResponseMiddleware) -> Self {
-        self.edit(|inner| inner.response_middleware.push(Arc::new(middleware)))
+        self.edit(|inner| {
+            inner
+                .response_middleware
+                .push(BoxResponseMiddleware::new(middleware))
+        })
     }
 
     /// Provides `state` to every handler inside this one, for their
@@ -165,9 +173,12 @@ impl Inner {
     async fn first_answer(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         let scope = self.states.enter(environ);
         for middleware in &self.middleware {
-            // Through the `dyn` itself: `Arc<dyn _>`'s own impl would box a
-            // second future around the first.
-            let answer = AssertUnwindSafe((**middleware).call(environ))
+            // The middleware's future is kept in this one's, not boxed (see
+            // `middleware/boxed.rs`). `BoxMiddleware::call` is an `async fn`:
+            // the middleware's future is made inside the panic guard, in
+            // place, rather than made here and moved in (this future's
+            // room for it is copied at each move).
+            let answer = AssertUnwindSafe(middleware.call(environ))
                 .catch_unwind()
                 .await
                 .map_err(Error::from_panic)??;
@@ -186,7 +197,8 @@ impl Inner {
         mut response: WsgiResponse,
     ) -> Result<WsgiResponse, Error> {
         for middleware in &self.response_middleware {
-            response = AssertUnwindSafe((**middleware).call(environ, response))
+            // As for the chain: made in place, inside the panic guard.
+            response = AssertUnwindSafe(middleware.call(environ, response))
                 .catch_unwind()
                 .await
                 .map_err(Error::from_panic)??;
@@ -260,7 +272,6 @@ impl Application for WsgiHandler {
     }
 }
 
-#[async_trait]
 impl RequestMiddleware for WsgiHandler {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         match self.inner.first_answer(environ).await? {

@@ -46,7 +46,6 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, Weak};
 
-use async_trait::async_trait;
 use futures_util::FutureExt;
 use tokio::sync::OnceCell;
 
@@ -247,7 +246,6 @@ impl<A: Application> Application for LazyWsgi<A> {
     }
 }
 
-#[async_trait]
 impl<A: Application> RequestMiddleware for LazyWsgi<A> {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         let handler = self.handler(environ).await?;

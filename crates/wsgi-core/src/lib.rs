@@ -203,7 +203,6 @@ pub mod websocket;
 // The root holds the WSGI model and what every application touches; each
 // type has this one public path (the modules above hold everything else).
 pub use application::{app_fn, AppFn, Application, BoxApplication, BoxCallFuture};
-pub use async_trait::async_trait;
 pub use body::{Body, Chunk, Outcome};
 /// The `clap` crate, for `#[derive(clap::Args)]` on an application's own
 /// settings ([`config::AppSettings`]) without depending on clap yourself:

@@ -37,7 +37,6 @@
 use std::path::{Component, Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -231,7 +230,6 @@ fn header_value(value: &str) -> Result<HeaderValue, Error> {
     HeaderValue::from_str(value).map_err(Error::new)
 }
 
-#[async_trait]
 impl RequestMiddleware for StaticFiles {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         let path = environ.path_info_bytes();

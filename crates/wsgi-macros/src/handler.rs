@@ -400,7 +400,6 @@ impl Handler<'_> {
         };
         self.trait_impl(
             quote!(::wsgi_core::Application),
-            false,
             quote! {
                 async fn call(
                     &self,
@@ -451,7 +450,6 @@ impl Handler<'_> {
         };
         self.trait_impl(
             quote!(::wsgi_core::middleware::RequestMiddleware),
-            true,
             quote! {
                 async fn call(
                     &self,
@@ -532,13 +530,11 @@ impl Handler<'_> {
         }
     }
 
-    /// `boxed`: the trait is object-safe through `#[async_trait]` (the
-    /// middleware traits, stored behind `dyn`); `Application`'s `call` is a
-    /// native `async fn`.
+    /// The impl of `trait_path`, whose `call` (in `method`) is a native
+    /// `async fn` for both traits.
     fn trait_impl(
         &self,
         trait_path: TokenStream,
-        boxed: bool,
         method: TokenStream,
         with_check: bool,
     ) -> TokenStream {
@@ -547,10 +543,8 @@ impl Handler<'_> {
         let where_clause = &self.generated.generics.where_clause;
         let self_ty = self.generated.self_ty();
         let check = with_check.then(|| self.check());
-        let boxed = boxed.then(|| quote!(#[::wsgi_core::async_trait]));
         quote! {
             #(#cfgs)*
-            #boxed
             impl #impl_params #trait_path for #self_ty #where_clause {
                 #method
                 #check

@@ -63,7 +63,6 @@ fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         #declaration
 
         #(#cfgs)*
-        #[::wsgi_core::async_trait]
         impl #impl_params ::wsgi_core::middleware::ResponseMiddleware for #self_ty #where_clause {
             async fn call(
                 &self,

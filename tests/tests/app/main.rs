@@ -5,6 +5,7 @@
 mod form;
 mod health;
 mod httpbin;
+mod native_middleware;
 mod router;
 mod shipped_middleware;
 mod static_files;

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};
 
@@ -42,7 +41,7 @@ use crate::response::WsgiResponse;
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use http::Method;
-/// use wsgi_core::middleware::{AccessControl, AllowOrigin};
+/// use wsgi_core::middleware::{AccessControl, AllowOrigin, BoxMiddleware, BoxResponseMiddleware};
 /// use wsgi_core::WsgiHandler;
 ///
 /// let cors = AccessControl::new(
@@ -60,7 +59,10 @@ use crate::response::WsgiResponse;
 ///
 /// // pulsar style: one `Arc` serves as both.
 /// let cors = Arc::new(cors);
-/// let handler = WsgiHandler::new(vec![cors.clone()], vec![cors]);
+/// let handler = WsgiHandler::new(
+///     vec![BoxMiddleware::new(cors.clone())],
+///     vec![BoxResponseMiddleware::new(cors)],
+/// );
 /// # let _ = handler;
 ///
 /// // pulsar's default: any origin.
@@ -185,7 +187,6 @@ fn any() -> HeaderValue {
     HeaderValue::from_static("*")
 }
 
-#[async_trait]
 impl RequestMiddleware for AccessControl {
     /// Answers a preflight from an allowed origin; passes anything else
     /// (a preflight from another origin too, so a later middleware may
@@ -224,7 +225,6 @@ impl RequestMiddleware for AccessControl {
     }
 }
 
-#[async_trait]
 impl ResponseMiddleware for AccessControl {
     async fn call(
         &self,

@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use async_trait::async_trait;
 use base64::Engine as _;
 use http::header;
 
@@ -52,7 +51,6 @@ use crate::response::WsgiResponse;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Authorization;
 
-#[async_trait]
 impl RequestMiddleware for Authorization {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         let mut values = environ.headers().get_all(header::AUTHORIZATION).iter();

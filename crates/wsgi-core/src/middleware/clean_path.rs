@@ -4,7 +4,6 @@
 //! answered with a permanent redirect to `/a/b/c?x=1`, so every resource has
 //! one URL (caches, logs and relative links agree). Clean paths pass on.
 
-use async_trait::async_trait;
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 
@@ -49,7 +48,6 @@ use crate::response::WsgiResponse;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CleanPath;
 
-#[async_trait]
 impl RequestMiddleware for CleanPath {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         let raw_path = environ.uri().path();

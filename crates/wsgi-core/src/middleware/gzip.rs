@@ -6,7 +6,6 @@
 
 use std::io::Write;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use flate2::write::GzEncoder;
 use flate2::Compression;
@@ -69,7 +68,6 @@ impl Default for GZip {
     }
 }
 
-#[async_trait]
 impl ResponseMiddleware for GZip {
     async fn call(
         &self,

@@ -18,7 +18,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use http::header::{self, HeaderValue};
 use http::{Method, StatusCode};
 
@@ -133,7 +132,6 @@ impl HealthCheck {
     }
 }
 
-#[async_trait]
 impl RequestMiddleware for HealthCheck {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         if environ.method() != Method::GET && environ.method() != Method::HEAD {

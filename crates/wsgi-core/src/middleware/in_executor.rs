@@ -11,8 +11,6 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
 use crate::environ::Environ;
 use crate::error::Error;
 use crate::middleware::RequestMiddleware;
@@ -74,7 +72,6 @@ where
     InExecutor { f: Arc::new(f) }
 }
 
-#[async_trait]
 impl<F, E> RequestMiddleware for InExecutor<F>
 where
     F: Fn(&mut Environ) -> Result<Option<WsgiResponse>, E> + Send + Sync + 'static,

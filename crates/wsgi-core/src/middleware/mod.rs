@@ -8,6 +8,12 @@
 //! - A [`ResponseMiddleware`] is `(environ, response) -> response`, applied
 //!   in order to the winning response before it starts.
 //!
+//! Both are implemented with a plain `async fn call` (native `async fn` in
+//! traits, no attribute). A `WsgiHandler` and a `Router` keep middleware of
+//! different types through [`BoxMiddleware`] and [`BoxResponseMiddleware`],
+//! which store each call's future inside their own instead of boxing it
+//! (when it fits; see [`BoxMiddleware`]).
+//!
 //! Plain functions become either with [`middleware_fn`] (synchronous),
 //! [`async_middleware_fn`] (returning a future, to `.await` inside) and
 //! [`response_middleware_fn`], or with the attributes
@@ -43,6 +49,7 @@
 
 mod access_control;
 mod authorization;
+mod boxed;
 mod clean_path;
 #[cfg(feature = "gzip")]
 mod gzip;
@@ -52,6 +59,7 @@ mod wait_for_body;
 
 pub use access_control::{AccessControl, AllowOrigin};
 pub use authorization::{Auth, Authorization, DigestAuth};
+pub use boxed::{BoxMiddleware, BoxResponseMiddleware};
 pub use clean_path::CleanPath;
 #[cfg(feature = "gzip")]
 pub use gzip::GZip;
@@ -64,7 +72,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -80,10 +87,35 @@ use crate::start_response::StartResponse;
 
 /// A step of a [`WsgiHandler`](crate::WsgiHandler): answers (`Some`) or
 /// passes (`None`).
-#[async_trait]
+///
+/// Implement `call` as a plain `async fn` (its future must be `Send`: hold
+/// nothing that is not `Send` across an `.await`). Its future is a concrete
+/// type: where middleware of different types are kept together (a
+/// `WsgiHandler`'s chain, a `Router`'s handlers, [`BoxMiddleware`]) it is
+/// stored inside the caller's own future, not boxed, unless it is larger
+/// than the room kept for it (see [`BoxMiddleware`]).
+///
+/// ```
+/// use wsgi_core::middleware::RequestMiddleware;
+/// use wsgi_core::{Environ, Error, WsgiHandler, WsgiResponse};
+///
+/// struct Ping;
+///
+/// impl RequestMiddleware for Ping {
+///     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
+///         Ok((environ.path_info() == "/ping").then(|| WsgiResponse::text("pong")))
+///     }
+/// }
+///
+/// let handler = WsgiHandler::default().middleware(Ping);
+/// # let _ = handler;
+/// ```
 pub trait RequestMiddleware: Send + Sync + 'static {
     /// Looks at the request; may change the environ for later middleware.
-    async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error>;
+    fn call(
+        &self,
+        environ: &mut Environ,
+    ) -> impl Future<Output = Result<Option<WsgiResponse>, Error>> + Send;
 
     /// Checks before serving that what this middleware's handlers extract
     /// is provided; see [`Application::check`].
@@ -94,20 +126,41 @@ pub trait RequestMiddleware: Send + Sync + 'static {
 }
 
 /// `(environ, response) -> response`, applied to the winning response.
-#[async_trait]
+///
+/// Implement `call` as a plain `async fn`, as for [`RequestMiddleware`]
+/// (the future must be `Send`).
+///
+/// ```
+/// use wsgi_core::middleware::ResponseMiddleware;
+/// use wsgi_core::{Environ, Error, WsgiHandler, WsgiResponse};
+///
+/// struct Stamp;
+///
+/// impl ResponseMiddleware for Stamp {
+///     async fn call(&self, _: &mut Environ, mut response: WsgiResponse) -> Result<WsgiResponse, Error> {
+///         response.headers_mut().insert("x-served-by", "wsgi-rs".parse().unwrap());
+///         Ok(response)
+///     }
+/// }
+///
+/// let handler = WsgiHandler::default().response_middleware(Stamp);
+/// # let _ = handler;
+/// ```
 pub trait ResponseMiddleware: Send + Sync + 'static {
     /// Transforms the response.
-    async fn call(
+    fn call(
         &self,
         environ: &mut Environ,
         response: WsgiResponse,
-    ) -> Result<WsgiResponse, Error>;
+    ) -> impl Future<Output = Result<WsgiResponse, Error>> + Send;
 }
 
-#[async_trait]
 impl<M: RequestMiddleware + ?Sized> RequestMiddleware for Arc<M> {
-    async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
-        (**self).call(environ).await
+    fn call(
+        &self,
+        environ: &mut Environ,
+    ) -> impl Future<Output = Result<Option<WsgiResponse>, Error>> + Send {
+        (**self).call(environ)
     }
 
     fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
@@ -115,10 +168,12 @@ impl<M: RequestMiddleware + ?Sized> RequestMiddleware for Arc<M> {
     }
 }
 
-#[async_trait]
 impl<M: RequestMiddleware + ?Sized> RequestMiddleware for Box<M> {
-    async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
-        (**self).call(environ).await
+    fn call(
+        &self,
+        environ: &mut Environ,
+    ) -> impl Future<Output = Result<Option<WsgiResponse>, Error>> + Send {
+        (**self).call(environ)
     }
 
     fn check(&self, provided: &Provided<'_>) -> Result<(), CheckError> {
@@ -126,25 +181,23 @@ impl<M: RequestMiddleware + ?Sized> RequestMiddleware for Box<M> {
     }
 }
 
-#[async_trait]
 impl<M: ResponseMiddleware + ?Sized> ResponseMiddleware for Arc<M> {
-    async fn call(
+    fn call(
         &self,
         environ: &mut Environ,
         response: WsgiResponse,
-    ) -> Result<WsgiResponse, Error> {
-        (**self).call(environ, response).await
+    ) -> impl Future<Output = Result<WsgiResponse, Error>> + Send {
+        (**self).call(environ, response)
     }
 }
 
-#[async_trait]
 impl<M: ResponseMiddleware + ?Sized> ResponseMiddleware for Box<M> {
-    async fn call(
+    fn call(
         &self,
         environ: &mut Environ,
         response: WsgiResponse,
-    ) -> Result<WsgiResponse, Error> {
-        (**self).call(environ, response).await
+    ) -> impl Future<Output = Result<WsgiResponse, Error>> + Send {
+        (**self).call(environ, response)
     }
 }
 
@@ -176,7 +229,6 @@ where
     MiddlewareFn { f }
 }
 
-#[async_trait]
 impl<F, E> RequestMiddleware for MiddlewareFn<F>
 where
     F: Fn(&mut Environ) -> Result<Option<WsgiResponse>, E> + Send + Sync + 'static,
@@ -237,7 +289,6 @@ where
     AsyncMiddlewareFn { f }
 }
 
-#[async_trait]
 impl<F, E> RequestMiddleware for AsyncMiddlewareFn<F>
 where
     F: for<'a> Fn(&'a mut Environ) -> MiddlewareFuture<'a, E> + Send + Sync + 'static,
@@ -270,7 +321,6 @@ where
     ResponseMiddlewareFn { f }
 }
 
-#[async_trait]
 impl<F, E> ResponseMiddleware for ResponseMiddlewareFn<F>
 where
     F: Fn(&mut Environ, WsgiResponse) -> Result<WsgiResponse, E> + Send + Sync + 'static,
@@ -321,7 +371,6 @@ impl<A: Application> AppMiddleware<A> {
     }
 }
 
-#[async_trait]
 impl<A: Application> RequestMiddleware for AppMiddleware<A> {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         capture(&self.app, environ).await.map(Some)
@@ -359,7 +408,6 @@ impl<S> ServiceMiddleware<S> {
     }
 }
 
-#[async_trait]
 impl<S, B> RequestMiddleware for ServiceMiddleware<S>
 where
     S: tower_service::Service<http::Request<Input>, Response = http::Response<B>>

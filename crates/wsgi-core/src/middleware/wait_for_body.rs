@@ -5,8 +5,6 @@
 //! may still be on its way. Synchronous middleware cannot wait for it; put
 //! [`WaitForBody`] before them and they find the body complete in memory.
 
-use async_trait::async_trait;
-
 use crate::environ::Environ;
 use crate::error::{Error, HttpError};
 use crate::input::Input;
@@ -44,7 +42,6 @@ use crate::response::WsgiResponse;
 #[derive(Debug, Clone, Copy, Default)]
 pub struct WaitForBody;
 
-#[async_trait]
 impl RequestMiddleware for WaitForBody {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         let body = environ.input().read_all().await.map_err(HttpError::from)?;

@@ -56,14 +56,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use http::Method;
 
 use crate::application::Application;
 use crate::environ::Environ;
 use crate::error::{Error, HttpError};
 use crate::extract::{CheckError, Provided, StateSet};
-use crate::middleware::{AppMiddleware, RequestMiddleware};
+use crate::middleware::{AppMiddleware, BoxMiddleware, RequestMiddleware};
 use crate::response::WsgiResponse;
 
 pub use params::RouteParams;
@@ -73,7 +72,7 @@ pub use rule::{Rule, RuleError, UrlError};
 #[derive(Clone)]
 struct Route {
     rule: Rule,
-    handlers: Vec<(Option<Method>, Arc<dyn RequestMiddleware>)>,
+    handlers: Vec<(Option<Method>, BoxMiddleware)>,
 }
 
 impl Route {
@@ -85,7 +84,7 @@ impl Route {
         &'a self,
         method: &'a Method,
         extended_connect: bool,
-    ) -> impl Iterator<Item = &'a Arc<dyn RequestMiddleware>> {
+    ) -> impl Iterator<Item = &'a BoxMiddleware> {
         let has_own = self
             .handlers
             .iter()
@@ -127,7 +126,7 @@ impl Router {
         handler: impl RequestMiddleware,
     ) -> Result<Self, RuleError> {
         let parsed = Rule::new(rule)?;
-        let handler: Arc<dyn RequestMiddleware> = Arc::new(handler);
+        let handler = BoxMiddleware::new(handler);
         let index = match self.routes.iter().position(|r| r.rule.as_str() == rule) {
             Some(index) => index,
             None => {
@@ -143,9 +142,7 @@ impl Router {
             route.handlers.push((None, handler));
         } else {
             for method in methods {
-                route
-                    .handlers
-                    .push((Some(method.clone()), Arc::clone(&handler)));
+                route.handlers.push((Some(method.clone()), handler.clone()));
             }
         }
         self.last = Some(index);
@@ -270,8 +267,9 @@ impl Router {
             ));
             let scope = self.states.enter(environ);
             for handler in handlers {
-                // Through the `dyn` itself (see `WsgiHandler`'s chain).
-                if let Some(response) = (**handler).call(environ).await? {
+                // Kept in this future, in the router's room for a handler
+                // (see `middleware/boxed.rs`).
+                if let Some(response) = handler.call_in_route(environ).await? {
                     return Ok(Some(response));
                 }
             }
@@ -290,7 +288,6 @@ impl Router {
     }
 }
 
-#[async_trait]
 impl RequestMiddleware for Router {
     async fn call(&self, environ: &mut Environ) -> Result<Option<WsgiResponse>, Error> {
         self.dispatch(environ).await
