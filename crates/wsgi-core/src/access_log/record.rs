@@ -68,7 +68,10 @@ impl AccessRecord {
             uri: environ.uri().clone(),
             version: environ.version(),
             peer: environ.connection().and_then(|c| c.client_addr()),
-            remote_addr: environ.remote_addr(),
+            remote_addr: format
+                .uses_remote_addr()
+                .then(|| environ.remote_addr())
+                .flatten(),
             status: StatusCode::OK,
             started: Instant::now(),
             format: Arc::clone(format),
