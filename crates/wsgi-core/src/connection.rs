@@ -19,6 +19,9 @@ struct Inner {
     tls: bool,
     /// The source address of the PROXY protocol header, once read.
     proxied: OnceLock<SocketAddr>,
+    /// The client's IP address as text (`REMOTE_ADDR`), formatted on its
+    /// first use and kept for the connection's later requests.
+    client_ip_text: OnceLock<Box<str>>,
     /// What the server shares with its connections; `None` outside it.
     server: Option<Arc<ServerState>>,
     served: AtomicU64,
@@ -117,6 +120,7 @@ impl Connection {
                 local,
                 tls,
                 proxied: OnceLock::new(),
+                client_ip_text: OnceLock::new(),
                 server,
                 served: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
@@ -161,6 +165,18 @@ impl Connection {
     /// only when this is a trusted proxy.
     pub fn client_addr(&self) -> Option<SocketAddr> {
         self.proxied_addr().or(self.inner.peer)
+    }
+
+    /// [`client_addr`](Self::client_addr)'s IP address as text, formatted
+    /// once per connection. The PROXY protocol header, which may change
+    /// the client address, is read before the first request.
+    pub(crate) fn client_ip_text(&self) -> Option<&str> {
+        let ip = self.client_addr()?.ip();
+        Some(
+            self.inner
+                .client_ip_text
+                .get_or_init(|| ip.to_string().into_boxed_str()),
+        )
     }
 
     /// Whether [`client_addr`](Self::client_addr) is in the

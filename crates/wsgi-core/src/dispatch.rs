@@ -241,6 +241,7 @@ fn respond(
         status,
         mut headers,
         content_length,
+        has_server,
     } = head;
     let framing = Framing::of(&answer.request.method, status.code());
     let ended = outgoing.is_read();
@@ -271,13 +272,20 @@ fn respond(
     if declared.is_none() && framing.adds_length() {
         if let Some(len) = outgoing.exact_length() {
             declared = Some(len);
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            // A body that is sent reports its exact length to hyper, which
+            // writes `Content-Length` itself (HTTP/1 formats it straight
+            // into the head, HTTP/2 adds it): no header value to allocate
+            // per response. Only a bodiless answer (HEAD) and an empty body
+            // (which HTTP/2 would send without one) carry it here.
+            if !framing.sends_body() || len == 0 {
+                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+            }
         }
     }
     if !framing.allows_length() {
         headers.remove(header::CONTENT_LENGTH);
     }
-    if !headers.contains_key(header::SERVER) {
+    if !has_server {
         if let Some(server) = &answer.settings.server_header {
             headers.insert(header::SERVER, server.clone());
         }

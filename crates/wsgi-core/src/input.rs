@@ -118,8 +118,17 @@ impl Input {
         B::Error: Into<BoxError>,
     {
         let done = body.is_end_stream();
+        // A body known to be empty (most GETs) is dropped at once: the
+        // empty stand-in has no size, so boxing it allocates nothing.
+        let body = if done {
+            http_body_util::Empty::new()
+                .map_err(|never| match never {})
+                .boxed_unsync()
+        } else {
+            body.map_err(Into::into).boxed_unsync()
+        };
         Input {
-            body: SyncWrapper::new(body.map_err(Into::into).boxed_unsync()),
+            body: SyncWrapper::new(body),
             buffered: Bytes::new(),
             received: 0,
             limit,

@@ -136,22 +136,23 @@ where
     let connection = connection.or_else(|| head.extensions.remove::<Connection>());
     let in_flight = connection.as_ref().map(Connection::start_request);
     let limit = config.max_request_body;
-    let too_large = head
-        .headers
-        .get(http::header::CONTENT_LENGTH)
+    let checked = RequestChecks::scan(&head.headers);
+    let too_large = checked
+        .content_length
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
         .is_some_and(|len| len > limit);
     // `100-continue` is the only expectation HTTP defines; hyper answers it
     // when the application first reads the body. Anything else gets 417
     // (RFC 9110 §10.1.1) without running the application.
-    let unmet_expectation = head
-        .headers
-        .get(http::header::EXPECT)
+    let unmet_expectation = checked
+        .expect
         .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     // Only checked for requests off the wire (those with a `Connection`):
     // a request built in code or by another server is its caller's business.
-    let bad_host = connection.as_ref().and(host_problem(&head));
+    let bad_host = connection
+        .as_ref()
+        .and_then(|_| host_problem(head.version, checked.host, checked.hosts));
     // One `Arc` clone per request: the future must be `'static`.
     let settings = Arc::clone(settings);
     if bad_host.is_some() || too_large || unmet_expectation {
@@ -228,18 +229,51 @@ where
     })
 }
 
+/// The request headers `respond_with` looks at, found in one pass over
+/// the map rather than one hashed lookup each (every request pays this).
+struct RequestChecks<'a> {
+    content_length: Option<&'a http::HeaderValue>,
+    expect: Option<&'a http::HeaderValue>,
+    /// The first `Host`, and how many there are.
+    host: Option<&'a http::HeaderValue>,
+    hosts: usize,
+}
+
+impl<'a> RequestChecks<'a> {
+    fn scan(headers: &'a http::HeaderMap) -> Self {
+        let mut checks = RequestChecks {
+            content_length: None,
+            expect: None,
+            host: None,
+            hosts: 0,
+        };
+        for (name, value) in headers {
+            if name == http::header::HOST {
+                checks.host = checks.host.or(Some(value));
+                checks.hosts += 1;
+            } else if name == http::header::CONTENT_LENGTH {
+                checks.content_length = checks.content_length.or(Some(value));
+            } else if name == http::header::EXPECT {
+                checks.expect = checks.expect.or(Some(value));
+            }
+        }
+        checks
+    }
+}
+
 /// Why the request's `Host` is unacceptable, if it is. RFC 9112 §3.2: a
 /// server answers 400 to an HTTP/1.1 request without `Host`, and to any
 /// request with more than one `Host` or an invalid one. HTTP/1.0 may omit
 /// it; HTTP/2 carries `:authority` instead.
-fn host_problem(head: &http::request::Parts) -> Option<&'static str> {
-    let mut hosts = head.headers.get_all(http::header::HOST).iter();
-    match (hosts.next(), hosts.next()) {
-        (None, _) if head.version == Version::HTTP_11 => {
-            Some("HTTP/1.1 requests must carry a Host header.")
-        }
-        (Some(_), Some(_)) => Some("A request may carry only one Host header."),
-        (Some(host), None) if !valid_host(host.as_bytes()) => {
+fn host_problem(
+    version: Version,
+    host: Option<&http::HeaderValue>,
+    hosts: usize,
+) -> Option<&'static str> {
+    match host {
+        None if version == Version::HTTP_11 => Some("HTTP/1.1 requests must carry a Host header."),
+        Some(_) if hosts > 1 => Some("A request may carry only one Host header."),
+        Some(host) if !valid_host(host.as_bytes()) => {
             Some("The Host header is not a valid host[:port].")
         }
         _ => None,
@@ -280,7 +314,7 @@ const REG_NAME: [bool; 256] = {
 };
 
 fn valid_host(host: &[u8]) -> bool {
-    let (name, port) = if let Some(literal) = host.strip_prefix(b"[") {
+    let port = if let Some(literal) = host.strip_prefix(b"[") {
         // An IP literal: `[` IPv6 or IPvFuture `]`.
         let Some(end) = literal.iter().position(|&b| b == b']') else {
             return false;
@@ -294,19 +328,20 @@ fn valid_host(host: &[u8]) -> bool {
             return false;
         }
         match rest {
-            [] => (&[][..], None),
-            [b':', port @ ..] => (&[][..], Some(port)),
+            [] => None,
+            [b':', port @ ..] => Some(port),
             _ => return false,
         }
     } else {
-        match host.iter().position(|&b| b == b':') {
-            Some(colon) => (&host[..colon], Some(&host[colon + 1..])),
-            None => (host, None),
+        // One pass: the first byte that is not part of a reg-name must be
+        // the `:` before the port.
+        match host.iter().position(|&b| !REG_NAME[usize::from(b)]) {
+            None => None,
+            Some(i) if host[i] == b':' => Some(&host[i + 1..]),
+            Some(_) => return false,
         }
     };
-    let name_ok = name.iter().all(|&b| REG_NAME[usize::from(b)]);
-    let port_ok = port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit));
-    name_ok && port_ok
+    port.is_none_or(|p| p.len() <= 5 && p.iter().all(u8::is_ascii_digit))
 }
 
 impl<A: ?Sized> Clone for WsgiService<A> {

@@ -16,10 +16,11 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use wsgi_core::{Application, Body, Config, Environ, Error, StartResponse};
 
 use crate::body::{classify, Context, Mode, Returned};
-use crate::environ::Request;
+use crate::environ::{Request, Template};
 use crate::error::to_error;
 use crate::event_loop::WorkerLoop;
 use crate::inline::Inline;
@@ -49,6 +50,8 @@ struct Shared {
     pool: Pool,
     inline: Inline,
     multiprocess: bool,
+    /// What every request's environ dict starts from.
+    template: Template,
     /// The configuration `pulsar.cfg` shows, shared by the requests that
     /// carry an equal one (one server: all of them), with the address of
     /// the `Config` it was last seen at: the server shares one, so the
@@ -115,6 +118,7 @@ impl PythonApp {
                 pool: Pool::new(options.threads),
                 inline: Inline::new(options.inline),
                 multiprocess: options.multiprocess,
+                template: Template::default(),
                 config: Mutex::new(None),
             }),
         })
@@ -202,7 +206,7 @@ impl Application for PythonApp {
     ) -> Result<Body, Error> {
         let config = self.config(environ.config());
         let handle = tokio::runtime::Handle::current();
-        let request = Request::capture(environ, config, handle);
+        let mut request = Request::capture(environ, config, handle);
         let context = self.context();
         let shared = Arc::clone(&self.shared);
         let multiprocess = shared.multiprocess;
@@ -212,18 +216,27 @@ impl Application for PythonApp {
                     .inline
                     .claim(request.body_pending(), shared.pool.is_idle());
                 if let Some(claim) = claim {
-                    // No hop to the pool: run the call here (see inline.rs).
+                    // No hop to the pool: run the call here (see inline.rs),
+                    // the variables read from the environ as they are.
+                    let environ = &*environ;
                     let result = Python::attach(|py| {
-                        call_sync(py, &shared, request, start_response, context)
+                        let dict = request
+                            .into_dict_from(py, &shared.template, multiprocess, environ)
+                            .map_err(|e| to_error(py, &e))?;
+                        call_sync(py, &shared, dict, start_response, context)
                     });
                     claim.finish();
                     result?
                 } else {
+                    request.take_vars(environ);
                     let shared = Arc::clone(&shared);
                     let pool = shared.pool.clone();
                     pool.run(move |py| {
                         let timing = shared.inline.probe();
-                        let result = call_sync(py, &shared, request, start_response, context);
+                        let result = request
+                            .into_dict(py, &shared.template, multiprocess)
+                            .map_err(|e| to_error(py, &e))
+                            .and_then(|dict| call_sync(py, &shared, dict, start_response, context));
                         shared.inline.pool_call(timing);
                         result
                     })
@@ -231,10 +244,11 @@ impl Application for PythonApp {
                 }
             }
             Mode::Asyncio => {
+                let environ = &*environ;
                 let (future, context) = Python::attach(|py| {
                     let context = context.with_new_vars(py).map_err(|e| to_error(py, &e))?;
                     let environ = request
-                        .into_dict(py, multiprocess)
+                        .into_dict_from(py, &shared.template, multiprocess, environ)
                         .map_err(|e| to_error(py, &e))?;
                     let start_response = Py::new(py, PyStartResponse::new(start_response))
                         .map_err(|e| to_error(py, &e))?;
@@ -296,21 +310,19 @@ impl Application for PythonApp {
 fn call_sync(
     py: Python<'_>,
     shared: &Shared,
-    request: Request,
+    environ: Bound<'_, PyDict>,
     start_response: StartResponse,
     context: Context,
 ) -> Result<(Done, Context), Error> {
     let context = context.with_new_vars(py).map_err(|e| to_error(py, &e))?;
-    let environ = request
-        .into_dict(py, shared.multiprocess)
-        .map_err(|e| to_error(py, &e))?;
     let start_response =
         Bound::new(py, PyStartResponse::new(start_response)).map_err(|e| to_error(py, &e))?;
     let result = context
-        .run(
+        .run2(
             py,
             shared.app.bind(py),
-            [environ.into_any(), start_response.into_any()],
+            environ.as_any(),
+            start_response.as_any(),
         )
         .map_err(|e| to_error(py, &e))?;
     let returned = classify(py, &context, result, true)?;

@@ -82,6 +82,7 @@ pub(crate) struct Context {
 }
 
 static CONTEXT_CLASS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+static NEXT: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
 
 impl Context {
     /// Gives the request a fresh `contextvars.Context`.
@@ -93,22 +94,32 @@ impl Context {
         Ok(self)
     }
 
-    /// Calls `callable(*args)` in the request's context.
-    pub(crate) fn run<'py>(
+    /// Calls `callable()` in the request's context.
+    pub(crate) fn run0<'py>(
         &self,
         py: Python<'py>,
         callable: &Bound<'py, PyAny>,
-        args: impl IntoIterator<Item = Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let args: Vec<Bound<'py, PyAny>> = args.into_iter().collect();
         match &self.vars {
-            Some(vars) => {
-                let mut all = vec![callable.clone()];
-                all.extend(args);
-                vars.bind(py)
-                    .call_method1(intern!(py, "run"), PyTuple::new(py, all)?)
-            }
-            None => callable.call1(PyTuple::new(py, args)?),
+            Some(vars) => vars.bind(py).call_method1(intern!(py, "run"), (callable,)),
+            None => callable.call0(),
+        }
+    }
+
+    /// Calls `callable(a, b)` in the request's context (no argument tuple
+    /// is built: both calls are vectorcalls).
+    pub(crate) fn run2<'py>(
+        &self,
+        py: Python<'py>,
+        callable: &Bound<'py, PyAny>,
+        a: &Bound<'py, PyAny>,
+        b: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match &self.vars {
+            Some(vars) => vars
+                .bind(py)
+                .call_method1(intern!(py, "run"), (callable, a, b)),
+            None => callable.call1((a, b)),
         }
     }
 
@@ -125,10 +136,25 @@ fn is_awaitable(value: &Bound<'_, PyAny>) -> PyResult<bool> {
     value.hasattr(intern!(value.py(), "__await__"))
 }
 
+/// Bytes up to this size are copied; larger ones are sent from the
+/// `bytes` object itself, kept alive until written.
+const COPY_MAX: usize = 16 * 1024;
+
+/// A `bytes` object's content as [`Bytes`]: a copy when small (cheaper
+/// than holding a Python reference that needs the GIL to release), the
+/// object itself when large.
+fn body_bytes(bytes: &Bound<'_, PyBytes>) -> Bytes {
+    if bytes.as_bytes().len() <= COPY_MAX {
+        Bytes::copy_from_slice(bytes.as_bytes())
+    } else {
+        Bytes::from_owner(PyBackedBytes::from(bytes.clone()))
+    }
+}
+
 /// One item: bytes (or a bytes-like object) or an awaitable.
 fn item(value: Bound<'_, PyAny>) -> PyResult<Item> {
     if let Ok(bytes) = value.cast::<PyBytes>() {
-        return Ok(Item::Bytes(Bytes::copy_from_slice(bytes.as_bytes())));
+        return Ok(Item::Bytes(body_bytes(bytes)));
     }
     if is_awaitable(&value)? {
         return Ok(Item::Awaitable(value.unbind()));
@@ -156,7 +182,7 @@ fn close_method(
 
 /// Calls a `close()` now, logging (not raising) its failure.
 pub(crate) fn call_close(py: Python<'_>, context: &Context, close: &Py<PyAny>) {
-    let result = context.run(py, close.bind(py), []).and_then(|r| {
+    let result = context.run0(py, close.bind(py)).and_then(|r| {
         if is_awaitable(&r)? {
             // An `aclose()` outside the event loop: run it on a new loop.
             py.import("asyncio")?.call_method1("run", (r,))?;
@@ -202,9 +228,7 @@ fn classify_inner(
     }
     if let Ok(bytes) = value.cast::<PyBytes>() {
         // Not an iterable of bytes, but the intent is plain.
-        return Ok(Returned::Items(vec![Item::Bytes(Bytes::copy_from_slice(
-            bytes.as_bytes(),
-        ))]));
+        return Ok(Returned::Items(vec![Item::Bytes(body_bytes(bytes))]));
     }
     if is_awaitable(&value)? {
         return Ok(Returned::Awaitable(value.unbind()));
@@ -254,8 +278,12 @@ fn classify_inner(
 /// The next item of a synchronous iterator, `None` at its end.
 fn next_sync(py: Python<'_>, context: &Context, iterator: &Py<PyAny>) -> PyResult<Option<Item>> {
     let end = support::module(py)?.getattr(intern!(py, "END"))?;
-    let next = py.import("builtins")?.getattr(intern!(py, "next"))?;
-    let value = context.run(py, &next, [iterator.bind(py).clone(), end.clone()])?;
+    let next = NEXT
+        .get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("builtins")?.getattr("next")?.unbind())
+        })?
+        .bind(py);
+    let value = context.run2(py, next, iterator.bind(py), &end)?;
     if value.is(&end) {
         return Ok(None);
     }

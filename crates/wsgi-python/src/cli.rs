@@ -3,16 +3,17 @@
 //! The server's settings are wsgi-core's, read by
 //! [`Config::try_from_args`](wsgi_core::Config::try_from_args): flags
 //! (`--bind`, `--workers`, ...), `WSGI_*` environment variables and a TOML
-//! file (`--config`). The command adds the Python ones, as flags or
-//! environment variables:
+//! file (`--config`). The command adds the Python ones
+//! ([`PythonSettings`]), as flags, environment variables or keys of the
+//! file's `[app]` table:
 //!
-//! | flag | environment | default | meaning |
-//! |---|---|---|---|
-//! | `MODULE:CALLABLE` | `WSGI_APP` | (required) | the application; `module` alone means `module:application`, `module:factory()` calls a factory |
-//! | `--threads N` | `WSGI_THREADS` | `8` | Python calls running at once per process (threads mode) |
-//! | `--asyncio[=BOOL]` | `WSGI_ASYNCIO` | auto | run the app on the worker's asyncio loop (pulsar-style); auto: when it is a coroutine function |
-//! | `--inline[=BOOL]` | `WSGI_INLINE` | `true` | let fast synchronous calls run on the event loop's thread (no hop to the pool) |
-//! | `--pythonpath DIR` | `WSGI_PYTHONPATH` (`:`-separated) | none | directories put before `sys.path` (the current directory always is) |
+//! | flag | environment | `[app]` key | default | meaning |
+//! |---|---|---|---|---|
+//! | `MODULE:CALLABLE` (or `--app`) | `WSGI_APP` | `app` | (required) | the application; `module` alone means `module:application`, `module:factory()` calls a factory |
+//! | `--threads N` | `WSGI_THREADS` | `threads` | `8` | Python calls running at once per process (threads mode) |
+//! | `--asyncio[=BOOL]` | `WSGI_ASYNCIO` | `asyncio` | auto | run the app on the worker's asyncio loop (pulsar-style); auto: when it is a coroutine function |
+//! | `--inline[=BOOL]` | `WSGI_INLINE` | `inline` | `true` | let fast synchronous calls run on the event loop's thread (no hop to the pool) |
+//! | `--pythonpath DIR` | `WSGI_PYTHONPATH` (`:`-separated) | `pythonpath` (a list) | none | directories put before `sys.path` (the current directory always is) |
 //!
 //! The application may come first or last; other arguments go to the
 //! server's settings.
@@ -26,6 +27,7 @@ use wsgi_core::Config;
 
 use crate::app::{Options, PythonApp, DEFAULT_THREADS};
 use crate::processes;
+use crate::settings::PythonSettings;
 
 /// Which program runs the command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,8 +70,9 @@ fn parse_bool(flag: &str, value: &str) -> Result<bool, String> {
 }
 
 impl PythonArgs {
-    /// Splits `argv` (program name first) into the Python settings and the
-    /// server's arguments, then fills unset ones from the environment.
+    /// Splits `argv` (program name first) into the Python flags and the
+    /// server's arguments (the environment and the TOML file are read with
+    /// the server's settings, as [`PythonSettings`]).
     pub fn parse(argv: Vec<OsString>) -> Result<PythonArgs, String> {
         let mut args = PythonArgs::default();
         let mut iter = argv.into_iter();
@@ -129,36 +132,6 @@ impl PythonArgs {
             }
             previous_takes_value = false;
         }
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        if args.app.is_none() {
-            args.app = env("WSGI_APP");
-        }
-        if args.threads.is_none() {
-            if let Some(v) = env("WSGI_THREADS") {
-                args.threads =
-                    Some(v.parse().map_err(|_| {
-                        format!("WSGI_THREADS expects a positive number, got {v:?}")
-                    })?);
-            }
-        }
-        if args.asyncio.is_none() {
-            if let Some(v) = env("WSGI_ASYNCIO") {
-                args.asyncio = Some(parse_bool("WSGI_ASYNCIO", &v)?);
-            }
-        }
-        if args.inline.is_none() {
-            if let Some(v) = env("WSGI_INLINE") {
-                args.inline = Some(parse_bool("WSGI_INLINE", &v)?);
-            }
-        }
-        if let Some(paths) = env("WSGI_PYTHONPATH") {
-            args.pythonpath.extend(
-                paths
-                    .split(':')
-                    .filter(|p| !p.is_empty())
-                    .map(str::to_owned),
-            );
-        }
         if args.threads == Some(0) {
             return Err("--threads must be at least 1".into());
         }
@@ -171,14 +144,10 @@ pub fn help() -> String {
     format!(
         "Serve a Python WSGI application (pulsar's asynchronous ones included).\n\n\
          Usage: wsgi-rs MODULE:CALLABLE [OPTIONS]\n\n\
-         Python options:\n  \
-         MODULE:CALLABLE        the application, e.g. app:app or mysite.wsgi:application [env: WSGI_APP=]\n  \
-         --threads <N>          Python calls running at once per process [env: WSGI_THREADS=] [default: {DEFAULT_THREADS}]\n  \
-         --asyncio[=<BOOL>]     run the app on the worker's asyncio loop, pulsar-style [env: WSGI_ASYNCIO=] [default: when the app is a coroutine function]\n  \
-         --inline[=<BOOL>]      let fast synchronous calls run on the event loop's thread, without a hop to the thread pool [env: WSGI_INLINE=] [default: true]\n  \
-         --pythonpath <DIR>     a directory to put first on sys.path (repeatable) [env: WSGI_PYTHONPATH=]\n\n\
-         Server options:\n{}",
-        Config::help()
+         The application and the Python options may also be set in the environment\n\
+         or in the [app] table of the --config file (as app, threads, asyncio,\n\
+         inline, pythonpath).\n\n{}",
+        Config::help_with::<PythonSettings>().replacen("Usage: wsgi-core [OPTIONS]\n\n", "", 1)
     )
 }
 
@@ -209,7 +178,7 @@ pub fn run(py: Python<'_>, argv: Vec<OsString>, host: Host) -> i32 {
     // event loop per core is for threads).
     let mut base = Config::default();
     base.workers = 1;
-    let mut config = match base.try_update_from_args(args.rest.clone()) {
+    let mut config = match base.try_update_from_args_with::<PythonSettings>(args.rest.clone()) {
         Ok(config) => config,
         Err(ConfigError::Args(e)) => {
             let _ = e.print();
@@ -220,8 +189,22 @@ pub fn run(py: Python<'_>, argv: Vec<OsString>, host: Host) -> i32 {
             return 2;
         }
     };
+    // Flags win; the environment and the file come through the settings.
+    let settings = config.app::<PythonSettings>().cloned().unwrap_or_default();
+    let args = PythonArgs {
+        app: args.app.or(settings.app),
+        threads: args.threads.or(settings.threads),
+        asyncio: args.asyncio.or(settings.asyncio),
+        inline: args.inline.or(settings.inline),
+        pythonpath: args
+            .pythonpath
+            .into_iter()
+            .chain(settings.pythonpath)
+            .collect(),
+        ..args
+    };
     let Some(spec) = args.app.clone() else {
-        eprintln!("error: no application given: pass MODULE:CALLABLE (like `app:app`) or set WSGI_APP\n\nSee `wsgi-rs --help`.");
+        eprintln!("error: no application given: pass MODULE:CALLABLE (like `app:app`), set WSGI_APP or `app` in the [app] table of the --config file\n\nSee `wsgi-rs --help`.");
         return 2;
     };
     // `--workers N` is N processes (the GIL runs one Python thread per

@@ -1,10 +1,18 @@
 //! `wsgi.input`: the streamed request body as a Python file-like object.
 //!
-//! Python reads synchronously, but the body arrives on the worker's tokio
-//! runtime. Each read releases the GIL and blocks its own thread (a pool
-//! thread, or the event loop's in asyncio mode) on the runtime's handle
-//! until bytes arrive, so other Python threads run while one waits on the
-//! socket. The body stays bounded by `max_request_body` and guarded by the
+//! A synchronous application reads synchronously, but the body arrives on
+//! the worker's tokio runtime. Each read releases the GIL and blocks its
+//! own thread (a pool thread) on the runtime's handle until bytes arrive,
+//! so other Python threads run while one waits on the socket.
+//!
+//! Asynchronous code must not block its event loop, so called on a thread
+//! whose asyncio loop is running (an `async def` application, a coroutine
+//! it returns, an async body: anything on the worker's loop), `read`,
+//! `readline` and `readlines` return an awaitable instead, as pulsar's
+//! `HttpBodyReader` did: `body = await environ['wsgi.input'].read()`. The
+//! read then waits on a thread of tokio's blocking pool and resolves the
+//! future on its loop; `async for line in environ['wsgi.input']` reads
+//! lines the same way. The body stays bounded by `max_request_body` and guarded by the
 //! idle timeout of [`wsgi_core::Input`]; a failed read raises
 //! [`InputError`], which (if the application lets it escape) is answered
 //! with the same status a Rust handler's read error gets: 413, 408 or 400.
@@ -12,9 +20,14 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Bytes, BytesMut};
+use pyo3::exceptions::PyStopAsyncIteration;
+use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyList};
 use tokio::runtime::Handle;
+
+use crate::support;
 
 pyo3::create_exception!(
     wsgi_rs,
@@ -70,6 +83,91 @@ impl PyInput {
             f(&mut guard, &handle)
         })
         .map_err(|e| input_error(py, e))
+    }
+}
+
+/// What an awaitable read resolves to.
+enum Answer {
+    Bytes(Bytes),
+    Lines(Vec<Bytes>),
+    /// A line for `__anext__`, or its end.
+    Next(Bytes),
+}
+
+impl Answer {
+    /// The value the future gets: `(ok, value)`.
+    fn into_python(self, py: Python<'_>) -> PyResult<(bool, Py<PyAny>)> {
+        Ok(match self {
+            Answer::Bytes(bytes) => (true, PyBytes::new(py, &bytes).into_any().unbind()),
+            Answer::Lines(lines) => (
+                true,
+                PyList::new(py, lines.iter().map(|l| PyBytes::new(py, l)))?
+                    .into_any()
+                    .unbind(),
+            ),
+            Answer::Next(line) if line.is_empty() => (
+                false,
+                PyStopAsyncIteration::new_err(()).into_value(py).into_any(),
+            ),
+            Answer::Next(line) => (true, PyBytes::new(py, &line).into_any().unbind()),
+        })
+    }
+}
+
+static RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The asyncio loop running on this thread, if any.
+fn running_loop(py: Python<'_>) -> PyResult<Option<Bound<'_, PyAny>>> {
+    let get = RUNNING_LOOP.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("asyncio")?.getattr("_get_running_loop")?.unbind())
+    })?;
+    let running = get.bind(py).call0()?;
+    Ok((!running.is_none()).then_some(running))
+}
+
+impl PyInput {
+    /// `f`'s answer, now when `event_loop` is `None` (a synchronous read),
+    /// else as a future of `event_loop` resolved from a blocking thread.
+    fn answer<'py>(
+        &self,
+        py: Python<'py>,
+        event_loop: Option<Bound<'py, PyAny>>,
+        f: impl FnOnce(&mut State, &Handle) -> Result<Answer, wsgi_core::InputError> + Send + 'static,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Some(event_loop) = event_loop else {
+            let answer = self.with_state(py, f)?;
+            let (ok, value) = answer.into_python(py)?;
+            let value = value.into_bound(py);
+            return if ok {
+                Ok(value)
+            } else {
+                Err(PyErr::from_value(value))
+            };
+        };
+        let future = event_loop.call_method0(intern!(py, "create_future"))?;
+        let state = Arc::clone(&self.state);
+        let handle = self.handle.clone();
+        let resolve = support::module(py)?
+            .getattr(intern!(py, "resolve"))?
+            .unbind();
+        let (target, on) = (future.clone().unbind(), event_loop.unbind());
+        self.handle.spawn_blocking(move || {
+            let result = f(&mut lock(&state), &handle);
+            Python::attach(|py| {
+                let (ok, value) = match result.map(|a| a.into_python(py)) {
+                    Ok(Ok(answer)) => answer,
+                    Ok(Err(e)) => (false, e.into_value(py).into_any()),
+                    Err(e) => (false, input_error(py, e).into_value(py).into_any()),
+                };
+                // The loop may be closed by now (the server stopping).
+                let _ = on.call_method1(
+                    py,
+                    intern!(py, "call_soon_threadsafe"),
+                    (resolve, target, ok, value),
+                );
+            });
+        });
+        Ok(future)
     }
 }
 
@@ -173,33 +271,47 @@ fn size_limit(size: Option<isize>) -> Option<usize> {
 
 #[pymethods]
 impl PyInput {
-    /// `read(size=-1)`: up to `size` bytes, all of the rest without one.
+    /// `read(size=-1)`: up to `size` bytes, all of the rest without one;
+    /// an awaitable of them on a running asyncio loop.
     #[pyo3(signature = (size=None))]
-    fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+    fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyAny>> {
         let limit = size_limit(size);
-        if limit == Some(0) {
-            return Ok(PyBytes::new(py, b""));
+        let event_loop = running_loop(py)?;
+        if limit == Some(0) && event_loop.is_none() {
+            return Ok(PyBytes::new(py, b"").into_any());
         }
-        let bytes = self.with_state(py, |state, handle| state.read(limit, handle))?;
-        Ok(PyBytes::new(py, &bytes))
+        self.answer(py, event_loop, move |state, handle| {
+            if limit == Some(0) {
+                return Ok(Answer::Bytes(Bytes::new()));
+            }
+            state.read(limit, handle).map(Answer::Bytes)
+        })
     }
 
-    /// `readline(size=-1)`: one line, `\n` included.
+    /// `readline(size=-1)`: one line, `\n` included; an awaitable of it
+    /// on a running asyncio loop.
     #[pyo3(signature = (size=None))]
-    fn readline<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
+    fn readline<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyAny>> {
         let limit = size_limit(size);
-        if limit == Some(0) {
-            return Ok(PyBytes::new(py, b""));
+        let event_loop = running_loop(py)?;
+        if limit == Some(0) && event_loop.is_none() {
+            return Ok(PyBytes::new(py, b"").into_any());
         }
-        let line = self.with_state(py, |state, handle| state.read_line(limit, handle))?;
-        Ok(PyBytes::new(py, &line))
+        self.answer(py, event_loop, move |state, handle| {
+            if limit == Some(0) {
+                return Ok(Answer::Bytes(Bytes::new()));
+            }
+            state.read_line(limit, handle).map(Answer::Bytes)
+        })
     }
 
-    /// `readlines(hint=-1)`: lines until their total reaches `hint`.
+    /// `readlines(hint=-1)`: lines until their total reaches `hint`; an
+    /// awaitable of them on a running asyncio loop.
     #[pyo3(signature = (hint=None))]
-    fn readlines<'py>(&self, py: Python<'py>, hint: Option<isize>) -> PyResult<Bound<'py, PyList>> {
+    fn readlines<'py>(&self, py: Python<'py>, hint: Option<isize>) -> PyResult<Bound<'py, PyAny>> {
         let hint = size_limit(hint).filter(|&n| n > 0);
-        let lines = self.with_state(py, |state, handle| {
+        let event_loop = running_loop(py)?;
+        self.answer(py, event_loop, move |state, handle| {
             let mut lines = Vec::new();
             let mut total = 0;
             loop {
@@ -213,9 +325,24 @@ impl PyInput {
                     break;
                 }
             }
-            Ok(lines)
+            Ok(Answer::Lines(lines))
+        })
+    }
+
+    fn __aiter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// `async for line in environ['wsgi.input']`: each line, awaited.
+    fn __anext__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let event_loop = running_loop(py)?.ok_or_else(|| {
+            pyo3::exceptions::PyRuntimeError::new_err(
+                "async iteration of wsgi.input needs a running asyncio loop; iterate it with `for` in synchronous code",
+            )
         })?;
-        PyList::new(py, lines.iter().map(|l| PyBytes::new(py, l)))
+        self.answer(py, Some(event_loop), |state, handle| {
+            state.read_line(None, handle).map(Answer::Next)
+        })
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

@@ -53,6 +53,7 @@ pub mod input;
 pub mod objects;
 mod pool;
 mod processes;
+pub mod settings;
 pub mod start_response;
 mod support;
 

@@ -8,10 +8,12 @@
 //! head, as PEP 3333 asks. Header values are native strings: each
 //! character is one byte (latin-1).
 
+use std::borrow::Cow;
+
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyString, PyTuple};
+use pyo3::types::{PyList, PyString, PyTuple};
 
 use crate::error::PythonError;
 
@@ -30,14 +32,21 @@ impl PyStartResponse {
 }
 
 /// A native string's bytes: each character must be one byte (latin-1).
-fn native_bytes(what: &str, text: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+/// An ASCII string (nearly every status and header) is borrowed as it is.
+fn native_bytes<'a>(what: &str, text: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
     let text = text
         .cast::<PyString>()
         .map_err(|_| PyTypeError::new_err(format!("{what} must be a str (a native string)")))?;
+    if let Ok(utf8) = text.to_str() {
+        if utf8.is_ascii() {
+            return Ok(Cow::Borrowed(utf8.as_bytes()));
+        }
+    }
     let text = text.to_cow()?;
     text.chars()
         .map(|c| u8::try_from(u32::from(c)))
         .collect::<Result<Vec<u8>, _>>()
+        .map(Cow::Owned)
         .map_err(|_| {
             PyValueError::new_err(format!(
                 "{what} {text:?} has a character above U+00FF; encode it (RFC 8187 for header values) so that it is latin-1"
@@ -45,28 +54,51 @@ fn native_bytes(what: &str, text: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         })
 }
 
-/// The header list: `[(name, value), ...]` of native strings.
-fn headers(list: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<u8>)>> {
-    let mut out = Vec::new();
-    for item in list.try_iter().map_err(|_| {
-        PyTypeError::new_err("response_headers must be a list of (name, value) tuples")
-    })? {
-        let item = item?;
-        let pair = item
-            .cast::<PyTuple>()
-            .ok()
-            .filter(|t| t.len() == 2)
-            .ok_or_else(|| {
-                PyTypeError::new_err(format!(
-                    "each response header must be a (name, value) tuple, got {item}"
-                ))
-            })?;
-        let name = native_bytes("a header name", &pair.get_item(0)?)?;
-        let value = native_bytes("a header value", &pair.get_item(1)?)?;
-        // A name that is not ASCII is refused by wsgi-core's token check.
-        out.push((String::from_utf8_lossy(&name).into_owned(), value));
+/// Native string bytes as text (a name or a status line): lossless for
+/// ASCII, which is all wsgi-core accepts there.
+fn native_text(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
+    match bytes {
+        Cow::Borrowed(b) => String::from_utf8_lossy(b),
+        Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
     }
-    Ok(out)
+}
+
+/// A header's name and value objects.
+type Pair<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>);
+
+/// The header list's names and values: `[(name, value), ...]` (a list is
+/// read without the iterator protocol).
+fn header_pairs<'py>(list: &Bound<'py, PyAny>) -> PyResult<Vec<Pair<'py>>> {
+    let pair = |item: Bound<'py, PyAny>| match item.cast::<PyTuple>() {
+        Ok(tuple) if tuple.len() == 2 => Ok((tuple.get_item(0)?, tuple.get_item(1)?)),
+        _ => Err(PyTypeError::new_err(format!(
+            "each response header must be a (name, value) tuple, got {item}"
+        ))),
+    };
+    if let Ok(list) = list.cast::<PyList>() {
+        return list.iter().map(pair).collect();
+    }
+    list.try_iter()
+        .map_err(|_| {
+            PyTypeError::new_err("response_headers must be a list of (name, value) tuples")
+        })?
+        .map(|item| pair(item?))
+        .collect()
+}
+
+/// A header's name and value, borrowed from Python's strings when ASCII.
+type Header<'a> = (Cow<'a, str>, Cow<'a, [u8]>);
+
+/// The headers' names and values, borrowed from `pairs` when ASCII.
+fn headers<'a>(pairs: &'a [Pair<'_>]) -> PyResult<Vec<Header<'a>>> {
+    pairs
+        .iter()
+        .map(|(name, value)| {
+            // A name that is not ASCII is refused by wsgi-core's token check.
+            let name = native_text(native_bytes("a header name", name)?);
+            Ok((name, native_bytes("a header value", value)?))
+        })
+        .collect()
 }
 
 #[pymethods]
@@ -79,8 +111,9 @@ impl PyStartResponse {
         response_headers: &Bound<'_, PyAny>,
         exc_info: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyWrite> {
-        let status = String::from_utf8_lossy(&native_bytes("the status", status)?).into_owned();
-        let headers = headers(response_headers)?;
+        let status = native_text(native_bytes("the status", status)?);
+        let pairs = header_pairs(response_headers)?;
+        let headers = headers(&pairs)?;
         let exception = match exc_info {
             Some(info) if !info.is_none() => {
                 let value = info.get_item(1)?;
@@ -91,13 +124,13 @@ impl PyStartResponse {
         let writer = match exception {
             None => self
                 .inner
-                .start(status.as_str(), headers)
+                .start(status.as_ref(), headers)
                 .map_err(|e| PyValueError::new_err(e.to_string()))?,
             Some(value) => {
                 let error = PythonError::new(py, &PyErr::from_value(value.clone()));
                 match self
                     .inner
-                    .start_exc_info(status.as_str(), headers, error.into())
+                    .start_exc_info(status.as_ref(), headers, error.into())
                 {
                     Ok(writer) => writer,
                     // Too late to change the head: re-raise the

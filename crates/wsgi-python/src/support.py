@@ -56,3 +56,14 @@ async def close_method(method, context=None):
     result = _run(context, method)
     if inspect.isawaitable(result):
         await result
+
+
+def resolve(future, ok, value):
+    """Completes an awaitable read of wsgi.input (called on its loop);
+    nothing when the reader gave up on it (cancelled)."""
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

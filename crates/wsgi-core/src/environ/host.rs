@@ -22,11 +22,26 @@ pub(super) fn split_host(authority: &str) -> (&str, Option<u16>) {
         }
         return (authority, None);
     }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
-            (host, port.parse().ok())
-        }
-        _ => (authority, None),
+    // Bytes rather than `rsplit_once` and `parse`: every request's
+    // `SERVER_NAME` and `SERVER_PORT` come through here.
+    let Some(colon) = authority.bytes().rposition(|b| b == b':') else {
+        return (authority, None);
+    };
+    let port = &authority.as_bytes()[colon + 1..];
+    if port.is_empty() || !port.iter().all(u8::is_ascii_digit) {
+        return (authority, None);
+    }
+    let value = port.iter().try_fold(0u16, |n, &d| {
+        n.checked_mul(10)?.checked_add(u16::from(d - b'0'))
+    });
+    (&authority[..colon], value)
+}
+
+/// The host part of an authority: without any `userinfo@`.
+fn without_userinfo(authority: &str) -> &str {
+    match authority.bytes().rposition(|b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
     }
 }
 
@@ -73,9 +88,7 @@ impl Environ {
             return Cow::Borrowed(set);
         }
         if let Some(authority) = self.authority() {
-            let authority = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
+            let authority = without_userinfo(authority);
             return Cow::Borrowed(split_host(authority).0);
         }
         match self.connection.as_ref().and_then(Connection::local_addr) {
@@ -97,9 +110,7 @@ impl Environ {
         }
         let default = if self.https { 443 } else { 80 };
         if let Some(authority) = self.authority() {
-            let authority = authority
-                .rsplit_once('@')
-                .map_or(authority, |(_, host)| host);
+            let authority = without_userinfo(authority);
             return split_host(authority).1.unwrap_or(default);
         }
         self.connection

@@ -11,33 +11,61 @@ use http::header::{self, HeaderValue};
 
 use super::*;
 
-/// The CGI names, in PEP 3333's order, that [`Environ::vars`] lists.
-const CGI_NAMES: [&str; 16] = [
-    "REQUEST_METHOD",
-    "SCRIPT_NAME",
-    "PATH_INFO",
-    "QUERY_STRING",
-    "RAW_URI",
-    "CONTENT_TYPE",
-    "CONTENT_LENGTH",
-    "SERVER_NAME",
-    "SERVER_PORT",
-    "SERVER_PROTOCOL",
-    "SERVER_SOFTWARE",
-    "REMOTE_ADDR",
-    "REMOTE_PORT",
-    "HTTPS",
-    "wsgi.url_scheme",
-    "GATEWAY_INTERFACE",
+/// A variable with a text form that the environ derives itself (the CGI
+/// names and the `wsgi.*` flags), so that [`Environ::vars`] reads each one
+/// directly instead of matching its name.
+#[derive(Debug, Clone, Copy)]
+enum Derived {
+    RequestMethod,
+    ScriptName,
+    PathInfo,
+    QueryString,
+    RawUri,
+    ContentType,
+    ContentLength,
+    ServerName,
+    ServerPort,
+    ServerProtocol,
+    ServerSoftware,
+    RemoteAddr,
+    RemotePort,
+    Https,
+    UrlScheme,
+    GatewayInterface,
+    WsgiVersion,
+    WsgiMultithread,
+    WsgiMultiprocess,
+    WsgiRunOnce,
+}
+
+/// The derived variables by name: the CGI names in PEP 3333's order, then
+/// the `wsgi.*` keys with a text form, as [`Environ::vars`] lists them.
+const DERIVED: [(&str, Derived); 20] = [
+    ("REQUEST_METHOD", Derived::RequestMethod),
+    ("SCRIPT_NAME", Derived::ScriptName),
+    ("PATH_INFO", Derived::PathInfo),
+    ("QUERY_STRING", Derived::QueryString),
+    ("RAW_URI", Derived::RawUri),
+    ("CONTENT_TYPE", Derived::ContentType),
+    ("CONTENT_LENGTH", Derived::ContentLength),
+    ("SERVER_NAME", Derived::ServerName),
+    ("SERVER_PORT", Derived::ServerPort),
+    ("SERVER_PROTOCOL", Derived::ServerProtocol),
+    ("SERVER_SOFTWARE", Derived::ServerSoftware),
+    ("REMOTE_ADDR", Derived::RemoteAddr),
+    ("REMOTE_PORT", Derived::RemotePort),
+    ("HTTPS", Derived::Https),
+    ("wsgi.url_scheme", Derived::UrlScheme),
+    ("GATEWAY_INTERFACE", Derived::GatewayInterface),
+    ("wsgi.version", Derived::WsgiVersion),
+    ("wsgi.multithread", Derived::WsgiMultithread),
+    ("wsgi.multiprocess", Derived::WsgiMultiprocess),
+    ("wsgi.run_once", Derived::WsgiRunOnce),
 ];
 
-/// The `wsgi.*` keys with a text form, listed by [`Environ::vars`].
-const WSGI_NAMES: [&str; 4] = [
-    "wsgi.version",
-    "wsgi.multithread",
-    "wsgi.multiprocess",
-    "wsgi.run_once",
-];
+fn derived(name: &str) -> Option<Derived> {
+    DERIVED.iter().find(|(n, _)| *n == name).map(|&(_, d)| d)
+}
 
 /// The keys whose values are objects, reached through their accessors.
 const OBJECT_NAMES: [&str; 5] = [
@@ -224,34 +252,44 @@ impl Environ {
         if let Some(set) = self.var(name) {
             return set.map(Cow::Borrowed);
         }
-        let value = match name {
-            "REQUEST_METHOD" => Cow::Borrowed(self.head.method.as_str()),
-            "SCRIPT_NAME" => Cow::Borrowed(self.script_name()),
-            "PATH_INFO" => self.path_info(),
-            "QUERY_STRING" => Cow::Borrowed(self.query_string()),
-            "RAW_URI" => self.raw_uri(),
-            "CONTENT_TYPE" => self.content_type()?,
+        self.derived(derived(name)?)
+    }
+
+    /// A derived variable's value, when middleware did not set it.
+    fn derived(&self, var: Derived) -> Option<Cow<'_, str>> {
+        let value = match var {
+            Derived::RequestMethod => Cow::Borrowed(self.head.method.as_str()),
+            Derived::ScriptName => Cow::Borrowed(self.script_name()),
+            Derived::PathInfo => self.path_info(),
+            Derived::QueryString => Cow::Borrowed(self.query_string()),
+            Derived::RawUri => self.raw_uri(),
+            Derived::ContentType => self.content_type()?,
             // One value, not a joined list: HTTP/2 (h2) lets repeated equal
             // `Content-Length` headers through, and `5,5` is not a number
             // (found while modelling h2 for the `environ` fuzz target).
-            "CONTENT_LENGTH" => latin1(self.head.headers.get(header::CONTENT_LENGTH)?.as_bytes()),
-            "SERVER_NAME" => self.server_name(),
-            "SERVER_PORT" => Cow::Owned(self.server_port().to_string()),
-            "SERVER_PROTOCOL" => Cow::Borrowed(self.server_protocol()),
-            "SERVER_SOFTWARE" => Cow::Borrowed(self.server_software()),
-            "REMOTE_ADDR" => Cow::Owned(self.remote_addr()?.to_string()),
-            "REMOTE_PORT" => Cow::Owned(self.remote_port()?.to_string()),
-            "HTTPS" => Cow::Borrowed(if self.https { "on" } else { return None }),
-            "GATEWAY_INTERFACE" => Cow::Borrowed("CGI/1.1"),
-            "wsgi.url_scheme" => Cow::Borrowed(self.url_scheme()),
-            "wsgi.version" => {
-                let (major, minor) = self.wsgi_version();
-                Cow::Owned(format!("{major}.{minor}"))
+            Derived::ContentLength => {
+                latin1(self.head.headers.get(header::CONTENT_LENGTH)?.as_bytes())
             }
-            "wsgi.multithread" => flag(self.wsgi_multithread()),
-            "wsgi.multiprocess" => flag(self.wsgi_multiprocess()),
-            "wsgi.run_once" => flag(self.wsgi_run_once()),
-            _ => return None,
+            Derived::ServerName => self.server_name(),
+            Derived::ServerPort => Cow::Owned(self.server_port().to_string()),
+            Derived::ServerProtocol => Cow::Borrowed(self.server_protocol()),
+            Derived::ServerSoftware => Cow::Borrowed(self.server_software()),
+            Derived::RemoteAddr => match self.forwarded.as_ref().and_then(|f| f.client) {
+                Some(client) => Cow::Owned(client.to_string()),
+                // Formatted once per connection.
+                None => Cow::Borrowed(self.connection.as_ref()?.client_ip_text()?),
+            },
+            Derived::RemotePort => Cow::Owned(self.remote_port()?.to_string()),
+            Derived::Https => Cow::Borrowed(if self.https { "on" } else { return None }),
+            Derived::GatewayInterface => Cow::Borrowed("CGI/1.1"),
+            Derived::UrlScheme => Cow::Borrowed(self.url_scheme()),
+            Derived::WsgiVersion => match self.wsgi_version() {
+                (1, 0) => Cow::Borrowed("1.0"),
+                (major, minor) => Cow::Owned(format!("{major}.{minor}")),
+            },
+            Derived::WsgiMultithread => flag(self.wsgi_multithread()),
+            Derived::WsgiMultiprocess => flag(self.wsgi_multiprocess()),
+            Derived::WsgiRunOnce => flag(self.wsgi_run_once()),
         };
         Some(value)
     }
@@ -263,6 +301,26 @@ impl Environ {
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_deref())
+    }
+
+    /// Whether [`set`](Self::set) or [`remove`](Self::remove) gave a
+    /// variable a value of its own (a key of the application's, or one
+    /// such as `REMOTE_ADDR` that overrides what the connection says).
+    /// When not, every variable is what the typed accessors and the headers
+    /// say, so a server that turns the environ into another language's
+    /// dict (wsgi-python) may read those directly instead of
+    /// [`vars`](Self::vars).
+    ///
+    /// ```
+    /// let mut environ = wsgi_core::Environ::from_request(http::Request::new(()));
+    /// assert!(!environ.has_own_vars());
+    /// environ.set("HTTP_HOST", "example.org").unwrap(); // a header: no own value
+    /// assert!(!environ.has_own_vars());
+    /// environ.set("myapp.user", "ada").unwrap();
+    /// assert!(environ.has_own_vars());
+    /// ```
+    pub fn has_own_vars(&self) -> bool {
+        !self.vars.is_empty()
     }
 
     pub(super) fn put_var(&mut self, name: String, value: Option<String>) {
@@ -323,10 +381,15 @@ impl Environ {
     /// `wsgi.*` flags, one `HTTP_*` per header, and the keys middleware set.
     /// This allocates; prefer [`get`](Self::get) or the accessors.
     pub fn vars(&self) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+        // `+ 1`: `HTTP_HOST` from an absolute-form target.
         let mut out =
-            Vec::with_capacity(CGI_NAMES.len() + self.head.headers.keys_len() + self.vars.len());
-        for name in CGI_NAMES.into_iter().chain(WSGI_NAMES) {
-            if let Some(value) = self.get(name) {
+            Vec::with_capacity(DERIVED.len() + 1 + self.head.headers.keys_len() + self.vars.len());
+        for (name, var) in DERIVED {
+            let value = match self.var(name) {
+                Some(set) => set.map(Cow::Borrowed),
+                None => self.derived(var),
+            };
+            if let Some(value) = value {
                 out.push((Cow::Borrowed(name), value));
             }
         }
@@ -349,7 +412,7 @@ impl Environ {
         }
         for (k, v) in &self.vars {
             if let Some(v) = v {
-                if !CGI_NAMES.contains(&k.as_str()) && !WSGI_NAMES.contains(&k.as_str()) {
+                if derived(k).is_none() {
                     out.push((Cow::Borrowed(k.as_str()), Cow::Borrowed(v.as_str())));
                 }
             }

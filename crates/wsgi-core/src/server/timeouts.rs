@@ -29,7 +29,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
@@ -62,6 +62,10 @@ pin_project! {
         // allocation per connection. Armed lazily (see `expired`): it may be
         // set earlier than `deadline_at`, never later.
         timer: Pin<Box<Sleep>>,
+        // The waker `timer` was last polled with, while it has been neither
+        // reset nor fired since: polling it again with the same waker would
+        // change nothing (see `expired`).
+        armed: Option<Waker>,
         // The deadline of the current phase.
         deadline_at: Instant,
         connection: Connection,
@@ -89,6 +93,7 @@ impl<T> TimedIo<T> {
         TimedIo {
             io,
             timer: Box::pin(tokio::time::sleep_until(deadline_at)),
+            armed: None,
             deadline_at,
             connection,
             phase: Phase::Head,
@@ -151,7 +156,7 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
                     *this.deadline_at = quiet_end;
                 }
             }
-            if expired(this.timer, *this.deadline_at, cx) {
+            if expired(this.timer, this.armed, *this.deadline_at, cx) {
                 if ending {
                     // As if the client had closed: hyper closes cleanly.
                     return Poll::Ready(Ok(()));
@@ -172,16 +177,33 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
 /// `timer` is moved only earlier: a later deadline (the next idle period)
 /// leaves it where it is, and when it fires before the real deadline it is
 /// re-armed then, about once per keep-alive period instead of twice per
-/// request.
-fn expired(timer: &mut Pin<Box<Sleep>>, deadline: Instant, cx: &mut Context<'_>) -> bool {
+/// request. Nor is it polled again while it is `armed` with the waker of
+/// the task now reading (hyper's connection task, every time but after an
+/// upgrade): it will wake that task when it fires, and `is_elapsed` says
+/// whether it has.
+fn expired(
+    timer: &mut Pin<Box<Sleep>>,
+    armed: &mut Option<Waker>,
+    deadline: Instant,
+    cx: &mut Context<'_>,
+) -> bool {
     if timer.deadline() > deadline {
         timer.as_mut().reset(deadline);
+        *armed = None;
+    }
+    if !timer.is_elapsed() && armed.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        return false;
     }
     while timer.as_mut().poll(cx).is_ready() {
         if Instant::now() >= deadline {
+            *armed = None;
             return true;
         }
         timer.as_mut().reset(deadline);
+    }
+    match armed {
+        Some(waker) => waker.clone_from(cx.waker()),
+        None => *armed = Some(cx.waker().clone()),
     }
     false
 }

@@ -11,6 +11,8 @@ pub(crate) struct Head {
     pub(crate) status: Status,
     pub(crate) headers: HeaderMap,
     pub(crate) content_length: Option<u64>,
+    /// The application set `Server` itself (else the server adds its own).
+    pub(crate) has_server: bool,
 }
 
 /// Whether `name` is a hop-by-hop header, which only the server may set:
@@ -42,13 +44,21 @@ where
     // `HeaderMap` that grows rehashes every entry.
     let mut map = HeaderMap::with_capacity(iter.size_hint().0 + 2);
     let mut content_length = None;
+    let mut has_server = false;
     for (name, value) in iter {
         let name = name.as_ref();
-        let header_name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| StartResponseError::InvalidHeaderName(name.to_owned()))?;
-        if is_hop_by_hop(&header_name) {
-            return Err(StartResponseError::HopByHopHeader(name.to_owned()));
-        }
+        // Nearly every head has a `Content-Type`: matched without
+        // `from_bytes`'s lower-casing copy and table search.
+        let header_name = if name.eq_ignore_ascii_case("content-type") {
+            header::CONTENT_TYPE
+        } else {
+            let header_name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| StartResponseError::InvalidHeaderName(name.to_owned()))?;
+            if is_hop_by_hop(&header_name) {
+                return Err(StartResponseError::HopByHopHeader(name.to_owned()));
+            }
+            header_name
+        };
         let header_value = if header_name == header::CONTENT_TYPE {
             content_type(value.as_ref())
         } else {
@@ -64,12 +74,14 @@ where
             map.insert(header::CONTENT_LENGTH, HeaderValue::from(parsed));
             continue;
         }
+        has_server |= header_name == header::SERVER;
         map.append(header_name, header_value);
     }
     Ok(Head {
         status,
         headers: map,
         content_length,
+        has_server,
     })
 }
 
@@ -149,6 +161,7 @@ pub(super) fn head_from_map(
     headers.reserve(2);
     Ok(Head {
         status,
+        has_server: headers.contains_key(header::SERVER),
         headers,
         content_length,
     })

@@ -154,6 +154,7 @@ impl StartResponse {
         headers.reserve(2);
         self.set_head(Ok(Head {
             status,
+            has_server: headers.contains_key(header::SERVER),
             headers,
             content_length,
         }))

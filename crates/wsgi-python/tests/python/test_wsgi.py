@@ -1,8 +1,10 @@
 """pulsar-style asynchronous apps, wsgiref.validate, the command line."""
 import json
 import os
+import socket
 import subprocess
 import tempfile
+import time
 import unittest
 
 from server import APPS, Server, command
@@ -20,6 +22,32 @@ class PulsarAsyncTest(unittest.TestCase):
             data = json.loads(body)
             self.assertEqual(data["workers"], 1)
             self.assertIsInstance(data["connection"], int)
+
+    def test_awaitable_input_reads_do_not_block_the_event_loop(self):
+        with Server("pulsar_app:body_reader") as server:
+            sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            with sock:
+                sock.sendall(
+                    b"POST /read HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                    b"Connection: close\r\n\r\n5\r\nline\n\r\n"
+                )
+                time.sleep(0.2)  # the app now awaits the rest of the body
+                # The loop serves other requests meanwhile.
+                self.assertEqual(server.get("/", timeout=5)[::2], (200, b"quick"))
+                sock.sendall(b"4\r\nmore\r\n4\r\n end\r\n0\r\n\r\n")
+                response = b""
+                while chunk := sock.recv(65536):
+                    response += chunk
+            self.assertTrue(response.startswith(b"HTTP/1.1 200"), response)
+            self.assertTrue(response.endswith(b"first=line\nrest=more end"), response)
+            body = b"a\nbb\nccc"
+            self.assertEqual(server.request("POST", "/readlines", body=body)[::2], (200, b"a\n|bb\n|ccc"))
+            self.assertEqual(server.request("POST", "/lines", body=body)[::2], (200, b"a\n|bb\n|ccc"))
+
+    def test_a_synchronous_app_reads_bytes(self):
+        with Server("plain_app:validated") as server:
+            status, _, body = server.request("POST", "/echo", body=b"y" * 1000)
+            self.assertEqual((status, body), (200, b"y" * 1000))
 
     def test_async_generator_body(self):
         with Server("pulsar_app:streaming") as server:
@@ -82,6 +110,52 @@ class CommandTest(unittest.TestCase):
                 self.assertEqual(headers["server"], "from-toml")
         finally:
             os.unlink(f.name)
+
+    def toml(self, text):
+        f = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+        with f:
+            f.write(text)
+        self.addCleanup(os.unlink, f.name)
+        return f.name
+
+    def test_python_settings_from_the_toml_app_table(self):
+        # The app lives in a directory only `pythonpath` (from the file) adds.
+        with tempfile.TemporaryDirectory() as directory:
+            with open(os.path.join(directory, "tomlmod.py"), "w") as module:
+                module.write(
+                    "def app(environ, start_response):\n"
+                    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                    "    return [b'from the toml file']\n"
+                )
+            config = self.toml(
+                f'workers = 2\n[app]\napp = "tomlmod:app"\nthreads = 2\ninline = false\npythonpath = ["{directory}"]\n'
+            )
+            with Server("--config=" + config) as server:
+                self.assertEqual(server.get("/")[::2], (200, b"from the toml file"))
+
+    def test_flags_win_over_the_environment_which_wins_over_the_file(self):
+        config = self.toml('[app]\napp = "nosuchmodule:app"\nthreads = 0\n')
+        # The file alone: its (invalid) threads setting is refused by name.
+        run = subprocess.run(
+            [command(), "--config=" + config], capture_output=True, text=True, cwd=APPS
+        )
+        self.assertEqual(run.returncode, 2, run.stderr)
+        self.assertIn("threads", run.stderr)
+        # The environment overrides the file, a flag the environment.
+        env = dict(os.environ, WSGI_THREADS="2", WSGI_APP="nosuchmodule:other")
+        with Server("plain_app:hello", "--config=" + config, env=env) as server:
+            self.assertEqual(server.get("/")[::2], (200, b"Hello, World!"))
+
+    def test_bad_python_settings_in_the_file_or_environment_are_clear_errors(self):
+        config = self.toml('[app]\napp = "plain_app:hello"\nthread = 2\n')
+        run = subprocess.run([command(), "--config=" + config], capture_output=True, text=True, cwd=APPS)
+        self.assertEqual(run.returncode, 2)
+        self.assertIn("unknown key `thread`", run.stderr)
+        env = dict(os.environ, WSGI_INLINE="maybe")
+        run = subprocess.run([command(), "plain_app:hello"], capture_output=True, text=True, cwd=APPS, env=env)
+        self.assertNotEqual(run.returncode, 0)
+        self.assertIn("maybe", run.stderr)
+        self.assertIn("--inline", run.stderr)
 
 
 if __name__ == "__main__":

@@ -37,3 +37,22 @@ def streaming(environ, start_response):
             yield b"%d\n" % i
 
     return body()
+
+
+async def body_reader(environ, start_response):
+    """Reads wsgi.input with awaits, as pulsar's HttpBodyReader is read;
+    GET answers at once (to show the loop is free while a body waits)."""
+    inp = environ["wsgi.input"]
+    path = environ["PATH_INFO"]
+    if environ["REQUEST_METHOD"] == "GET":
+        body = [b"quick"]
+    elif path == "/read":
+        first = await inp.readline()
+        rest = await inp.read()
+        body = [b"first=" + first + b"rest=" + rest]
+    elif path == "/readlines":
+        body = [b"|".join(await inp.readlines())]
+    else:
+        body = [b"|".join([line async for line in inp])]
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return body
