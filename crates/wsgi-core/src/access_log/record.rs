@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -21,13 +22,46 @@ type Direct = fn(&mut dyn FnMut(&mut Vec<u8>));
 
 static DIRECT: OnceLock<Direct> = OnceLock::new();
 
+/// Whether access lines are written, when the global subscriber's filter
+/// cannot change its mind: `UNKNOWN` until the first request asks.
+static ACCESS_ON: AtomicU8 = AtomicU8::new(UNKNOWN);
+const UNKNOWN: u8 = 0;
+const OFF: u8 = 1;
+const ON: u8 = 2;
+/// Whether [`ACCESS_ON`] may be used.
+static FIXED_FILTER: OnceLock<()> = OnceLock::new();
+
 /// From now on, access lines go to `direct` rather than through `tracing`
 /// (called once `Server::run`'s own subscriber is the global one, so both
 /// end in the same log). Whether a line is written at all is still the
-/// subscriber's filter's decision.
+/// subscriber's filter's decision; with `fixed_filter` (no directive
+/// depends on spans, so the answer for `wsgi::access` never changes) it
+/// is asked once rather than per request.
 #[cfg(feature = "server")]
-pub(crate) fn set_direct(direct: Direct) {
+pub(crate) fn set_direct(direct: Direct, fixed_filter: bool) {
     let _ = DIRECT.set(direct);
+    if fixed_filter {
+        let _ = FIXED_FILTER.set(());
+    }
+}
+
+/// Whether the subscriber wants access lines.
+fn access_enabled() -> bool {
+    let ask = || tracing::enabled!(target: "wsgi::access", tracing::Level::INFO);
+    if FIXED_FILTER.get().is_none() {
+        return ask();
+    }
+    match ACCESS_ON.load(Ordering::Relaxed) {
+        OFF => false,
+        ON => true,
+        _ => {
+            // `tracing::enabled!` asks the filter every time, whatever
+            // the callsite's cached interest: 120 instructions a request.
+            let on = ask();
+            ACCESS_ON.store(if on { ON } else { OFF }, Ordering::Relaxed);
+            on
+        }
+    }
 }
 
 /// What one request's access line shows, captured when the request
@@ -52,7 +86,7 @@ impl AccessRecord {
     /// Boxed: a response carries it to its end, and most responses are
     /// moved several times on the way while logging is off.
     pub(crate) fn capture(environ: &Environ, format: &Arc<AccessLogFormat>) -> Option<Box<Self>> {
-        if !tracing::enabled!(target: "wsgi::access", tracing::Level::INFO) {
+        if !access_enabled() {
             return None;
         }
         let header = |name| {
