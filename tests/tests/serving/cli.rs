@@ -242,7 +242,7 @@ fn log_over_a_pipe(env: &[(&str, &str)]) -> String {
             "--bind",
             "127.0.0.1:0",
             "--access-log-format",
-            "ACCESS {path}",
+            "ACCESS {path} from {peer}",
         ])
         .env_remove("NO_COLOR")
         .env_remove("RUST_LOG")
@@ -278,7 +278,7 @@ fn log_over_a_pipe(env: &[(&str, &str)]) -> String {
 fn the_log_has_no_colour_codes_when_stdout_is_not_a_terminal() {
     // Without NO_COLOR: a pipe (or a file) is not a terminal.
     let log = log_over_a_pipe(&[]);
-    assert!(log.contains("ACCESS /fail"), "{log}");
+    assert!(log.contains("ACCESS /fail from 127.0.0.1:"), "{log}");
     assert!(log.contains("request failed"), "{log}");
     assert!(!log.contains('\x1b'), "ANSI codes in a pipe: {log:?}");
     // An empty NO_COLOR means "not set": still no colour in a pipe.
