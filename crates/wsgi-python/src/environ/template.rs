@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
+use pyo3::sync::{MutexExt, PyOnceLock};
 use pyo3::types::{PyDict, PyString};
 use pyo3::{intern, IntoPyObjectExt};
 use wsgi_core::Config;
@@ -151,7 +151,14 @@ impl Template {
         others: &[(Cow<'_, str>, Cow<'_, str>)],
     ) -> PyResult<Bound<'py, PyDict>> {
         let keys = keys(py);
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        // Waited for detached from the interpreter: a thread holding the
+        // lock may need the GIL back (a collection triggered by an
+        // allocation here can run Python code and switch threads), and
+        // waiting for it while attached would deadlock the two.
+        let mut state = self
+            .state
+            .lock_py_attached(py)
+            .unwrap_or_else(|p| p.into_inner());
         let address = Arc::as_ptr(config) as usize;
         let learned = match state.learned.take() {
             Some(learned) if learned.config == address && state.misses < RELEARN_AFTER => learned,
