@@ -9,6 +9,7 @@
 #   benchmarks/callgrind.sh /environ wsgi-rs   # one path, one server
 #   benchmarks/callgrind.sh typed-json axum    # POST item.json to /items/42
 #   ACCESS_LOG=1 benchmarks/callgrind.sh / wsgi-rs   # with the access log
+#   benchmarks/callgrind.sh hello-log wsgi-rs        # the same (run.sh's name)
 #
 # ACCESS_LOG=1 runs wsgi-rs with its access log on (stdout to /dev/null)
 # and counts its threads apart (--separate-threads): thread 1 is the
@@ -35,6 +36,11 @@ OUT=$(mktemp -d)
 PORT=${PORT:-18400}
 LOG=0
 [[ ${ACCESS_LOG:-0} == 1 ]] && LOG=1
+if [[ $PATH_ == hello-log ]]; then
+    # run.sh's hello-log: hello with wsgi-rs's access log on.
+    PATH_=/
+    LOG=1
+fi
 
 total() { # server n -> instructions, one total per thread when counted apart
     local server=$1 n=$2 cmd
@@ -79,6 +85,6 @@ for server in wsgi-rs hyper axum; do
     done
     apart=
     (( ${#b[@]} > 1 )) && apart=" ($(IFS=,; echo "${threads[*]}" | sed 's/,/, /g'))"
-    echo "$server $PATH_ ${H2:+h2 }$([[ $server == wsgi-rs && $LOG == 1 ]] && echo 'access log ')$sum instructions/request$apart"
+    echo "$server $PATH_ ${H2:+h2 }$sum instructions/request$([[ $server == wsgi-rs && $LOG == 1 ]] && echo ' with the access log')$apart"
 done
 rm -rf "$OUT"

@@ -83,9 +83,11 @@ STARTED=$(date -u +%FT%TZ)
 LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 
 SERVERS=(wsgi-rs hyper axum)
+LOG_FILE=$(mktemp)
+trap 'rm -f "$LOG_FILE"' EXIT
 server_cmd() { # name port [h2]
     case $1 in
-        wsgi-rs) echo "$BIN/wsgi_bench --bind 127.0.0.1:$2 --workers $WORKERS" ;;
+        wsgi-rs) echo "$BIN/wsgi_bench --bind 127.0.0.1:$2 --workers $WORKERS${ACCESS_LOG:+ --access-log}" ;;
         hyper) echo "$BIN/raw_hyper --bind 127.0.0.1:$2 --workers $WORKERS ${3:+--h2}" ;;
         axum) echo "$BIN/axum_bench --bind 127.0.0.1:$2 --workers $WORKERS" ;;
     esac
@@ -95,7 +97,8 @@ SERVER_PID=
 start_server() { # name port [h2]
     local curl_flags=(-s -o /dev/null --max-time 1)
     [[ -n ${3:-} ]] && curl_flags+=(--http2-prior-knowledge)
-    $(server_cmd "$@") >/dev/null 2>&1 &
+    # The access log (hello-log) goes to a file, as a deployment's would.
+    $(server_cmd "$@") >"$LOG_FILE" 2>&1 &
     SERVER_PID=$!
     for _ in $(seq 1 100); do
         curl "${curl_flags[@]}" "http://127.0.0.1:$2/" && return 0
@@ -119,6 +122,7 @@ to_ms() { awk -v v="$1" 'BEGIN {
 # workload -> "connections path body_bytes [wrk script]"
 declare -A WRK=(
     [hello-64]="64 / 0"
+    [hello-log]="64 / 0"
     [environ]="64 /environ 0"
     [stream-small]="64 /stream/small 16000"
     [stream-pending]="64 /stream/pending 16000"
@@ -127,7 +131,7 @@ declare -A WRK=(
     [hello-1024]="1024 / 0"
     [typed-json]="64 /items/42 0 benchmarks/post_item.lua"
 )
-WORKLOADS=(hello-64 environ stream-small stream-pending stream-large hello-256 hello-1024 h2 typed-json)
+WORKLOADS=(hello-64 hello-log environ stream-small stream-pending stream-large hello-256 hello-1024 h2 typed-json)
 if [[ -n $ONLY ]]; then
     [[ -n ${WRK[$ONLY]:-} ]] || { echo "--only: no wrk workload $ONLY" >&2; exit 2; }
     WORKLOADS=("$ONLY")
@@ -148,7 +152,7 @@ measure() { # workload server round port
     fi
     local conns path bytes script
     read -r conns path bytes script <<<"${WRK[$workload]}"
-    start_server "$server" "$port"
+    ACCESS_LOG=$([[ $workload == hello-log ]] && echo 1) start_server "$server" "$port"
     local out rps
     out=$(wrk -t"$THREADS" -c"$conns" -d"${DURATION}s" --latency ${script:+-s "$script"} "http://127.0.0.1:$port$path" 2>&1 || true)
     stop_server

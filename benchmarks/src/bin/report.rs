@@ -75,6 +75,14 @@ const WORKLOADS: &[Workload] = &[
         target: "≤ 1.10× hyper",
     },
     Workload {
+        key: "hello-log",
+        title: "(a) plaintext hello, 64 connections, wsgi-rs with its access log on (stdout to a file; the peers log nothing)",
+        metric: "rps",
+        unit: "req/s",
+        higher_better: true,
+        target: "≥ 0.97× wsgi-rs without it",
+    },
+    Workload {
         key: "environ",
         title: "(b) every environ variable as JSON, 64 connections",
         metric: "rps",
@@ -467,6 +475,18 @@ Everything runs on loopback, client and servers on the same cores. Instructions 
                 human(m, row.unit),
                 samples.join(", ")
             );
+        }
+        if row.workload == "hello-log" {
+            if let (Some(ours), Some(off)) = (
+                ours,
+                find(results, "hello-64", "rps").and_then(|h| h.median.get("wsgi-rs")),
+            ) {
+                let _ = writeln!(
+                    md,
+                    "\nwsgi-rs hello with the access log ÷ without: **{:.2}**",
+                    ours / off
+                );
+            }
         }
         if row.workload == "environ" {
             if let (Some(ours), Some(hello)) = (

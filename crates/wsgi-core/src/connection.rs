@@ -22,6 +22,9 @@ struct Inner {
     /// The client's IP address as text (`REMOTE_ADDR`), formatted on its
     /// first use and kept for the connection's later requests.
     client_ip_text: OnceLock<Box<str>>,
+    /// The client's `IP:PORT` as text, for the access log's `{peer}`:
+    /// formatted on its first use, as `client_ip_text`.
+    client_addr_text: OnceLock<Box<str>>,
     /// What the server shares with its connections; `None` outside it.
     server: Option<Arc<ServerState>>,
     served: AtomicU64,
@@ -121,6 +124,7 @@ impl Connection {
                 tls,
                 proxied: OnceLock::new(),
                 client_ip_text: OnceLock::new(),
+                client_addr_text: OnceLock::new(),
                 server,
                 served: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
@@ -176,6 +180,17 @@ impl Connection {
             self.inner
                 .client_ip_text
                 .get_or_init(|| ip.to_string().into_boxed_str()),
+        )
+    }
+
+    /// [`client_addr`](Self::client_addr) as `IP:PORT` text, formatted
+    /// once per connection (the access log's `{peer}`).
+    pub(crate) fn client_addr_text(&self) -> Option<&str> {
+        let addr = self.client_addr()?;
+        Some(
+            self.inner
+                .client_addr_text
+                .get_or_init(|| addr.to_string().into_boxed_str()),
         )
     }
 

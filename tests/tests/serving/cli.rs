@@ -232,9 +232,9 @@ fn access_log_follows_access_log_format_and_errors_carry_the_request() {
     );
 }
 
-/// The lines (at least `until` of them, or to the end of stdout) a
-/// `slow_server` writes to a pipe while answering one request, started
-/// with `env` set and `NO_COLOR` and `RUST_LOG` unset.
+/// Every line a `slow_server` writes to a pipe when it answers one
+/// failing request and then stops (SIGTERM: every line is written before
+/// it exits), started with `env` set and `NO_COLOR` and `RUST_LOG` unset.
 fn log_over_a_pipe(env: &[(&str, &str)]) -> String {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(env!("CARGO_BIN_EXE_slow_server"))
@@ -242,7 +242,7 @@ fn log_over_a_pipe(env: &[(&str, &str)]) -> String {
             "--bind",
             "127.0.0.1:0",
             "--access-log-format",
-            "ACCESS {path}",
+            "ACCESS {path} from {peer}",
         ])
         .env_remove("NO_COLOR")
         .env_remove("RUST_LOG")
@@ -265,10 +265,11 @@ fn log_over_a_pipe(env: &[(&str, &str)]) -> String {
         &addr,
         b"GET /fail HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
     );
-    while !seen.iter().any(|l| l.contains("ACCESS /fail")) {
+    while !seen.iter().any(|l| l.contains("request failed")) {
         seen.push(lines.next().expect("more log lines").expect("read"));
     }
-    let _ = child.kill();
+    wsgi_tests::child::send_signal(child.id(), "TERM");
+    seen.extend(lines.map(|line| line.expect("read")));
     let _ = child.wait();
     seen.join("\n")
 }
@@ -277,11 +278,22 @@ fn log_over_a_pipe(env: &[(&str, &str)]) -> String {
 fn the_log_has_no_colour_codes_when_stdout_is_not_a_terminal() {
     // Without NO_COLOR: a pipe (or a file) is not a terminal.
     let log = log_over_a_pipe(&[]);
+    assert!(log.contains("ACCESS /fail from 127.0.0.1:"), "{log}");
     assert!(log.contains("request failed"), "{log}");
     assert!(!log.contains('\x1b'), "ANSI codes in a pipe: {log:?}");
     // An empty NO_COLOR means "not set": still no colour in a pipe.
     let log = log_over_a_pipe(&[("NO_COLOR", "")]);
     assert!(!log.contains('\x1b'), "ANSI codes in a pipe: {log:?}");
+}
+
+#[test]
+fn rust_log_turns_the_access_lines_off() {
+    let log = log_over_a_pipe(&[("RUST_LOG", "info,wsgi::access=off")]);
+    assert!(log.contains("server stopped"), "{log}");
+    assert!(!log.contains("ACCESS"), "{log}");
+    // With a span-dependent directive the filter is asked per request.
+    let log = log_over_a_pipe(&[("RUST_LOG", "info,[nospan]=debug")]);
+    assert!(log.contains("ACCESS /fail"), "{log}");
 }
 
 /// `GET /` from a `settings_server` started with `args` and `env`: the

@@ -100,6 +100,7 @@ enum Segment {
 pub struct AccessLogFormat {
     segments: Vec<Segment>,
     uses_headers: bool,
+    uses_remote_addr: bool,
 }
 
 impl AccessLogFormat {
@@ -149,9 +150,11 @@ impl AccessLogFormat {
                 Segment::Field(Field::UserAgent) | Segment::Field(Field::Referer)
             )
         });
+        let uses_remote_addr = segments.contains(&Segment::Field(Field::RemoteAddr));
         Ok(AccessLogFormat {
             segments,
             uses_headers,
+            uses_remote_addr,
         })
     }
 
@@ -161,10 +164,22 @@ impl AccessLogFormat {
         self.uses_headers
     }
 
+    /// Whether the template shows `{remote_addr}` (worked out from the
+    /// forwarding headers: only then is it worth asking for).
+    pub(crate) fn uses_remote_addr(&self) -> bool {
+        self.uses_remote_addr
+    }
+
     /// Appends the line to `line`, asking `value` for each placeholder.
     pub(crate) fn render(&self, line: &mut Vec<u8>, mut value: impl FnMut(Field, &mut Vec<u8>)) {
         for segment in &self.segments {
             match segment {
+                // The usual `" "` or `"\" "`: cheaper than a `memcpy` call.
+                Segment::Text(text) if text.len() <= 2 => {
+                    for &byte in text.as_bytes() {
+                        line.push(byte);
+                    }
+                }
                 Segment::Text(text) => line.extend_from_slice(text.as_bytes()),
                 Segment::Field(field) => value(*field, line),
             }
@@ -178,6 +193,7 @@ impl Default for AccessLogFormat {
         AccessLogFormat::parse(DEFAULT_FORMAT).unwrap_or(AccessLogFormat {
             segments: Vec::new(),
             uses_headers: false,
+            uses_remote_addr: false,
         })
     }
 }

@@ -2,7 +2,8 @@
 //! and the line written when its response body ends.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use http::{Method, StatusCode, Version};
 
 use super::{AccessLogFormat, Field};
 use crate::body::Outcome;
+use crate::connection::Connection;
 use crate::environ::Environ;
 
 /// Writes one access line straight into the log of
@@ -21,13 +23,46 @@ type Direct = fn(&mut dyn FnMut(&mut Vec<u8>));
 
 static DIRECT: OnceLock<Direct> = OnceLock::new();
 
+/// Whether access lines are written, when the global subscriber's filter
+/// cannot change its mind: `UNKNOWN` until the first request asks.
+static ACCESS_ON: AtomicU8 = AtomicU8::new(UNKNOWN);
+const UNKNOWN: u8 = 0;
+const OFF: u8 = 1;
+const ON: u8 = 2;
+/// Whether [`ACCESS_ON`] may be used.
+static FIXED_FILTER: OnceLock<()> = OnceLock::new();
+
 /// From now on, access lines go to `direct` rather than through `tracing`
 /// (called once `Server::run`'s own subscriber is the global one, so both
 /// end in the same log). Whether a line is written at all is still the
-/// subscriber's filter's decision.
+/// subscriber's filter's decision; with `fixed_filter` (no directive
+/// depends on spans, so the answer for `wsgi::access` never changes) it
+/// is asked once rather than per request.
 #[cfg(feature = "server")]
-pub(crate) fn set_direct(direct: Direct) {
+pub(crate) fn set_direct(direct: Direct, fixed_filter: bool) {
     let _ = DIRECT.set(direct);
+    if fixed_filter {
+        let _ = FIXED_FILTER.set(());
+    }
+}
+
+/// Whether the subscriber wants access lines.
+fn access_enabled() -> bool {
+    let ask = || tracing::enabled!(target: "wsgi::access", tracing::Level::INFO);
+    if FIXED_FILTER.get().is_none() {
+        return ask();
+    }
+    match ACCESS_ON.load(Ordering::Relaxed) {
+        OFF => false,
+        ON => true,
+        _ => {
+            // `tracing::enabled!` asks the filter every time, whatever
+            // the callsite's cached interest: 120 instructions a request.
+            let on = ask();
+            ACCESS_ON.store(if on { ON } else { OFF }, Ordering::Relaxed);
+            on
+        }
+    }
 }
 
 /// What one request's access line shows, captured when the request
@@ -39,7 +74,8 @@ pub(crate) struct AccessRecord {
     method: Method,
     uri: http::Uri,
     version: Version,
-    peer: Option<SocketAddr>,
+    /// For `{peer}`: its text is made once per connection.
+    connection: Option<Connection>,
     remote_addr: Option<IpAddr>,
     user_agent: Option<HeaderValue>,
     referer: Option<HeaderValue>,
@@ -52,7 +88,7 @@ impl AccessRecord {
     /// Boxed: a response carries it to its end, and most responses are
     /// moved several times on the way while logging is off.
     pub(crate) fn capture(environ: &Environ, format: &Arc<AccessLogFormat>) -> Option<Box<Self>> {
-        if !tracing::enabled!(target: "wsgi::access", tracing::Level::INFO) {
+        if !access_enabled() {
             return None;
         }
         let header = |name| {
@@ -67,8 +103,11 @@ impl AccessRecord {
             method: environ.method().clone(),
             uri: environ.uri().clone(),
             version: environ.version(),
-            peer: environ.connection().and_then(|c| c.client_addr()),
-            remote_addr: environ.remote_addr(),
+            connection: environ.connection().cloned(),
+            remote_addr: format
+                .uses_remote_addr()
+                .then(|| environ.remote_addr())
+                .flatten(),
             status: StatusCode::OK,
             started: Instant::now(),
             format: Arc::clone(format),
@@ -107,8 +146,8 @@ impl AccessRecord {
     fn render(&self, out: &mut Vec<u8>, bytes: u64, outcome: Outcome, elapsed: Duration) {
         let mut numbers = itoa::Buffer::new();
         self.format.render(out, |field, out| match field {
-            Field::Peer => match self.peer {
-                Some(peer) => socket_addr(out, peer),
+            Field::Peer => match self.connection.as_ref().and_then(|c| c.client_addr_text()) {
+                Some(peer) => out.extend_from_slice(peer.as_bytes()),
                 None => out.push(b'-'),
             },
             Field::RemoteAddr => match self.remote_addr {
@@ -145,22 +184,6 @@ impl AccessRecord {
                 out.extend_from_slice(text.as_bytes());
             }
         });
-    }
-}
-
-/// `IP:PORT`, as `SocketAddr`'s `Display` writes it.
-fn socket_addr(out: &mut Vec<u8>, addr: SocketAddr) {
-    match addr {
-        SocketAddr::V4(addr) => {
-            // At most `255.255.255.255:65535`, made on the stack.
-            let mut text = [0u8; 21];
-            let mut at = ipv4_into(&mut text, addr.ip().octets());
-            text[at] = b':';
-            at = decimal(&mut text, at + 1, addr.port().into());
-            out.extend_from_slice(&text[..at]);
-        }
-        // Writing to a `Vec` cannot fail.
-        SocketAddr::V6(addr) => drop(write!(out, "{addr}")),
     }
 }
 
@@ -234,22 +257,11 @@ mod tests {
 
     #[test]
     fn addresses_and_durations_are_written_as_display_writes_them() {
-        for addr in [
-            "127.0.0.1:8000",
-            "10.200.3.45:65535",
-            "255.255.255.255:0",
-            "0.0.0.0:10",
-            "[::1]:443",
-        ] {
-            let addr: SocketAddr = addr.parse().unwrap();
+        for ip in ["127.0.0.1", "10.200.3.45", "255.255.255.255", "0.0.0.0"] {
+            let ip: std::net::Ipv4Addr = ip.parse().unwrap();
             let mut out = Vec::new();
-            socket_addr(&mut out, addr);
-            assert_eq!(out, addr.to_string().as_bytes());
-            if let SocketAddr::V4(addr) = addr {
-                let mut out = Vec::new();
-                ipv4(&mut out, addr.ip().octets());
-                assert_eq!(out, addr.ip().to_string().as_bytes());
-            }
+            ipv4(&mut out, ip.octets());
+            assert_eq!(out, ip.to_string().as_bytes());
         }
         for nanos in [
             0,

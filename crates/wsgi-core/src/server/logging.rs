@@ -36,7 +36,10 @@ pub(super) fn init_logging(level: &crate::config::LogLevel) -> Option<LogWriter>
         log_writer::mark_installed();
         // Access lines skip the `fmt` layer (its formatting was most of a
         // logged request's cost) and go to the same buffers.
-        crate::access_log::set_direct(log_writer::access_line);
+        // Span-dependent directives (`target[span]=level`) are the only
+        // ones whose answer for `wsgi::access` can change.
+        let fixed_filter = std::env::var(EnvFilter::DEFAULT_ENV).map_or(true, |d| !d.contains('['));
+        crate::access_log::set_direct(log_writer::access_line, fixed_filter);
         if let Some(e) = refused {
             tracing::warn!("RUST_LOG is not a valid filter ({e}); using log_level `{level}`");
         }
