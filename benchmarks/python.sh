@@ -137,7 +137,7 @@ lines = [
     f"The same WSGI app (`benchmarks/python/app.py`) on wsgi-rs (the `wsgi-rs` wheel, default settings: 8 Python threads per process, fast calls inline), "
     f"granian (`--interface wsgi`, default settings) and gunicorn (sync workers), {workers} worker processes each, wrk with {connections} connections over loopback, "
     f"median of {rounds} rounds of {duration} s; 2 cores shared by client and server, load average {load} at the end of the run "
-    "(other builds shared the machine). *CPU µs/req* is the server's CPU time (every process and thread, user and system) per request: "
+    "(the benchmark's own wrk and server threads included). *CPU µs/req* is the server's CPU time (every process and thread, user and system) per request: "
     "what the server costs, which a busy machine disturbs less than the request rate. *vs granian* is the median of the per-round ratios of req/s.",
     "",
     "![wsgi-rs, granian and gunicorn: requests per second and CPU per request](benchmarks/python-chart.svg)",
