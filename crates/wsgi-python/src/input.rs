@@ -264,6 +264,29 @@ impl State {
     }
 }
 
+impl PyInput {
+    /// `read` and `readline`: `read` with the size limit (`0` answers at
+    /// once, without touching the body), now or as an awaitable.
+    fn read_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        size: Option<isize>,
+        read: fn(&mut State, Option<usize>, &Handle) -> Result<Bytes, wsgi_core::InputError>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let limit = size_limit(size);
+        let event_loop = running_loop(py)?;
+        if limit == Some(0) && event_loop.is_none() {
+            return Ok(PyBytes::new(py, b"").into_any());
+        }
+        self.answer(py, event_loop, move |state, handle| {
+            if limit == Some(0) {
+                return Ok(Answer::Bytes(Bytes::new()));
+            }
+            read(state, limit, handle).map(Answer::Bytes)
+        })
+    }
+}
+
 /// `None` and negative sizes mean "no limit", as for Python files.
 fn size_limit(size: Option<isize>) -> Option<usize> {
     size.and_then(|n| usize::try_from(n).ok())
@@ -275,34 +298,14 @@ impl PyInput {
     /// an awaitable of them on a running asyncio loop.
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyAny>> {
-        let limit = size_limit(size);
-        let event_loop = running_loop(py)?;
-        if limit == Some(0) && event_loop.is_none() {
-            return Ok(PyBytes::new(py, b"").into_any());
-        }
-        self.answer(py, event_loop, move |state, handle| {
-            if limit == Some(0) {
-                return Ok(Answer::Bytes(Bytes::new()));
-            }
-            state.read(limit, handle).map(Answer::Bytes)
-        })
+        self.read_bytes(py, size, State::read)
     }
 
     /// `readline(size=-1)`: one line, `\n` included; an awaitable of it
     /// on a running asyncio loop.
     #[pyo3(signature = (size=None))]
     fn readline<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyAny>> {
-        let limit = size_limit(size);
-        let event_loop = running_loop(py)?;
-        if limit == Some(0) && event_loop.is_none() {
-            return Ok(PyBytes::new(py, b"").into_any());
-        }
-        self.answer(py, event_loop, move |state, handle| {
-            if limit == Some(0) {
-                return Ok(Answer::Bytes(Bytes::new()));
-            }
-            state.read_line(limit, handle).map(Answer::Bytes)
-        })
+        self.read_bytes(py, size, State::read_line)
     }
 
     /// `readlines(hint=-1)`: lines until their total reaches `hint`; an
