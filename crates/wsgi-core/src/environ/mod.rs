@@ -13,6 +13,7 @@ use crate::connection::Connection;
 use crate::forwarded::{self, Forwarded, Proxied};
 use crate::input::Input;
 
+mod derived;
 mod errors;
 mod host;
 mod path;
