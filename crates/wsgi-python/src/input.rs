@@ -169,6 +169,27 @@ impl PyInput {
         });
         Ok(future)
     }
+
+    /// `read` and `readline`: `read` with the size limit (`0` answers at
+    /// once, without touching the body), now or as an awaitable.
+    fn read_bytes<'py>(
+        &self,
+        py: Python<'py>,
+        size: Option<isize>,
+        read: fn(&mut State, Option<usize>, &Handle) -> Result<Bytes, wsgi_core::InputError>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let limit = size_limit(size);
+        let event_loop = running_loop(py)?;
+        if limit == Some(0) && event_loop.is_none() {
+            return Ok(PyBytes::new(py, b"").into_any());
+        }
+        self.answer(py, event_loop, move |state, handle| {
+            if limit == Some(0) {
+                return Ok(Answer::Bytes(Bytes::new()));
+            }
+            read(state, limit, handle).map(Answer::Bytes)
+        })
+    }
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -261,29 +282,6 @@ impl State {
             }
         }
         Ok(line.freeze())
-    }
-}
-
-impl PyInput {
-    /// `read` and `readline`: `read` with the size limit (`0` answers at
-    /// once, without touching the body), now or as an awaitable.
-    fn read_bytes<'py>(
-        &self,
-        py: Python<'py>,
-        size: Option<isize>,
-        read: fn(&mut State, Option<usize>, &Handle) -> Result<Bytes, wsgi_core::InputError>,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let limit = size_limit(size);
-        let event_loop = running_loop(py)?;
-        if limit == Some(0) && event_loop.is_none() {
-            return Ok(PyBytes::new(py, b"").into_any());
-        }
-        self.answer(py, event_loop, move |state, handle| {
-            if limit == Some(0) {
-                return Ok(Answer::Bytes(Bytes::new()));
-            }
-            read(state, limit, handle).map(Answer::Bytes)
-        })
     }
 }
 
