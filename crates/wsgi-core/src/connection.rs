@@ -19,11 +19,9 @@ struct Inner {
     tls: bool,
     /// The source address of the PROXY protocol header, once read.
     proxied: OnceLock<SocketAddr>,
-    /// The client's IP address as text (`REMOTE_ADDR`), formatted on its
-    /// first use and kept for the connection's later requests.
-    client_ip_text: OnceLock<Box<str>>,
-    /// The client's `IP:PORT` as text, for the access log's `{peer}`:
-    /// formatted on its first use, as `client_ip_text`.
+    /// The client's `IP:PORT` as text (the access log's `{peer}`; its IP
+    /// part is `REMOTE_ADDR`), formatted on its first use and kept for the
+    /// connection's later requests.
     client_addr_text: OnceLock<Box<str>>,
     /// What the server shares with its connections; `None` outside it.
     server: Option<Arc<ServerState>>,
@@ -123,7 +121,6 @@ impl Connection {
                 local,
                 tls,
                 proxied: OnceLock::new(),
-                client_ip_text: OnceLock::new(),
                 client_addr_text: OnceLock::new(),
                 server,
                 served: AtomicU64::new(0),
@@ -171,20 +168,21 @@ impl Connection {
         self.proxied_addr().or(self.inner.peer)
     }
 
-    /// [`client_addr`](Self::client_addr)'s IP address as text, formatted
-    /// once per connection. The PROXY protocol header, which may change
-    /// the client address, is read before the first request.
+    /// [`client_addr`](Self::client_addr)'s IP address as text: the IP
+    /// part of [`client_addr_text`](Self::client_addr_text) (`::1`, not
+    /// `[::1]`, and without an IPv6 scope, as `IpAddr` writes it).
     pub(crate) fn client_ip_text(&self) -> Option<&str> {
-        let ip = self.client_addr()?.ip();
-        Some(
-            self.inner
-                .client_ip_text
-                .get_or_init(|| ip.to_string().into_boxed_str()),
-        )
+        let text = self.client_addr_text()?;
+        let port = text.rfind(':').unwrap_or(text.len());
+        Some(match text[..port].strip_prefix('[') {
+            Some(v6) => v6.trim_end_matches(']').split('%').next().unwrap_or(v6),
+            None => &text[..port],
+        })
     }
 
     /// [`client_addr`](Self::client_addr) as `IP:PORT` text, formatted
-    /// once per connection (the access log's `{peer}`).
+    /// once per connection: the PROXY protocol header, which may change
+    /// the client address, is read before the first request.
     pub(crate) fn client_addr_text(&self) -> Option<&str> {
         let addr = self.client_addr()?;
         Some(
@@ -403,5 +401,27 @@ impl fmt::Debug for Connection {
             .field("tls", &self.inner.tls)
             .field("requests_served", &self.requests_served())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_client_ip_text_is_the_ip_part_of_the_address_text() {
+        for (addr, peer, ip) in [
+            ("203.0.113.7:4321", "203.0.113.7:4321", "203.0.113.7"),
+            ("[::1]:80", "[::1]:80", "::1"),
+            ("[fe80::1%3]:80", "[fe80::1%3]:80", "fe80::1"),
+        ] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            let connection = Connection::new(Handle::current(), Some(addr), None);
+            assert_eq!(connection.client_addr_text(), Some(peer));
+            assert_eq!(connection.client_ip_text(), Some(ip));
+            assert_eq!(ip, addr.ip().to_string(), "REMOTE_ADDR as before");
+        }
+        let unknown = Connection::new(Handle::current(), None, None);
+        assert_eq!(unknown.client_ip_text(), None);
     }
 }
