@@ -180,6 +180,13 @@ impl Connection {
         })
     }
 
+    /// [`client_addr`](Self::client_addr)'s port as text: the part of
+    /// [`client_addr_text`](Self::client_addr_text) after its last colon.
+    pub(crate) fn client_port_text(&self) -> Option<&str> {
+        let text = self.client_addr_text()?;
+        Some(&text[text.rfind(':')? + 1..])
+    }
+
     /// [`client_addr`](Self::client_addr) as `IP:PORT` text, formatted
     /// once per connection: the PROXY protocol header, which may change
     /// the client address, is read before the first request.

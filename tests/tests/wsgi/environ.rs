@@ -146,10 +146,13 @@ async fn http_1_0_request_without_host() {
 #[tokio::test]
 async fn repeated_headers_are_joined_and_cookies_use_semicolons() {
     let env = environ_for(
-        "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nx-forwarded-for: 2.2.2.2\r\nCookie: a=1\r\nCookie: b=2\r\nX_Spoof: yes\r\nConnection: close\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 1.1.1.1\r\nCookie: a=1\r\nx-forwarded-for: 2.2.2.2\r\nX_Spoof: yes\r\nCookie: b=2\r\nx-forwarded-for: 3.3.3.3\r\nConnection: close\r\n\r\n",
     )
     .await;
-    assert_eq!(s(&env, "HTTP_X_FORWARDED_FOR"), Some("1.1.1.1,2.2.2.2"));
+    assert_eq!(
+        s(&env, "HTTP_X_FORWARDED_FOR"),
+        Some("1.1.1.1,2.2.2.2,3.3.3.3")
+    );
     assert_eq!(s(&env, "HTTP_COOKIE"), Some("a=1; b=2"));
     assert_eq!(
         env.get("HTTP_X_SPOOF"),

@@ -81,8 +81,8 @@ impl Environ {
             Derived::ContentLength => {
                 latin1(self.head.headers.get(header::CONTENT_LENGTH)?.as_bytes())
             }
-            Derived::ServerName => self.server_name(),
-            Derived::ServerPort => Cow::Owned(self.server_port().to_string()),
+            Derived::ServerName => self.server_address().name,
+            Derived::ServerPort => self.server_address().port_text(),
             Derived::ServerProtocol => Cow::Borrowed(self.server_protocol()),
             Derived::ServerSoftware => Cow::Borrowed(self.server_software()),
             Derived::RemoteAddr => match self.forwarded.as_ref().and_then(|f| f.client) {
@@ -90,7 +90,11 @@ impl Environ {
                 // Formatted once per connection.
                 None => Cow::Borrowed(self.connection.as_ref()?.client_ip_text()?),
             },
-            Derived::RemotePort => Cow::Owned(self.remote_port()?.to_string()),
+            Derived::RemotePort => match self.forwarded.as_ref().filter(|f| f.client.is_some()) {
+                Some(forwarded) => Cow::Owned(forwarded.client_port?.to_string()),
+                // Formatted once per connection, with `REMOTE_ADDR`.
+                None => Cow::Borrowed(self.connection.as_ref()?.client_port_text()?),
+            },
             Derived::Https => Cow::Borrowed(if self.https { "on" } else { return None }),
             Derived::GatewayInterface => Cow::Borrowed("CGI/1.1"),
             Derived::UrlScheme => Cow::Borrowed(self.url_scheme()),

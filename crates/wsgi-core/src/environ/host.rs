@@ -12,6 +12,25 @@ use super::Environ;
 use crate::connection::Connection;
 
 /// Splits a `Host` value into host and optional port (`[::1]:80` too).
+/// `SERVER_NAME` and `SERVER_PORT` before any override by
+/// [`Environ::set`].
+pub(super) struct ServerAddress<'a> {
+    pub(super) name: Cow<'a, str>,
+    pub(super) port: u16,
+    /// `port` as the request wrote it, when that is how it formats.
+    pub(super) port_text: Option<&'a str>,
+}
+
+impl<'a> ServerAddress<'a> {
+    /// `SERVER_PORT`'s text.
+    pub(super) fn port_text(&self) -> Cow<'a, str> {
+        match self.port_text {
+            Some(text) => Cow::Borrowed(text),
+            None => Cow::Owned(self.port.to_string()),
+        }
+    }
+}
+
 pub(super) fn split_host(authority: &str) -> (&str, Option<u16>) {
     if let Some(rest) = authority.strip_prefix('[') {
         if let Some(end) = rest.find(']') {
@@ -87,14 +106,7 @@ impl Environ {
         if let Some(Some(set)) = self.var("SERVER_NAME") {
             return Cow::Borrowed(set);
         }
-        if let Some(authority) = self.authority() {
-            let authority = without_userinfo(authority);
-            return Cow::Borrowed(split_host(authority).0);
-        }
-        match self.connection.as_ref().and_then(Connection::local_addr) {
-            Some(addr) => Cow::Owned(addr.ip().to_string()),
-            None => Cow::Borrowed("localhost"),
-        }
+        self.server_address().name
     }
 
     /// `SERVER_PORT`: the port in the requested host, else the scheme's
@@ -108,15 +120,34 @@ impl Environ {
         {
             return port;
         }
+        self.server_address().port
+    }
+
+    /// What `SERVER_NAME` and `SERVER_PORT` derive to, from one split of
+    /// the authority ([`Environ::vars`] lists both).
+    pub(super) fn server_address(&self) -> ServerAddress<'_> {
         let default = if self.https { 443 } else { 80 };
         if let Some(authority) = self.authority() {
             let authority = without_userinfo(authority);
-            return split_host(authority).1.unwrap_or(default);
+            let (name, port) = split_host(authority);
+            // The port's own text when it reads back the same (`08080`
+            // would be `8080`), so that listing it formats nothing.
+            let port_text = port.map(|_| &authority[name.len() + 1..]);
+            let port_text = port_text.filter(|t| t.len() == 1 || !t.starts_with('0'));
+            return ServerAddress {
+                name: Cow::Borrowed(name),
+                port: port.unwrap_or(default),
+                port_text,
+            };
         }
-        self.connection
-            .as_ref()
-            .and_then(Connection::local_addr)
-            .map_or(default, |a| a.port())
+        let local = self.connection.as_ref().and_then(Connection::local_addr);
+        ServerAddress {
+            name: local.map_or(Cow::Borrowed("localhost"), |a| {
+                Cow::Owned(a.ip().to_string())
+            }),
+            port: local.map_or(default, |a| a.port()),
+            port_text: None,
+        }
     }
 
     /// `SERVER_PROTOCOL`: `HTTP/1.0`, `HTTP/1.1`, `HTTP/2`, ...
@@ -152,5 +183,33 @@ mod tests {
         assert_eq!(split_host("[::1]"), ("[::1]", None));
         assert_eq!(split_host("example.com"), ("example.com", None));
         assert_eq!(split_host("example.com:"), ("example.com:", None));
+    }
+
+    #[test]
+    fn a_port_is_listed_as_written_only_when_it_reads_back_the_same() {
+        for (host, name, port) in [
+            ("example.com:8080", "example.com", "8080"),
+            ("example.com:08080", "example.com", "8080"),
+            ("example.com:0", "example.com", "0"),
+            ("example.com", "example.com", "80"),
+            ("[::1]:443", "[::1]", "443"),
+            ("user@example.com:70", "example.com", "70"),
+            ("example.com:99999", "example.com", "80"),
+        ] {
+            let request = http::Request::builder()
+                .header("host", host)
+                .body(())
+                .unwrap();
+            let environ = Environ::from_request(request);
+            let vars = environ.vars();
+            let get = |k: &str| {
+                vars.iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.to_string())
+            };
+            assert_eq!(get("SERVER_NAME").as_deref(), Some(name), "{host}");
+            assert_eq!(get("SERVER_PORT").as_deref(), Some(port), "{host}");
+            assert_eq!(environ.server_port().to_string(), port, "{host}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::fmt;
 
 use http::header::{self, HeaderValue};
 
-use super::derived::{derived, DERIVED};
+use super::derived::{derived, Derived, DERIVED};
 use super::*;
 
 /// The keys whose values are objects, reached through their accessors.
@@ -290,10 +290,20 @@ impl Environ {
         // `+ 1`: `HTTP_HOST` from an absolute-form target.
         let mut out =
             Vec::with_capacity(DERIVED.len() + 1 + self.head.headers.keys_len() + self.vars.len());
+        // `SERVER_NAME` and `SERVER_PORT` from one split of the host.
+        let mut server = None;
         for (name, var) in DERIVED {
-            let value = match self.var(name) {
-                Some(set) => set.map(Cow::Borrowed),
-                None => self.derived(var),
+            let value = match (self.var(name), var) {
+                (Some(set), _) => set.map(Cow::Borrowed),
+                (None, Derived::ServerName) => Some(std::mem::take(
+                    &mut server.get_or_insert_with(|| self.server_address()).name,
+                )),
+                (None, Derived::ServerPort) => Some(
+                    server
+                        .get_or_insert_with(|| self.server_address())
+                        .port_text(),
+                ),
+                (None, var) => self.derived(var),
             };
             if let Some(value) = value {
                 out.push((Cow::Borrowed(name), value));
@@ -304,17 +314,30 @@ impl Environ {
                 out.push((Cow::Borrowed("HTTP_HOST"), host));
             }
         }
-        for key in self.head.headers.keys() {
+        // One pass in the map's order, which yields a name's values one
+        // after the other: no hashed lookup per name.
+        let mut headers = self.head.headers.iter().peekable();
+        while let Some((key, first)) = headers.next() {
+            let repeated = headers.peek().is_some_and(|(next, _)| *next == key);
             if key == header::CONTENT_TYPE
                 || key == header::CONTENT_LENGTH
                 || key.as_str().contains('_')
             {
+                while headers.next_if(|(next, _)| *next == key).is_some() {}
                 continue;
             }
-            let separator: &[u8] = if key == header::COOKIE { b"; " } else { b"," };
-            if let Some(value) = self.joined(key, separator) {
-                out.push((http_name(key.as_str()), value));
-            }
+            let value = if repeated {
+                let separator: &[u8] = if key == header::COOKIE { b"; " } else { b"," };
+                let mut all = first.as_bytes().to_vec();
+                while let Some((_, value)) = headers.next_if(|(next, _)| *next == key) {
+                    all.extend_from_slice(separator);
+                    all.extend_from_slice(value.as_bytes());
+                }
+                Cow::Owned(latin1(&all).into_owned())
+            } else {
+                latin1(first.as_bytes())
+            };
+            out.push((http_name(key.as_str()), value));
         }
         for (k, v) in &self.vars {
             if let Some(v) = v {
