@@ -27,9 +27,8 @@ struct Inner {
     server: Option<Arc<ServerState>>,
     served: AtomicU64,
     in_flight: AtomicUsize,
-    /// The connection's task, woken when its last request ends (the idle
-    /// timer in `server/timeouts.rs` starts then).
-    idle_waker: AtomicWaker,
+    /// How the connection's task learns that its last request ended.
+    idle: IdleSignal,
     /// Set when the server shuts down: the connection ends after the
     /// requests that already arrived (see `server/timeouts.rs`).
     closing: AtomicBool,
@@ -57,6 +56,26 @@ pub(crate) struct WorkerMark;
 
 /// `pulsar.connection`: the connection serving a request.
 ///
+/// How a connection's task learns that its last request in flight ended,
+/// so that its idle deadline starts (`server/timeouts.rs`).
+///
+/// Waking the task costs a whole extra poll of the connection (about a
+/// tenth of a hello request's instructions). An HTTP/1 request usually ends
+/// inside the task's own poll, when hyper drops the response body and then
+/// writes the response's end to the socket, whose wrapper notices the end
+/// there. So a request that ends while the task is being polled
+/// ([`Connection::poll_watching_ends`]) only marks itself `unseen`, and the
+/// task is woken after that poll if nothing saw it; a request that ends
+/// anywhere else (an HTTP/2 stream's task, a dropped response future) wakes
+/// the task at once.
+struct IdleSignal {
+    waker: AtomicWaker,
+    /// The connection's own future is being polled.
+    polling: AtomicBool,
+    /// The last request ended and the socket's wrapper has not seen it.
+    unseen: AtomicBool,
+}
+
 /// In pulsar, `environ['pulsar.connection']` is the protocol object serving
 /// the request, and `environ['pulsar.connection']._loop` is its event loop.
 /// Here a [`Connection`] carries the connection's id, its peer and local
@@ -125,7 +144,11 @@ impl Connection {
                 server,
                 served: AtomicU64::new(0),
                 in_flight: AtomicUsize::new(0),
-                idle_waker: AtomicWaker::new(),
+                idle: IdleSignal {
+                    waker: AtomicWaker::new(),
+                    polling: AtomicBool::new(false),
+                    unseen: AtomicBool::new(false),
+                },
                 closing: AtomicBool::new(false),
                 closing_notify: tokio::sync::Notify::new(),
                 http2: AtomicBool::new(false),
@@ -276,10 +299,47 @@ impl Connection {
         self.inner.in_flight.load(Ordering::Acquire)
     }
 
-    /// Registers the task to wake when the last request in flight ends.
+    /// Registers the task to wake when the last request in flight ends
+    /// outside [`poll_watching_ends`](Self::poll_watching_ends).
     #[cfg_attr(not(feature = "server"), allow(dead_code))]
     pub(crate) fn wake_when_idle(&self, waker: &std::task::Waker) {
-        self.inner.idle_waker.register(waker);
+        self.inner.idle.waker.register(waker);
+    }
+
+    /// Called by the socket wrapper (`server/timeouts.rs`) before it reads
+    /// [`in_flight`](Self::in_flight): it is about to see any request that
+    /// ended, so the task need not be woken for it.
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn seeing_ends(&self) {
+        let unseen = &self.inner.idle.unseen;
+        // A plain load first: the swap is a locked instruction, and nearly
+        // every call finds nothing to clear.
+        if unseen.load(Ordering::Relaxed) {
+            unseen.swap(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Polls the connection's own future (hyper's HTTP/1 connection). A
+    /// request that ends during this poll does not wake the task: the
+    /// socket's next write or read in the same poll sees it (hyper writes
+    /// the end of a response after dropping its body). Only if none did is
+    /// the task woken, once this poll is over. See [`IdleSignal`].
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    pub(crate) fn poll_watching_ends<F: std::future::Future>(
+        &self,
+        future: std::pin::Pin<&mut F>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let idle = &self.inner.idle;
+        idle.polling.store(true, Ordering::Relaxed);
+        let polled = future.poll(cx);
+        // Pairs with `InFlight::drop`: either that drop sees `polling`
+        // false and wakes the task itself, or this sees its `unseen`.
+        idle.polling.store(false, Ordering::SeqCst);
+        if idle.unseen.load(Ordering::SeqCst) && idle.unseen.swap(false, Ordering::SeqCst) {
+            cx.waker().wake_by_ref();
+        }
+        polled
     }
 
     /// Marks the connection as ending: the server is shutting down.
@@ -393,7 +453,11 @@ impl InFlight {
 impl Drop for InFlight {
     fn drop(&mut self) {
         if self.0.inner.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.inner.idle_waker.wake();
+            let idle = &self.0.inner.idle;
+            idle.unseen.store(true, Ordering::SeqCst);
+            if !idle.polling.load(Ordering::SeqCst) {
+                idle.waker.wake();
+            }
         }
     }
 }

@@ -357,6 +357,66 @@ async fn idle_keep_alive_connection_closes_after_http_keep_alive() {
     );
 }
 
+/// After a request, an idle connection closes whichever way the request's
+/// end reached the connection's task: with HTTP/1 hyper writes the
+/// response's end on that task, with HTTP/2 the stream ends on a task of
+/// its own (see `Connection::poll_watching_ends`). (The client's
+/// `WINDOW_UPDATE` after the response counts as the start of a next
+/// request, so HTTP/2 closes after `header_read_timeout`.)
+#[tokio::test]
+async fn idle_keep_alive_closes_http2_connections_and_pipelined_http1_ones() {
+    let mut config = test_config();
+    config.http_keep_alive = Duration::from_millis(300);
+    config.header_read_timeout = Duration::from_millis(1200);
+    let server = serve_with(app_fn(hello), config);
+
+    let stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .expect("h2 handshake");
+    let conn = tokio::spawn(conn);
+    let request = http::Request::get(format!("http://{}/", server.local_addr()))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.expect("h2 response");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "Hello, World!");
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), conn)
+        .await
+        .expect("the server closed the idle HTTP/2 connection")
+        .unwrap()
+        .ok();
+    let idle = started.elapsed();
+    assert!(
+        idle >= Duration::from_millis(250) && idle < Duration::from_secs(3),
+        "closed after {idle:?}"
+    );
+
+    // Two requests in one write: the second is answered from hyper's
+    // buffer, and the idle deadline starts after it, not after the first.
+    let mut stream = send(
+        server.local_addr(),
+        b"GET / HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n",
+    )
+    .await;
+    let mut seen = Vec::new();
+    while seen.windows(13).filter(|w| w == b"Hello, World!").count() < 2 {
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before both responses");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    let idle = time_to_close(&mut stream).await;
+    assert!(
+        idle >= Duration::from_millis(250) && idle < Duration::from_secs(3),
+        "closed after {idle:?}"
+    );
+}
+
 #[tokio::test]
 async fn keep_alive_timeout_does_not_cut_a_slow_response() {
     let mut config = test_config();

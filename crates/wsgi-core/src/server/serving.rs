@@ -2,6 +2,7 @@
 //! first bytes, hyper's HTTP/1 or HTTP/2 connection, a WebSocket after a
 //! `101`, and what a shutdown does to each.
 
+use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -135,13 +136,18 @@ impl<A: Application + ?Sized> Serving<A> {
                         // connection (a WebSocket), which runs below.
                         let conn = builder.http1.serve_connection(io, service).with_upgrades();
                         tokio::pin!(conn);
+                        // A response that ends during this poll starts the
+                        // idle deadline without waking the task again
+                        // (`Connection::poll_watching_ends`).
+                        let mut conn =
+                            poll_fn(|cx| connection.poll_watching_ends(conn.as_mut(), cx));
                         let served = tokio::select! {
                             biased;
                             () = WhenWoken::new(stopped(&mut stop)) => {
                                 connection.begin_closing();
                                 conn.await
                             }
-                            result = conn.as_mut() => result,
+                            result = &mut conn => result,
                         };
                         if let Some(upgraded) = connection.take_upgrade() {
                             run_upgraded(upgraded, &connection, &mut stop).await;

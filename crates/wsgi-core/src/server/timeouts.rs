@@ -58,28 +58,34 @@ pin_project! {
     pub(crate) struct TimedIo<T> {
         #[pin]
         io: T,
-        // Boxed so the wrapper stays `Unpin`, as hyper's IO must be; one
-        // allocation per connection. Armed lazily (see `expired`): it may be
-        // set earlier than `deadline_at`, never later.
-        timer: Pin<Box<Sleep>>,
-        // The waker `timer` was last polled with, while it has been neither
-        // reset nor fired since: polling it again with the same waker would
-        // change nothing (see `expired`).
-        armed: Option<Waker>,
-        // The deadline of the current phase.
-        deadline_at: Instant,
-        connection: Connection,
-        phase: Phase,
-        // No byte of the next request received yet.
-        awaiting: bool,
-        // When the connection last became idle (or was accepted).
-        idle_since: Instant,
-        // The deadline was moved to the end of the shutdown's quiet period.
-        quieting: bool,
-        seen: u64,
-        keep_alive: Duration,
-        header_timeout: Duration,
+        deadlines: Deadlines,
     }
+}
+
+/// [`TimedIo`]'s state, apart from the socket.
+#[derive(Debug)]
+struct Deadlines {
+    // Boxed so the wrapper stays `Unpin`, as hyper's IO must be; one
+    // allocation per connection. Armed lazily (see `expired`): it may be
+    // set earlier than `deadline_at`, never later.
+    timer: Pin<Box<Sleep>>,
+    // The waker `timer` was last polled with, while it has been neither
+    // reset nor fired since: polling it again with the same waker would
+    // change nothing (see `expired`).
+    armed: Option<Waker>,
+    // The deadline of the current phase.
+    deadline_at: Instant,
+    connection: Connection,
+    phase: Phase,
+    // No byte of the next request received yet.
+    awaiting: bool,
+    // When the connection last became idle (or was accepted).
+    idle_since: Instant,
+    // The deadline was moved to the end of the shutdown's quiet period.
+    quieting: bool,
+    seen: u64,
+    keep_alive: Duration,
+    header_timeout: Duration,
 }
 
 impl<T> TimedIo<T> {
@@ -92,17 +98,58 @@ impl<T> TimedIo<T> {
         let deadline_at = Instant::now() + header_timeout;
         TimedIo {
             io,
-            timer: Box::pin(tokio::time::sleep_until(deadline_at)),
-            armed: None,
-            deadline_at,
-            connection,
-            phase: Phase::Head,
-            awaiting: true,
-            idle_since: Instant::now(),
-            quieting: false,
-            seen: 0,
-            keep_alive,
-            header_timeout,
+            deadlines: Deadlines {
+                timer: Box::pin(tokio::time::sleep_until(deadline_at)),
+                armed: None,
+                deadline_at,
+                connection,
+                phase: Phase::Head,
+                awaiting: true,
+                idle_since: Instant::now(),
+                quieting: false,
+                seen: 0,
+                keep_alive,
+                header_timeout,
+            },
+        }
+    }
+}
+
+impl Deadlines {
+    /// Follows the connection's requests: busy while one is in flight, idle
+    /// from the first look after the last one ended. Returns whether it
+    /// became idle now.
+    fn follow(&mut self) -> bool {
+        // Cleared before the count is read: a request ending after the read
+        // marks itself unseen again (see `Connection::poll_watching_ends`).
+        self.connection.seeing_ends();
+        let busy = self.connection.in_flight() > 0;
+        let started = self.connection.requests_served();
+        if busy {
+            self.phase = Phase::Busy;
+            self.seen = started;
+            false
+        } else if self.phase == Phase::Busy || started != self.seen {
+            // A request finished since the last look: idle until the next.
+            self.seen = started;
+            self.phase = Phase::Idle;
+            self.awaiting = true;
+            self.quieting = false;
+            self.idle_since = Instant::now();
+            self.deadline_at = self.idle_since + self.keep_alive;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// After a write: a request that ended during this poll of the task
+    /// starts the idle deadline here, without the task being woken again
+    /// for it.
+    fn after_write(&mut self, cx: &mut Context<'_>) {
+        if self.follow() && expired(&mut self.timer, &mut self.armed, self.deadline_at, cx) {
+            // Already over (a zero keep-alive): the next read says so.
+            cx.waker().wake_by_ref();
         }
     }
 }
@@ -114,54 +161,42 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.project();
+        let state = this.deadlines;
         // Register before reading the count, so a request ending in between
         // still wakes this task.
-        this.connection.wake_when_idle(cx.waker());
-        let busy = this.connection.in_flight() > 0;
-        let started = this.connection.requests_served();
-        if busy {
-            *this.phase = Phase::Busy;
-            *this.seen = started;
-        } else if *this.phase == Phase::Busy || started != *this.seen {
-            // A request finished since the last read: idle until the next.
-            *this.seen = started;
-            *this.phase = Phase::Idle;
-            *this.awaiting = true;
-            *this.quieting = false;
-            *this.idle_since = Instant::now();
-            *this.deadline_at = *this.idle_since + *this.keep_alive;
-        }
+        state.connection.wake_when_idle(cx.waker());
+        state.follow();
 
         let before = buf.filled().len();
         let result = this.io.poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &result {
             if buf.filled().len() > before {
-                if *this.phase != Phase::Busy {
-                    *this.awaiting = false;
+                if state.phase != Phase::Busy {
+                    state.awaiting = false;
                 }
-                if *this.phase == Phase::Idle {
-                    *this.phase = Phase::Head;
-                    *this.deadline_at = Instant::now() + *this.header_timeout;
+                if state.phase == Phase::Idle {
+                    state.phase = Phase::Head;
+                    state.deadline_at = Instant::now() + state.header_timeout;
                 }
             }
         }
-        if result.is_pending() && *this.phase != Phase::Busy {
+        if result.is_pending() && state.phase != Phase::Busy {
             // Shutting down, and no request has begun to arrive.
             let ending =
-                *this.awaiting && this.connection.is_closing() && !this.connection.is_http2();
-            if ending && !*this.quieting {
-                *this.quieting = true;
-                let quiet_end = *this.idle_since + SHUTDOWN_QUIET;
-                if quiet_end < *this.deadline_at {
-                    *this.deadline_at = quiet_end;
+                state.awaiting && state.connection.is_closing() && !state.connection.is_http2();
+            if ending && !state.quieting {
+                state.quieting = true;
+                let quiet_end = state.idle_since + SHUTDOWN_QUIET;
+                if quiet_end < state.deadline_at {
+                    state.deadline_at = quiet_end;
                 }
             }
-            if expired(this.timer, this.armed, *this.deadline_at, cx) {
+            if expired(&mut state.timer, &mut state.armed, state.deadline_at, cx) {
                 if ending {
                     // As if the client had closed: hyper closes cleanly.
                     return Poll::Ready(Ok(()));
                 }
-                let what = match this.phase {
+                let what = match state.phase {
                     Phase::Idle => "keep-alive connection idle for too long",
                     _ => "request head not received in time",
                 };
@@ -214,7 +249,9 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.project().io.poll_write(cx, buf)
+        let this = self.project();
+        this.deadlines.after_write(cx);
+        this.io.poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -222,7 +259,9 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.project().io.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        this.deadlines.after_write(cx);
+        this.io.poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -230,7 +269,9 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().io.poll_flush(cx)
+        let this = self.project();
+        this.deadlines.after_write(cx);
+        this.io.poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
