@@ -4,6 +4,8 @@
 # (benchmarks/python/app.py), the same number of worker processes, in the
 # same run. Each round runs every workload on every server in turn; the
 # figures are medians. Loopback only; bounded: about 4 minutes by default.
+# Besides req/s and p99: the server's and wrk's CPU time per request and
+# the machine's idle share, since wrk runs on the same cores.
 #
 #   benchmarks/python.sh                 # 3 rounds of 4 s, 2 workers, 64 connections
 #   ROUNDS=5 DURATION=6 WORKERS=2 benchmarks/python.sh
@@ -38,7 +40,7 @@ rm -f target/wheels-release/wsgi_rs-*.whl
 OUT=benchmarks/results
 mkdir -p "$OUT"
 RAW=$OUT/python.tsv
-printf 'round\tserver\tworkload\trps\tp99_ms\tcpu_us\n' > "$RAW"
+printf 'round\tserver\tworkload\trps\tp99_ms\tcpu_us\twrk_us\tidle_pct\n' > "$RAW"
 
 start() {
     local server=$1
@@ -65,6 +67,18 @@ tree_ticks() {
     echo "$total"
 }
 TICK=$(getconf CLK_TCK)
+
+# The machine's idle and total CPU time so far (ticks, /proc/stat's first
+# line): whether the cores were busy during a run, and with what.
+machine_ticks() {
+    awk '/^cpu / {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+}
+
+# Seconds of user + system time, from one line of bash's `times`
+# ("0m1.234s 0m0.567s").
+times_seconds() {
+    awk '{ t = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); t += p[1] * 60 + p[2] } print t }'
+}
 
 wait_ready() {
     for _ in $(seq 1 100); do
@@ -97,13 +111,21 @@ for round in $(seq 1 "$ROUNDS"); do
             path=/; [ "$workload" = json ] && path=/json
             wrk -t1 -c8 -d1s "http://127.0.0.1:$PORT$path" >/dev/null  # warm-up
             before=$(tree_ticks "$pid")
-            result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT$path")
+            read -r idle0 total0 < <(machine_ticks)
+            # wrk shares the cores with the server: its CPU time per request
+            # (bash's `times`, children's line) tells how much of them it took.
+            result=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT$path"; times)
+            read -r idle1 total1 < <(machine_ticks)
             after=$(tree_ticks "$pid")
             rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$result")
             p99=$(p99_ms <<<"$result")
             # The server's CPU time per request, in microseconds.
             cpu=$(awk -v t=$((after - before)) -v hz="$TICK" '/ requests in / {printf "%.1f", t / hz * 1e6 / $1}' <<<"$result")
-            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$workload" "$rps" "$p99" "$cpu" | tee -a "$RAW"
+            # wrk's CPU time per request, and the share of the machine idle.
+            wrk_s=$(tail -1 <<<"$result" | times_seconds)
+            wrk_us=$(awk -v t="$wrk_s" '/ requests in / {printf "%.1f", t * 1e6 / $1}' <<<"$result")
+            idle=$(awk -v i=$((idle1 - idle0)) -v t=$((total1 - total0)) 'BEGIN {printf "%.0f", t ? 100 * i / t : 0}')
+            printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$server" "$workload" "$rps" "$p99" "$cpu" "$wrk_us" "$idle" | tee -a "$RAW"
         done
         kill -TERM "$pid" 2>/dev/null || true
         pkill -TERM -P "$pid" 2>/dev/null || true
@@ -124,7 +146,7 @@ med = {}
 for server in servers:
     for workload in workloads:
         sel = [r for r in rows if r["server"] == server and r["workload"] == workload]
-        med[server, workload] = tuple(statistics.median(float(r[k]) for r in sel) for k in ("rps", "p99_ms", "cpu_us"))
+        med[server, workload] = tuple(statistics.median(float(r[k]) for r in sel) for k in ("rps", "p99_ms", "cpu_us", "wrk_us", "idle_pct"))
 # Ratios within each round (the servers ran minutes apart, under the same
 # load), then their median: steadier than the ratio of the medians.
 def round_ratio(server, other, workload):
@@ -138,17 +160,19 @@ lines = [
     f"granian (`--interface wsgi`, default settings) and gunicorn (sync workers), {workers} worker processes each, wrk with {connections} connections over loopback, "
     f"median of {rounds} rounds of {duration} s; 2 cores shared by client and server, load average {load} at the end of the run "
     "(the benchmark's own wrk and server threads included). *CPU µs/req* is the server's CPU time (every process and thread, user and system) per request: "
-    "what the server costs, which a busy machine disturbs less than the request rate. *vs granian* is the median of the per-round ratios of req/s.",
+    "what the server costs, which a busy machine disturbs less than the request rate. *wrk µs/req* is the same for the client, which runs on the same cores: "
+    "req/s is bounded by 2 cores ÷ (server + client CPU per request), so a server that makes wrk wake more often per response loses throughput to it (see benchmarks/CHANGES.md, issue 18 item 6). "
+    "*idle %* is the share of the machine's CPU time left idle during the run. *vs granian* is the median of the per-round ratios of req/s.",
     "",
     "![wsgi-rs, granian and gunicorn: requests per second and CPU per request](benchmarks/python-chart.svg)",
     "",
-    "| workload | server | req/s | p99 ms | CPU µs/req | vs granian | vs gunicorn |",
-    "|---|---|---:|---:|---:|---:|---:|",
+    "| workload | server | req/s | p99 ms | CPU µs/req | wrk µs/req | idle % | vs granian | vs gunicorn |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|",
 ]
 for workload in workloads:
     for server in servers:
-        rps, p99, cpu = med[server, workload]
-        lines.append(f"| {workload} | {server} | {rps:.0f} | {p99:.2f} | {cpu:.1f} | {round_ratio(server, 'granian', workload):.2f}x | {round_ratio(server, 'gunicorn', workload):.2f}x |")
+        rps, p99, cpu, wrk, idle = med[server, workload]
+        lines.append(f"| {workload} | {server} | {rps:.0f} | {p99:.2f} | {cpu:.1f} | {wrk:.1f} | {idle:.0f} | {round_ratio(server, 'granian', workload):.2f}x | {round_ratio(server, 'gunicorn', workload):.2f}x |")
 lines += ["", "<!-- python:end -->"]
 section = "\n".join(lines)
 text = open("BENCHMARKS.md").read()
