@@ -72,7 +72,9 @@ const SPARES: usize = 64;
 
 thread_local! {
     /// Records of ended responses, reused by this thread's next requests:
-    /// an allocation and a free fewer per logged request.
+    /// an allocation and a free fewer per logged request. The boxes
+    /// themselves are what is kept, hence a `Vec` of them.
+    #[allow(clippy::vec_box)]
     static SPARE: RefCell<Vec<Box<AccessRecord>>> = const { RefCell::new(Vec::new()) };
 }
 
