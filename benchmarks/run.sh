@@ -19,7 +19,8 @@
 # default), adds callgrind's instructions per request for both (skip with
 # CALLGRIND=0), and writes benchmarks/results/WORKLOAD.tsv and .env
 # instead: the report shows it as its own section, and the figures of the
-# last full run stay as they were.
+# last full run stay as they were. --only hello-log (wsgi-rs's access log
+# on) also runs hello-64 (the log off) in the same rounds, its baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -135,6 +136,8 @@ WORKLOADS=(hello-64 hello-log environ stream-small stream-pending stream-large h
 if [[ -n $ONLY ]]; then
     [[ -n ${WRK[$ONLY]:-} ]] || { echo "--only: no wrk workload $ONLY" >&2; exit 2; }
     WORKLOADS=("$ONLY")
+    # The access log's cost: the same hello without it, in the same rounds.
+    [[ $ONLY == hello-log ]] && WORKLOADS+=(hello-64)
     SERVERS=(wsgi-rs axum)
 fi
 
@@ -203,10 +206,12 @@ for round in $(seq 1 "$ROUNDS"); do
     done
 done
 if [[ -n $ONLY && ${CALLGRIND:-1} != 0 ]]; then
-    for server in "${SERVERS[@]}"; do
-        line=$(PORT=$((PORT + 100)) benchmarks/callgrind.sh "$ONLY" "$server" | tail -n1)
-        echo "$line"
-        record "$ONLY" "$server" 0 instructions "$(awk '{print $3}' <<<"$line")"
+    for workload in "${WORKLOADS[@]}"; do
+        for server in "${SERVERS[@]}"; do
+            line=$(PORT=$((PORT + 100)) benchmarks/callgrind.sh "$([[ $workload == hello-64 ]] && echo / || echo "$workload")" "$server" | tail -n1)
+            echo "$line"
+            record "$workload" "$server" 0 instructions "$(awk '{print $3}' <<<"$line")"
+        done
     done
 fi
 for round in $(seq 1 "$IDLE_ROUNDS"); do

@@ -157,11 +157,24 @@ const WORKLOADS: &[Workload] = &[
 ];
 
 /// Workloads that may also have a run of their own (`run.sh --only`), and
-/// what that run measured: throughput, then callgrind's count.
-const FOCUSED: &[(&str, &str)] = &[(
-    "typed-json",
-    "`POST /items/42` with a 109-byte JSON body: a typed handler taking `Path<u64>` and `Json<Item>` and returning `Json<Item>` with the id set (wsgi-rs: `#[wsgi_handler]` behind a `Router` in a `WsgiHandler`; axum: `Router`, `Path`, `Json`; raw hyper in full runs: the same by hand)",
-)];
+/// what that run measured: throughput, then callgrind's count; the third
+/// part is the `wrk` command's script argument.
+const FOCUSED: &[(&str, &str, &str)] = &[
+    (
+        "typed-json",
+        "`POST /items/42` with a 109-byte JSON body: a typed handler taking `Path<u64>` and `Json<Item>` and returning `Json<Item>` with the id set (wsgi-rs: `#[wsgi_handler]` behind a `Router` in a `WsgiHandler`; axum: `Router`, `Path`, `Json`; raw hyper in full runs: the same by hand)",
+        " -s benchmarks/post_item.lua",
+    ),
+    (
+        "hello-log",
+        "Plaintext hello with wsgi-rs's access log on (default template, stdout to a file), against the same hello without it (`hello-64`) in alternating rounds of the same run; axum, which logs nothing, for scale",
+        "",
+    ),
+];
+
+/// A focused workload measured beside its own baseline in the same run:
+/// `hello-log` against wsgi-rs's `hello-64`.
+const BASELINES: &[(&str, &str)] = &[("hello-log", "hello-64")];
 
 /// What was changed in wsgi-rs to reach the figures (kept with the
 /// generator so BENCHMARKS.md never drifts from it).
@@ -196,10 +209,17 @@ struct Results {
 #[derive(Debug, Serialize)]
 struct Focused {
     description: &'static str,
+    /// The `wrk` script argument, if any.
+    #[serde(skip)]
+    script: &'static str,
     settings: BTreeMap<String, String>,
     throughput: Row,
     /// callgrind's instructions per request, by server.
     instructions: BTreeMap<&'static str, f64>,
+    /// The baseline measured in the same run (see [`BASELINES`]), and
+    /// its instructions per request by server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    baseline: Option<(Row, BTreeMap<&'static str, f64>)>,
 }
 
 type Samples = BTreeMap<(String, String, String), Vec<f64>>;
@@ -266,7 +286,7 @@ fn row(w: &Workload, samples: &Samples) -> Row {
 /// The workloads of [`FOCUSED`] that have a run of their own in `dir`.
 fn focused(dir: &Path) -> Vec<Focused> {
     let mut out = Vec::new();
-    for &(key, description) in FOCUSED {
+    for &(key, description, script) in FOCUSED {
         let Ok(raw) = std::fs::read_to_string(dir.join(format!("{key}.tsv"))) else {
             continue;
         };
@@ -275,21 +295,43 @@ fn focused(dir: &Path) -> Vec<Focused> {
         };
         let samples = samples(&raw);
         let throughput = row(w, &samples);
-        let mut instructions = BTreeMap::new();
-        for server in SERVERS {
-            let key = (key.to_owned(), "instructions".to_owned(), server.to_owned());
-            if let Some(m) = samples.get(&key).and_then(|v| median(v)) {
-                instructions.insert(server, m);
-            }
-        }
+        let instructions = instructions_of(key, &samples);
+        let baseline = BASELINES
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, base)| {
+                WORKLOADS
+                    .iter()
+                    .find(|w| w.key == *base && w.metric == "rps")
+            })
+            .map(|base| (row(base, &samples), instructions_of(base.key, &samples)))
+            .filter(|(row, _)| !row.median.is_empty());
         out.push(Focused {
             description,
+            script,
             settings: settings(&dir.join(format!("{key}.env"))),
             throughput,
             instructions,
+            baseline,
         });
     }
     out
+}
+
+/// The median instructions per request of `workload`, by server.
+fn instructions_of(workload: &str, samples: &Samples) -> BTreeMap<&'static str, f64> {
+    let mut instructions = BTreeMap::new();
+    for server in SERVERS {
+        let key = (
+            workload.to_owned(),
+            "instructions".to_owned(),
+            server.to_owned(),
+        );
+        if let Some(m) = samples.get(&key).and_then(|v| median(v)) {
+            instructions.insert(server, m);
+        }
+    }
+    instructions
 }
 
 fn median(values: &[f64]) -> Option<f64> {
@@ -530,7 +572,7 @@ fn focused_markdown(md: &mut String, focused: &Focused) {
     let _ = writeln!(
         md,
         "Measured apart from the full run above, with `{command}`, {started} to {finished} (load average {load} when it started): \
-{rounds} rounds of {duration} alternating the servers ({order}), `wrk -t{threads} -c64 -d{duration} -s benchmarks/post_item.lua`, {workers} server workers, client and servers on the same {nproc} cores.{note}\n",
+{rounds} rounds of {duration} alternating the servers ({order}), `wrk -t{threads} -c64 -d{duration}{script}`, {workers} server workers, client and servers on the same {nproc} cores.{note}\n",
         command = s("COMMAND"),
         started = s("STARTED"),
         finished = s("FINISHED"),
@@ -538,6 +580,7 @@ fn focused_markdown(md: &mut String, focused: &Focused) {
         rounds = s("ROUNDS"),
         duration = s("DURATION"),
         order = servers.join(", "),
+        script = focused.script,
         threads = s("THREADS"),
         workers = s("WORKERS"),
         nproc = std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -575,7 +618,9 @@ fn focused_markdown(md: &mut String, focused: &Focused) {
             }
         );
     }
-    if let (Some(ratio), Some(ours), Some(theirs)) = (
+    if let Some((base, base_instructions)) = &focused.baseline {
+        baseline_markdown(md, focused, base, base_instructions);
+    } else if let (Some(ratio), Some(ours), Some(theirs)) = (
         row.ratio.get("axum"),
         our_instructions,
         focused.instructions.get("axum"),
@@ -588,6 +633,58 @@ fn focused_markdown(md: &mut String, focused: &Focused) {
         );
     }
     let _ = writeln!(md);
+}
+
+/// A focused workload against its baseline of the same run (wsgi-rs
+/// alone): the throughput and the instructions per request, with and
+/// without what the workload adds.
+fn baseline_markdown(
+    md: &mut String,
+    focused: &Focused,
+    base: &Row,
+    base_instructions: &BTreeMap<&'static str, f64>,
+) {
+    let (Some(with), Some(without)) = (
+        focused.throughput.median.get("wsgi-rs"),
+        base.median.get("wsgi-rs"),
+    ) else {
+        return;
+    };
+    let samples: Vec<String> = base.samples["wsgi-rs"]
+        .iter()
+        .map(|v| human(*v, base.unit))
+        .collect();
+    let _ = writeln!(
+        md,
+        "| wsgi-rs, `{}` | {} | {} | {:.2} | {} | |",
+        base.workload,
+        human(*without, base.unit),
+        samples.join(", "),
+        with / without,
+        base_instructions
+            .get("wsgi-rs")
+            .map_or("–".to_owned(), |i| format!("{i:.0}")),
+    );
+    let _ = write!(
+        md,
+        "\nwsgi-rs `{}` ÷ `{}` in the same rounds: **{:.2}×** the throughput (median of {} rounds each)",
+        focused.throughput.workload,
+        base.workload,
+        with / without,
+        focused.settings.get("ROUNDS").map_or("", String::as_str),
+    );
+    if let (Some(with), Some(without)) = (
+        focused.instructions.get("wsgi-rs"),
+        base_instructions.get("wsgi-rs").filter(|i| **i > 0.0),
+    ) {
+        let _ = write!(
+            md,
+            ", and **{:+.1}%** instructions per request ({with:.0} against {without:.0}; callgrind, `benchmarks/callgrind.sh {}` and `/`, worker and log-writer threads together)",
+            (with / without - 1.0) * 100.0,
+            focused.throughput.workload,
+        );
+    }
+    let _ = writeln!(md, ".");
 }
 
 /// wsgi-rs relative to each peer, oriented so that above 1 is better.

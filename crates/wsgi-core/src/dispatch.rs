@@ -81,6 +81,7 @@ impl Answer<'_> {
             let request = &self.request;
             log_failure(&error, &request.method, &request.uri, request.peer);
         }
+        let RequestContext { method, uri, .. } = self.request;
         let (content_type, text) = match page_message(&error, self.debug) {
             None => (None, String::new()),
             Some(message) => match rich_page(self.accept.as_ref(), status, &message) {
@@ -88,14 +89,11 @@ impl Answer<'_> {
                 None => (Some(TEXT_PLAIN), format!("{message}\n")),
             },
         };
-        let mut response = plain_response(
-            status,
-            content_type,
-            text,
-            &self.request.method,
-            self.settings,
-            self.log,
-        );
+        let log = self.log.map(|mut log| {
+            log.set_request(method.clone(), uri);
+            log
+        });
+        let mut response = plain_response(status, content_type, text, &method, self.settings, log);
         // `Location` for redirects, `Allow` for 405, ... from an `HttpError`.
         if let Some(headers) = error.headers() {
             for (name, value) in headers {
@@ -296,7 +294,12 @@ fn respond(
     } else {
         // Closes the body: `Outcome::Aborted` unless it had ended.
         drop(outgoing);
-        ResponseBody::full(Bytes::new(), answer.log)
+        let RequestContext { method, uri, .. } = answer.request;
+        let log = answer.log.map(|mut log| {
+            log.set_request(method, uri);
+            log
+        });
+        ResponseBody::full(Bytes::new(), log)
     };
     let mut response = Response::new(body);
     *response.status_mut() = status.code();

@@ -1,7 +1,8 @@
-//! The server: connections and shutdown, the command line and
+//! The server: connections and shutdown, the access log, the command line and
 //! configuration, TLS, trusted proxies and the PROXY protocol, socket
 //! activation, signals and graceful restarts, and deployment behind nginx.
 
+mod access_log;
 mod cli;
 mod deployment;
 mod nginx;

@@ -32,6 +32,7 @@
 use std::fmt::{self, Write};
 
 mod record;
+mod text;
 
 #[cfg(feature = "server")]
 pub(crate) use record::set_direct;
@@ -95,10 +96,38 @@ enum Segment {
     Field(Field),
 }
 
+/// What [`AccessLogFormat::render`] writes: a text, then a field (none
+/// after the template's last text). One step per field rather than per
+/// segment: the loop costs more than most of what it writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Part {
+    text: PartText,
+    field: Option<Field>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PartText {
+    Short(text::Short),
+    Long(Box<[u8]>),
+}
+
+impl Part {
+    fn new(text: &str, field: Option<Field>) -> Self {
+        let text = match text::Short::new(text.as_bytes()) {
+            Some(short) => PartText::Short(short),
+            None => PartText::Long(text.as_bytes().into()),
+        };
+        Part { text, field }
+    }
+}
+
 /// A parsed `access_log_format`. See the [module docs](self).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessLogFormat {
     segments: Vec<Segment>,
+    parts: Vec<Part>,
+    /// The template is [`DEFAULT_FORMAT`] (written without the loop).
+    is_default: bool,
     uses_headers: bool,
     uses_remote_addr: bool,
 }
@@ -151,11 +180,20 @@ impl AccessLogFormat {
             )
         });
         let uses_remote_addr = segments.contains(&Segment::Field(Field::RemoteAddr));
-        Ok(AccessLogFormat {
+        let mut format = AccessLogFormat {
+            parts: parts(&segments),
             segments,
+            is_default: false,
             uses_headers,
             uses_remote_addr,
-        })
+        };
+        format.is_default = format.to_string() == DEFAULT_FORMAT;
+        Ok(format)
+    }
+
+    /// Whether the template is [`DEFAULT_FORMAT`].
+    pub(crate) fn is_default(&self) -> bool {
+        self.is_default
     }
 
     /// Whether the template shows request headers (so they must be kept
@@ -172,19 +210,32 @@ impl AccessLogFormat {
 
     /// Appends the line to `line`, asking `value` for each placeholder.
     pub(crate) fn render(&self, line: &mut Vec<u8>, mut value: impl FnMut(Field, &mut Vec<u8>)) {
-        for segment in &self.segments {
-            match segment {
-                // The usual `" "` or `"\" "`: cheaper than a `memcpy` call.
-                Segment::Text(text) if text.len() <= 2 => {
-                    for &byte in text.as_bytes() {
-                        line.push(byte);
-                    }
-                }
-                Segment::Text(text) => line.extend_from_slice(text.as_bytes()),
-                Segment::Field(field) => value(*field, line),
+        for part in &self.parts {
+            match &part.text {
+                PartText::Short(text) => text.put(line),
+                PartText::Long(text) => line.extend_from_slice(text),
+            }
+            if let Some(field) = part.field {
+                value(field, line);
             }
         }
     }
+}
+
+/// The segments as [`Part`]s: each field with the text before it.
+fn parts(segments: &[Segment]) -> Vec<Part> {
+    let mut parts = Vec::new();
+    let mut text = "";
+    for segment in segments {
+        match segment {
+            Segment::Text(before) => text = before,
+            Segment::Field(field) => parts.push(Part::new(std::mem::take(&mut text), Some(*field))),
+        }
+    }
+    if !text.is_empty() {
+        parts.push(Part::new(text, None));
+    }
+    parts
 }
 
 impl Default for AccessLogFormat {
@@ -192,6 +243,8 @@ impl Default for AccessLogFormat {
         // The default template is a constant known to parse.
         AccessLogFormat::parse(DEFAULT_FORMAT).unwrap_or(AccessLogFormat {
             segments: Vec::new(),
+            parts: Vec::new(),
+            is_default: false,
             uses_headers: false,
             uses_remote_addr: false,
         })
@@ -227,6 +280,8 @@ mod tests {
         let format = AccessLogFormat::parse(DEFAULT_FORMAT).unwrap();
         assert_eq!(format.to_string(), DEFAULT_FORMAT);
         assert!(!format.uses_headers());
+        assert!(format.is_default() && AccessLogFormat::default().is_default());
+        assert!(!AccessLogFormat::parse("{peer}").unwrap().is_default());
     }
 
     #[test]

@@ -206,10 +206,17 @@ impl ResponseBody {
         declared: Option<u64>,
         timeout: Option<Duration>,
         context: RequestContext,
-        log: Option<Box<AccessRecord>>,
+        mut log: Option<Box<AccessRecord>>,
     ) -> Self {
         if let Some(bytes) = outgoing.take_whole() {
+            if let Some(log) = &mut log {
+                log.set_request(context.method, context.uri);
+            }
             return ResponseBody::full(bytes, log);
+        }
+        if let Some(log) = &mut log {
+            // The context is kept too, for the error log of an abort.
+            log.set_request(context.method.clone(), context.uri.clone());
         }
         let mut body =
             ResponseBody::with_phase(Phase::Streaming(Box::new(outgoing)), declared, log);
@@ -387,8 +394,8 @@ impl Drop for ResponseBody {
         let outcome = self.outcome();
         // Dropping the phase runs the body's close hooks (`Aborted`) if it
         // was not finished.
-        if let Some(log) = &self.log {
-            log.write(self.sent, outcome);
+        if let Some(log) = self.log.take() {
+            log.finish(self.sent, outcome);
         }
         if let Some(on_end) = self.on_end.take() {
             on_end(self.sent, outcome);

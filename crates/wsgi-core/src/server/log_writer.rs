@@ -15,7 +15,7 @@ use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long a line may wait in its thread's buffer.
 const DRAIN_EVERY: Duration = Duration::from_millis(20);
@@ -33,8 +33,8 @@ struct ThreadLines {
     starts: Vec<(u64, usize)>,
     /// The writer thread was woken for these lines.
     woken: bool,
-    /// The second `stamp` shows, since the Unix epoch.
-    second: u64,
+    /// When, on the monotonic clock, the second `stamp` shows began.
+    second_began: Option<Instant>,
     /// `YYYY-MM-DDTHH:MM:SS.`: formatted once a second, not per line.
     stamp: [u8; 20],
 }
@@ -80,23 +80,34 @@ impl ThreadLines {
             lines: Vec::new(),
             starts: Vec::new(),
             woken: false,
-            second: u64::MAX,
+            second_began: None,
             stamp: [b'0'; 20],
         }
     }
 
-    /// Appends the current time as `tracing_subscriber`'s default format
+    /// Appends the time `now` as `tracing_subscriber`'s default format
     /// writes it: `2026-01-31T12:34:56.789012Z`.
-    fn timestamp(&mut self) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        if now.as_secs() != self.second {
-            self.second = now.as_secs();
-            self.stamp = stamp(self.second);
+    ///
+    /// The wall clock is read once a second: the microseconds are those
+    /// `now` is past the second's start on the monotonic clock, which the
+    /// request's duration was measured with, so a line costs no second
+    /// clock reading. The two clocks part by at most what the wall clock
+    /// is slewed in a second (0.5 ms at NTP's limit); a step of the wall
+    /// clock shows within a second.
+    fn timestamp(&mut self, now: Instant) {
+        let mut since = self
+            .second_began
+            .map_or(Duration::MAX, |began| now.saturating_duration_since(began));
+        if since.as_secs() != 0 {
+            let wall = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            since = Duration::from_nanos(wall.subsec_nanos().into());
+            self.second_began = Some(now.checked_sub(since).unwrap_or(now));
+            self.stamp = stamp(wall.as_secs());
         }
         self.lines.extend_from_slice(&self.stamp);
-        let mut micros = now.subsec_micros();
+        let mut micros = since.subsec_micros();
         let mut digits = [b'0'; 7];
         digits[6] = b'Z';
         for digit in digits[..6].iter_mut().rev() {
@@ -189,9 +200,9 @@ fn append(epoch: u64, write: impl FnOnce(&mut ThreadLines)) {
     }
 }
 
-/// Appends an access line: the time, level and target as the `fmt` layer
-/// writes them, then what `render` writes, then a newline.
-pub(super) fn access_line(render: &mut dyn FnMut(&mut Vec<u8>)) {
+/// Appends an access line: the time (`now`), level and target as the
+/// `fmt` layer writes them, then what `render` writes, then a newline.
+pub(super) fn access_line(now: Instant, render: &mut dyn FnMut(&mut Vec<u8>)) {
     const PLAIN: &[u8] = b"  INFO wsgi::access: ";
     const COLOURED_AFTER_STAMP: &[u8] =
         b"\x1b[0m \x1b[32m INFO\x1b[0m \x1b[2mwsgi::access\x1b[0m\x1b[2m:\x1b[0m ";
@@ -199,10 +210,10 @@ pub(super) fn access_line(render: &mut dyn FnMut(&mut Vec<u8>)) {
     append(LOG.epoch.load(Ordering::Relaxed), |mine| {
         if colour {
             mine.lines.extend_from_slice(b"\x1b[2m");
-            mine.timestamp();
+            mine.timestamp(now);
             mine.lines.extend_from_slice(COLOURED_AFTER_STAMP);
         } else {
-            mine.timestamp();
+            mine.timestamp(now);
             mine.lines.extend_from_slice(PLAIN);
         }
         render(&mut mine.lines);
@@ -342,11 +353,28 @@ mod tests {
         assert_eq!(&stamp(0), b"1970-01-01T00:00:00.");
         // 2026-12-02T16:07:23Z
         assert_eq!(&stamp(1_796_227_643), b"2026-12-02T16:07:23.");
+        // The wall clock's second, then the microseconds since it began
+        // by the monotonic clock.
         let mut lines = ThreadLines::new();
-        lines.timestamp();
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let now = Instant::now();
+        lines.timestamp(now);
+        lines.timestamp(now + Duration::from_millis(50));
         let text = String::from_utf8(lines.lines).unwrap();
-        assert_eq!(text.len(), 27, "{text}");
-        assert!(text.ends_with('Z') && text.as_bytes()[19] == b'.', "{text}");
+        assert_eq!(text.len(), 54, "{text}");
+        let (first, second) = text.split_at(27);
+        let micros = |stamp: &str| stamp[20..26].parse::<u32>().unwrap();
+        assert!(first.ends_with('Z') && second.ends_with('Z'), "{text}");
+        let shown = (0..2)
+            .find(|&s| first.as_bytes()[..20] == stamp(wall.as_secs() + s))
+            .unwrap_or_else(|| panic!("{first} is not the wall clock's second"));
+        if shown == 0 {
+            assert!(micros(first) >= wall.subsec_micros(), "{first}");
+        }
+        if micros(first) < 900_000 {
+            assert_eq!(first[..20], second[..20], "{text}");
+            assert_eq!(micros(second), micros(first) + 50_000, "{text}");
+        }
     }
 
     #[test]
