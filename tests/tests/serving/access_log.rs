@@ -188,3 +188,50 @@ fn every_request_of_many_connections_on_several_workers_is_logged_once_in_order(
         log.last()
     );
 }
+
+/// A server that logged nothing for a while (its writer thread then
+/// sleeps until a line comes) still writes a request's line at once, not
+/// at the next busy moment or the shutdown.
+#[test]
+fn a_line_after_a_quiet_spell_is_written_while_the_server_runs() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slow_server"))
+        .args(["--bind", "127.0.0.1:0", "--workers", "1"])
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start slow_server");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr: SocketAddr = read_address(&mut lines);
+    let (sender, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    for round in 0..3 {
+        // Longer than a round of the writer thread: it finds nothing and
+        // goes to sleep.
+        std::thread::sleep(Duration::from_millis(300));
+        let response = get(&mut stream, &format!("/fast/quiet/{round}"));
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        let wanted = format!("\"GET /fast/quiet/{round} HTTP/1.1\" 200 4");
+        loop {
+            let line = received
+                .recv_timeout(Duration::from_secs(2))
+                .unwrap_or_else(|_| panic!("round {round}: no access line while running"));
+            if line.contains(&wanted) {
+                break;
+            }
+        }
+    }
+    send_signal(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+}

@@ -1,6 +1,8 @@
 //! The log's writer: every thread that logs appends its lines to a buffer
 //! of its own, and one thread (`wsgi-log`) moves the buffers to stdout
-//! every [`DRAIN_EVERY`], or as soon as one holds [`WAKE_AT`] bytes. A
+//! every [`DRAIN_EVERY`], or as soon as one holds [`WAKE_AT`] bytes; after
+//! a round that found nothing it sleeps until the next line (an idle
+//! server does not wake 50 times a second). A
 //! worker never waits for the terminal, a pipe or a disk, pays no
 //! allocation, channel message or wake-up per line, and a busy server
 //! makes a write system call per batch rather than per line.
@@ -50,6 +52,9 @@ struct Log {
     colour: AtomicBool,
     /// The current epoch (see the module docs).
     epoch: AtomicU64,
+    /// The writer thread found nothing to write and sleeps until a line
+    /// is appended.
+    asleep: AtomicBool,
 }
 
 static LOG: Log = Log {
@@ -59,6 +64,7 @@ static LOG: Log = Log {
     dropped: AtomicU64::new(0),
     colour: AtomicBool::new(false),
     epoch: AtomicU64::new(0),
+    asleep: AtomicBool::new(false),
 };
 
 thread_local! {
@@ -181,8 +187,14 @@ fn append(epoch: u64, write: impl FnOnce(&mut ThreadLines)) {
         if let Some(write) = write.take() {
             write(&mut mine);
         }
-        if mine.lines.len() >= WAKE_AT && !mine.woken {
+        let full = mine.lines.len() >= WAKE_AT && !mine.woken;
+        if full {
             mine.woken = true;
+        }
+        // Pairs with the writer's `asleep` store and second look in
+        // `drain`: either it sees this line or this sees it asleep.
+        let asleep = LOG.asleep.load(Ordering::SeqCst) && LOG.asleep.swap(false, Ordering::SeqCst);
+        if full || asleep {
             if let Some(writer) = lock(&LOG.writer).as_ref() {
                 writer.unpark();
             }
@@ -295,6 +307,7 @@ fn drain() {
     loop {
         let last = !LOG.draining.load(Ordering::Acquire);
         let threads = lock(&LOG.threads).clone();
+        let mut wrote = false;
         taken.resize_with(threads.len(), Default::default);
         for (index, (thread, (lines, starts))) in threads.iter().zip(&mut taken).enumerate() {
             {
@@ -303,6 +316,7 @@ fn drain() {
                 std::mem::swap(&mut mine.starts, starts);
                 mine.woken = false;
             }
+            wrote |= !lines.is_empty();
             for (i, &(epoch, start)) in starts.iter().enumerate() {
                 let end = starts.get(i + 1).map_or(lines.len(), |next| next.1);
                 runs.push((epoch, index, start, end));
@@ -326,7 +340,20 @@ fn drain() {
         if last {
             return;
         }
-        thread::park_timeout(DRAIN_EVERY);
+        if wrote {
+            thread::park_timeout(DRAIN_EVERY);
+        } else {
+            // Nothing this round: sleep until a line comes (or the server
+            // stops), after a second look for one appended meanwhile.
+            LOG.asleep.store(true, Ordering::SeqCst);
+            let pending = lock(&LOG.threads)
+                .iter()
+                .any(|thread| !lock(thread).lines.is_empty());
+            if !pending && LOG.draining.load(Ordering::Acquire) {
+                thread::park();
+            }
+            LOG.asleep.store(false, Ordering::SeqCst);
+        }
     }
 }
 
