@@ -383,6 +383,7 @@ impl Body {
         }
     }
 
+    #[inline]
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, Error>>> {
         match &mut self.kind {
             Kind::Empty => Poll::Ready(None),
@@ -410,6 +411,8 @@ impl Body {
 impl Stream for Body {
     type Item = Result<Bytes, Error>;
 
+    // Inlined into the server's poll of a response body: once per item.
+    #[inline]
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         let item = ready!(this.poll_item(cx));

@@ -10,5 +10,6 @@ mod environ;
 mod handler;
 mod macros;
 mod request_body;
+mod small_items;
 mod start_response;
 mod typed;

@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::Method;
 use http_body::{Frame, SizeHint};
 
@@ -124,6 +124,9 @@ enum Phase {
     /// Boxed: a response is moved several times on its way to hyper, and
     /// most are `Full`.
     Streaming(Box<Outgoing>),
+    /// Failed while small items were being joined: the bytes before the
+    /// error go out first, then the stream is aborted.
+    Failing(StreamError),
     /// Aborted: the error waits for hyper to flush what was produced
     /// before it, so the client sees the partial body, never a completed
     /// message.
@@ -172,6 +175,15 @@ pub struct ResponseBody {
     context: Option<Box<RequestContext>>,
     timer: Option<Timer>,
 }
+
+/// Items shorter than this that are ready one after another go out joined
+/// in one frame: each frame costs hyper more than copying a small item (a
+/// chunk-size line and a place in its write queue), and hyper would write
+/// them together anyway. Larger items go out as they are, uncopied.
+const JOIN_BELOW: usize = 1024;
+
+/// The most bytes joined into one frame.
+const JOIN_LIMIT: usize = 16 * 1024;
 
 impl ResponseBody {
     fn with_phase(phase: Phase, declared: Option<u64>, log: Option<Box<AccessRecord>>) -> Self {
@@ -297,13 +309,79 @@ impl ResponseBody {
         Poll::Ready(Some(Ok(Frame::data(bytes))))
     }
 
+    /// The body is not ready: `Pending`, unless `response_timeout` has
+    /// run out while waiting for it.
+    fn pending(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if let Some(timer) = self.timer.as_mut() {
+            if let Poll::Ready(timeout) = timer.poll_expired(cx) {
+                return self.fail(cx, StreamError::TimedOut { timeout });
+            }
+        }
+        Poll::Pending
+    }
+
+    /// `first` and the small items ready right after it, joined in order,
+    /// up to [`JOIN_LIMIT`] bytes and never past the declared length (so
+    /// a body that is too long still sends what fits before it aborts).
+    /// Only items hyper would have taken at once are read ahead: joining
+    /// stops at the first one not ready, and an error waits behind the
+    /// joined bytes.
+    fn join(&mut self, cx: &mut Context<'_>, first: Bytes) -> Bytes {
+        let Phase::Streaming(outgoing) = &mut self.phase else {
+            return first;
+        };
+        let room = match self.declared {
+            Some(declared) => JOIN_LIMIT.min(declared.saturating_sub(self.sent) as usize),
+            None => JOIN_LIMIT,
+        };
+        let mut joined = BytesMut::new();
+        loop {
+            let len = joined.len().max(first.len());
+            if len >= room {
+                break;
+            }
+            match outgoing.poll_next(cx) {
+                Poll::Ready(Some(Ok(next))) if next.is_empty() => {}
+                Poll::Ready(Some(Ok(next)))
+                    if next.len() < JOIN_BELOW && len + next.len() <= room =>
+                {
+                    if joined.is_empty() {
+                        joined.reserve(room);
+                        joined.extend_from_slice(&first);
+                    }
+                    joined.extend_from_slice(&next);
+                }
+                Poll::Ready(Some(Ok(next))) => {
+                    outgoing.put_back(next);
+                    break;
+                }
+                // Ended: the next poll answers it (and checks the length).
+                Poll::Ready(None) => break,
+                Poll::Ready(Some(Err(error))) => {
+                    self.phase = Phase::Failing(error);
+                    break;
+                }
+                // Polled again when hyper asks for the next frame.
+                Poll::Pending => {
+                    outgoing.wait();
+                    break;
+                }
+            }
+        }
+        if joined.is_empty() {
+            first
+        } else {
+            joined.freeze()
+        }
+    }
+
     /// How the body ended, were it dropped now.
     fn outcome(&self) -> Outcome {
         match &self.phase {
             Phase::Full(_) => Outcome::Aborted,
             Phase::Streaming(outgoing) if outgoing.is_done() => Outcome::Completed,
             Phase::Streaming(_) => Outcome::Aborted,
-            Phase::Aborting(_) => Outcome::Failed,
+            Phase::Failing(_) | Phase::Aborting(_) => Outcome::Failed,
             Phase::Ended(outcome) => *outcome,
         }
     }
@@ -322,12 +400,13 @@ impl http_body::Body for ResponseBody {
             let outgoing = match &mut this.phase {
                 Phase::Streaming(outgoing) => outgoing,
                 Phase::Ended(_) => return Poll::Ready(None),
-                Phase::Full(_) | Phase::Aborting(_) => {
+                Phase::Full(_) | Phase::Failing(_) | Phase::Aborting(_) => {
                     return match std::mem::replace(&mut this.phase, Phase::Ended(Outcome::Failed)) {
                         Phase::Full(bytes) => {
                             this.phase = Phase::Ended(Outcome::Completed);
                             this.data(cx, bytes)
                         }
+                        Phase::Failing(error) => this.fail(cx, error),
                         Phase::Aborting(error) => Poll::Ready(Some(Err(Box::new(error)))),
                         _ => Poll::Ready(None),
                     };
@@ -335,19 +414,23 @@ impl http_body::Body for ResponseBody {
             };
             match outgoing.poll_next(cx) {
                 Poll::Pending => {
-                    if let Some(timer) = this.timer.as_mut() {
-                        if let Poll::Ready(timeout) = timer.poll_expired(cx) {
-                            return this.fail(cx, StreamError::TimedOut { timeout });
-                        }
-                    }
-                    return Poll::Pending;
+                    outgoing.wait();
+                    return this.pending(cx);
                 }
                 Poll::Ready(item) => {
                     if let Some(timer) = this.timer.as_mut() {
                         timer.armed = false;
                     }
+                    // An item that came after a wait goes out alone, as it
+                    // is: the next one is likely not ready either, and
+                    // asking for it now would only poll it twice.
+                    let waited = outgoing.waited();
                     match item {
                         Some(Ok(bytes)) if bytes.is_empty() => continue,
+                        Some(Ok(bytes)) if bytes.len() < JOIN_BELOW && !waited => {
+                            let bytes = this.join(cx, bytes);
+                            return this.data(cx, bytes);
+                        }
                         Some(Ok(bytes)) => return this.data(cx, bytes),
                         Some(Err(error)) => return this.fail(cx, error),
                         None => {
@@ -367,7 +450,7 @@ impl http_body::Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         match &self.phase {
-            Phase::Full(_) | Phase::Aborting(_) => false,
+            Phase::Full(_) | Phase::Failing(_) | Phase::Aborting(_) => false,
             Phase::Streaming(outgoing) => outgoing.is_done(),
             Phase::Ended(_) => true,
         }
@@ -408,6 +491,7 @@ impl fmt::Debug for ResponseBody {
         let phase = match &self.phase {
             Phase::Full(_) => "Full",
             Phase::Streaming(_) => "Streaming",
+            Phase::Failing(_) => "Failing",
             Phase::Aborting(_) => "Aborting",
             Phase::Ended(_) => "Ended",
         };

@@ -29,11 +29,14 @@ use crate::start_response::StartResponse;
 /// bodies through this type.
 pub(crate) struct Outgoing {
     /// Bytes taken out but not yet yielded, ahead of everything else: the
-    /// first chunk, read before the head.
+    /// first chunk, read before the head, or an item put back.
     first: Option<Bytes>,
     /// A body item waiting behind queued `write()` bytes.
     held: Option<Bytes>,
     source: Source,
+    /// Whether the sender waited for the body since it last took an item
+    /// (see [`waited`](Self::waited)).
+    waited: bool,
 }
 
 /// Where the remaining bytes come from.
@@ -54,6 +57,7 @@ impl Outgoing {
         Outgoing {
             first: None,
             held: None,
+            waited: false,
             source: Source::Open {
                 body,
                 written: start_response,
@@ -121,6 +125,8 @@ impl Outgoing {
 
     /// The next bytes, in order. Empty items are passed on, so a caller
     /// sees the body make progress; skip them when sending.
+    // Inlined into the sender's poll: this runs once per body item.
+    #[inline]
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
@@ -128,6 +134,67 @@ impl Outgoing {
         if let Some(first) = self.first.take() {
             return Poll::Ready(Some(Ok(first)));
         }
+        // The usual case, nothing queued beside the body: its item goes
+        // out as it is, unless `write()` queued bytes while it was made.
+        if let Source::Open { body, written } = &mut self.source {
+            if self.held.is_none() && !written.as_ref().is_some_and(StartResponse::has_written) {
+                match poll_body(body, cx) {
+                    Poll::Ready(Some(Ok(bytes)))
+                        if !written.as_ref().is_some_and(StartResponse::has_written) =>
+                    {
+                        return Poll::Ready(Some(Ok(bytes)));
+                    }
+                    polled => {
+                        if let Some(answer) = self.settle(polled, cx) {
+                            return answer;
+                        }
+                    }
+                }
+            }
+        }
+        self.poll_queued(cx)
+    }
+
+    /// What a body poll means when it did not simply yield bytes: `None`
+    /// when `write()` bytes were queued meanwhile, so the queue goes next.
+    fn settle(
+        &mut self,
+        polled: Poll<Option<Result<Bytes, StreamError>>>,
+        cx: &mut Context<'_>,
+    ) -> Option<Poll<Option<Result<Bytes, StreamError>>>> {
+        let Source::Open { written, .. } = &mut self.source else {
+            return Some(polled);
+        };
+        match polled {
+            Poll::Pending => {
+                if !written.as_ref().is_some_and(|w| w.poll_written(cx.waker())) {
+                    return Some(Poll::Pending);
+                }
+            }
+            Poll::Ready(Some(Ok(bytes))) if bytes.is_empty() => {
+                return Some(Poll::Ready(Some(Ok(bytes))))
+            }
+            // Behind any `write()` bytes queued while it was made.
+            Poll::Ready(Some(Ok(bytes))) => self.held = Some(bytes),
+            Poll::Ready(Some(Err(error))) => {
+                self.source = Source::Ended;
+                return Some(Poll::Ready(Some(Err(error))));
+            }
+            // Ended: what `write()` queued until then still goes out.
+            Poll::Ready(None) => {
+                if !written.as_ref().is_some_and(StartResponse::has_written) {
+                    self.source = Source::Ended;
+                    return Some(Poll::Ready(None));
+                }
+            }
+        }
+        None
+    }
+
+    /// [`poll_next`](Self::poll_next) when bytes wait beside the body's:
+    /// queued `write()` bytes, a held item, or a body that ended.
+    #[cold]
+    fn poll_queued(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, StreamError>>> {
         loop {
             let Source::Open { body, written } = &mut self.source else {
                 return Poll::Ready(self.held.take().map(Ok));
@@ -138,31 +205,30 @@ impl Outgoing {
             if let Some(held) = self.held.take() {
                 return Poll::Ready(Some(Ok(held)));
             }
-            match poll_body(body, cx) {
-                Poll::Pending => {
-                    if written.as_ref().is_some_and(|w| w.poll_written(cx.waker())) {
-                        continue;
-                    }
-                    return Poll::Pending;
-                }
-                Poll::Ready(Some(Ok(bytes))) if bytes.is_empty() => {
-                    return Poll::Ready(Some(Ok(bytes)))
-                }
-                // Behind any `write()` bytes queued while it was made.
-                Poll::Ready(Some(Ok(bytes))) => self.held = Some(bytes),
-                Poll::Ready(Some(Err(error))) => {
-                    self.source = Source::Ended;
-                    return Poll::Ready(Some(Err(error)));
-                }
-                // Ended: what `write()` queued until then still goes out.
-                Poll::Ready(None) => {
-                    if !written.as_ref().is_some_and(StartResponse::has_written) {
-                        self.source = Source::Ended;
-                        return Poll::Ready(None);
-                    }
-                }
+            let polled = poll_body(body, cx);
+            if let Some(answer) = self.settle(polled, cx) {
+                return answer;
             }
         }
+    }
+
+    /// Puts `bytes`, just yielded, back to be yielded next: the sender
+    /// took it without room to send it yet.
+    pub(crate) fn put_back(&mut self, bytes: Bytes) {
+        debug_assert!(self.first.is_none());
+        self.first = Some(bytes);
+    }
+
+    /// Notes that the sender found nothing ready and waits.
+    pub(crate) fn wait(&mut self) {
+        self.waited = true;
+    }
+
+    /// Whether the sender waited since it last asked this: the item it
+    /// now has came after a wait, so the next one probably will too.
+    #[inline]
+    pub(crate) fn waited(&mut self) -> bool {
+        std::mem::take(&mut self.waited)
     }
 
     /// Whether everything is known to be read: nothing is left to yield
@@ -183,10 +249,11 @@ impl Outgoing {
         self.first.is_none() && self.held.is_none() && matches!(self.source, Source::Ended)
     }
 
-    /// Whether bytes wait besides the body's own (queued `write()` bytes
-    /// or a held item).
+    /// Whether bytes wait besides the body's own (queued `write()` bytes,
+    /// a held item or one put back).
     pub(crate) fn has_queued(&self) -> bool {
-        self.held.is_some()
+        self.first.is_some()
+            || self.held.is_some()
             || matches!(&self.source, Source::Open { written: Some(w), .. } if w.has_written())
     }
 
@@ -241,6 +308,7 @@ impl Outgoing {
 }
 
 /// Polls a body, turning a panic into an error.
+#[inline]
 fn poll_body(body: &mut Body, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, StreamError>>> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| body.poll_next_unpin(cx))) {
         Ok(Poll::Ready(Some(Err(e)))) => Poll::Ready(Some(Err(StreamError::Body(e)))),

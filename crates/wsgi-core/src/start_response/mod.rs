@@ -277,10 +277,18 @@ impl StartResponse {
     }
 
     /// Takes the bytes queued through [`Writer::write`], oldest first.
+    // Inlined: the body's sender asks on every item, and almost always
+    // nothing was written.
+    #[inline]
     pub(crate) fn take_written(&self) -> Option<Bytes> {
         if !self.has_written() {
             return None;
         }
+        self.take_queued()
+    }
+
+    #[cold]
+    fn take_queued(&self) -> Option<Bytes> {
         let mut state = self.shared.lock();
         let bytes = state.written.pop_front();
         if state.written.is_empty() {
@@ -290,6 +298,7 @@ impl StartResponse {
     }
 
     /// Whether any bytes are queued, without taking them (no lock).
+    #[inline]
     pub(crate) fn has_written(&self) -> bool {
         self.shared.has_written.load(Ordering::Acquire)
     }
