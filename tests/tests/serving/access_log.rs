@@ -5,9 +5,9 @@
 //! shutdown reach stdout before the server exits.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Lines, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use wsgi_tests::child::{read_address, send_signal};
@@ -77,10 +77,12 @@ fn parse(line: &str) -> (u16, String, String) {
     )
 }
 
-#[test]
-fn every_request_of_many_connections_on_several_workers_is_logged_once_in_order() {
+/// Starts `slow_server` with `args`, its log to a pipe without colour;
+/// returns it, its stdout's lines (past the address line) and its address.
+fn start(args: &[&str]) -> (Child, Lines<BufReader<ChildStdout>>, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_slow_server"))
-        .args(["--bind", "127.0.0.1:0", "--workers", "3"])
+        .args(["--bind", "127.0.0.1:0"])
+        .args(args)
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
@@ -89,6 +91,12 @@ fn every_request_of_many_connections_on_several_workers_is_logged_once_in_order(
         .expect("start slow_server");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let addr: SocketAddr = read_address(&mut lines);
+    (child, lines, addr)
+}
+
+#[test]
+fn every_request_of_many_connections_on_several_workers_is_logged_once_in_order() {
+    let (mut child, lines, addr) = start(&["--workers", "3"]);
     // Read the log while the clients run, so a full pipe never holds the
     // server up.
     let reader = std::thread::spawn(move || lines.map(|l| l.expect("read")).collect::<Vec<_>>());
@@ -194,16 +202,7 @@ fn every_request_of_many_connections_on_several_workers_is_logged_once_in_order(
 /// at the next busy moment or the shutdown.
 #[test]
 fn a_line_after_a_quiet_spell_is_written_while_the_server_runs() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_slow_server"))
-        .args(["--bind", "127.0.0.1:0", "--workers", "1"])
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start slow_server");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr: SocketAddr = read_address(&mut lines);
+    let (mut child, lines, addr) = start(&["--workers", "1"]);
     let (sender, received) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
