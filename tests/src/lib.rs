@@ -102,6 +102,25 @@ pub async fn raw_request(addr: SocketAddr, request: &str) -> RawResponse {
     })
 }
 
+/// An HTTP/2 client connection to `addr` without TLS (prior knowledge):
+/// the request sender, and the task driving the connection, which ends
+/// when the server closes it.
+pub async fn h2c_connect(
+    addr: SocketAddr,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(stream),
+    )
+    .await
+    .expect("h2 handshake");
+    (sender, tokio::spawn(conn))
+}
+
 /// A `GET` with `Connection: close`.
 pub async fn get(addr: SocketAddr, path: &str) -> RawResponse {
     raw_request(

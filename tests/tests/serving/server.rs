@@ -6,10 +6,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wsgi_core::{app_fn, Application, Body, Chunk, Environ, Error, StartResponse};
-use wsgi_tests::{get, raw_request, read_until, send, serve, serve_with, test_config};
+use wsgi_tests::{get, h2c_connect, raw_request, read_until, send, serve, serve_with, test_config};
 
 fn hello(_: &mut Environ, sr: StartResponse) -> Result<Body, Error> {
     sr.start("200 OK", [("Content-Type", "text/plain")])?;
@@ -72,14 +71,7 @@ async fn h2c_prior_knowledge_request_works() {
             Chunk::from(" streamed"),
         ]))
     }));
-    let stream = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("h2 handshake");
-    tokio::spawn(conn);
+    let (mut sender, _conn) = h2c_connect(server.local_addr()).await;
     let request = http::Request::get(format!("http://{}/", server.local_addr()))
         .body(Full::new(Bytes::new()))
         .unwrap();
@@ -370,14 +362,7 @@ async fn idle_keep_alive_closes_http2_connections_and_pipelined_http1_ones() {
     config.header_read_timeout = Duration::from_millis(1200);
     let server = serve_with(app_fn(hello), config);
 
-    let stream = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("h2 handshake");
-    let conn = tokio::spawn(conn);
+    let (mut sender, conn) = h2c_connect(server.local_addr()).await;
     let request = http::Request::get(format!("http://{}/", server.local_addr()))
         .body(Full::new(Bytes::new()))
         .unwrap();

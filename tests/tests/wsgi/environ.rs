@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 use wsgi_core::{app_fn, Application, Body, Environ, Error, StartResponse};
-use wsgi_tests::{raw_request, serve, serve_with, test_config};
+use wsgi_tests::{h2c_connect, raw_request, serve, serve_with, test_config};
 
 /// Answers with every string variable as JSON, plus a few typed ones.
 #[derive(Clone)]
@@ -252,17 +252,9 @@ async fn an_absolute_https_target_does_not_make_a_plain_request_secure() {
 #[tokio::test]
 async fn an_h2c_scheme_of_https_does_not_make_a_plain_request_secure() {
     use http_body_util::{BodyExt, Full};
-    use hyper_util::rt::{TokioExecutor, TokioIo};
 
     let server = serve(Echo);
-    let stream = tokio::net::TcpStream::connect(server.local_addr())
-        .await
-        .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .expect("h2 handshake");
-    tokio::spawn(conn);
+    let (mut sender, _conn) = h2c_connect(server.local_addr()).await;
     // `:scheme https` over plain TCP.
     let request = http::Request::get("https://bank.example/login")
         .body(Full::new(bytes::Bytes::new()))
