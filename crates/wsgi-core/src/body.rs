@@ -360,6 +360,23 @@ impl Body {
         }
     }
 
+    /// All of a body known in full (bytes or nothing), the body then
+    /// closed as completed; `None` for any other body, left untouched.
+    pub(crate) fn take_whole(&mut self) -> Option<Bytes> {
+        let bytes = match &mut self.kind {
+            Kind::Empty => Bytes::new(),
+            Kind::Full(bytes) => std::mem::take(bytes),
+            _ => return None,
+        };
+        self.kind = Kind::Empty;
+        // Most bodies have no hooks: `close` would still pay for its panic
+        // guards.
+        if !self.on_close.is_empty() {
+            self.close(Outcome::Completed);
+        }
+        Some(bytes)
+    }
+
     /// Whether the body is known to have no more bytes.
     pub fn is_end(&self) -> bool {
         matches!(self.kind, Kind::Empty)

@@ -154,10 +154,12 @@ pub(crate) fn text_response(
 }
 
 /// Runs `app` for `environ` and produces the response, following the rules
-/// in the [module docs](self).
+/// in the [module docs](self). `accept` is the request's `Accept`, for the
+/// format of an error page.
 pub(crate) async fn dispatch<A: Application + ?Sized>(
     app: Arc<A>,
     mut environ: Box<Environ>,
+    accept: Option<HeaderValue>,
     settings: &Settings,
 ) -> Response<ResponseBody> {
     let start_response = StartResponse::new();
@@ -165,7 +167,7 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         settings,
         debug: environ.config().debug,
         request: RequestContext::capture(&environ),
-        accept: environ.header(header::ACCEPT).cloned(),
+        accept,
         log: AccessRecord::capture(&environ, &settings.access_log),
     };
 
@@ -210,13 +212,19 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     // A HEAD answer needs only the head: once it is set, the body is not
     // waited for (it may be an endless event stream). Neither is a body
     // that asked for its head at once (`Body::head_at_once`).
-    let head_now = answer.request.method == Method::HEAD || body.sends_head_at_once();
-    let mut outgoing = Outgoing::new(body, Some(start_response.clone()));
-    if !head_now || !start_response.is_started() {
-        if let Err(error) = outgoing.read_first(timeout).await {
-            return answer.error(error.into_error());
+    let rest = match Rest::whole(body, &start_response) {
+        Ok(whole) => whole,
+        Err(body) => {
+            let head_now = answer.request.method == Method::HEAD || body.sends_head_at_once();
+            let mut outgoing = Outgoing::new(body, Some(start_response.clone()));
+            if !head_now || !start_response.is_started() {
+                if let Err(error) = outgoing.read_first(timeout).await {
+                    return answer.error(error.into_error());
+                }
+            }
+            Rest::Stream(outgoing)
         }
-    }
+    };
     let head = match start_response.take_head() {
         Ok(Some(head)) => head,
         Ok(None) => {
@@ -225,13 +233,53 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         }
         Err(refused) => return answer.error(Error::new(refused)),
     };
-    respond(head, outgoing, answer, timeout)
+    start_response.recycle();
+    respond(head, rest, answer, timeout)
+}
+
+/// The body left to send once the head is known.
+enum Rest {
+    /// Known in full, with no `write()` bytes beside it, and closed: it
+    /// goes out as one frame without the streaming machinery.
+    Whole(Bytes),
+    /// Anything else, its first chunk read.
+    Stream(Outgoing),
+}
+
+impl Rest {
+    /// `body` as [`Rest::Whole`] when it is known in full and nothing was
+    /// `write()`n; otherwise `body` back, untouched.
+    fn whole(mut body: Body, start_response: &StartResponse) -> Result<Rest, Body> {
+        if start_response.has_written() {
+            return Err(body);
+        }
+        match body.take_whole() {
+            Some(bytes) => Ok(Rest::Whole(bytes)),
+            None => Err(body),
+        }
+    }
+
+    /// Whether everything is read, and how many bytes were taken out.
+    fn progress(&self) -> (bool, u64) {
+        match self {
+            Rest::Whole(bytes) => (true, bytes.len() as u64),
+            Rest::Stream(outgoing) => (outgoing.is_read(), outgoing.read_len()),
+        }
+    }
+
+    /// The exact length of everything left, when known without polling.
+    fn exact_length(&self) -> Option<u64> {
+        match self {
+            Rest::Whole(bytes) => Some(bytes.len() as u64),
+            Rest::Stream(outgoing) => outgoing.exact_length(),
+        }
+    }
 }
 
 /// The response for `head`, once the body's first chunk was read.
 fn respond(
     head: Head,
-    mut outgoing: Outgoing,
+    mut rest: Rest,
     mut answer: Answer<'_>,
     timeout: Option<Duration>,
 ) -> Response<ResponseBody> {
@@ -242,8 +290,7 @@ fn respond(
         has_server,
     } = head;
     let framing = Framing::of(&answer.request.method, status.code());
-    let ended = outgoing.is_read();
-    let read = outgoing.read_len();
+    let (ended, read) = rest.progress();
 
     // Length errors that are already known become clean 500s. A bodiless
     // answer (HEAD, 204, 304) keeps the length of the body it would have
@@ -263,12 +310,12 @@ fn respond(
     if let Some(log) = &mut answer.log {
         log.set_status(status.code());
     }
-    if ended {
+    if let (true, Rest::Stream(outgoing)) = (ended, &mut rest) {
         outgoing.close(Outcome::Completed);
     }
     let mut declared = content_length;
     if declared.is_none() && framing.adds_length() {
-        if let Some(len) = outgoing.exact_length() {
+        if let Some(len) = rest.exact_length() {
             declared = Some(len);
             // A body that is sent reports its exact length to hyper, which
             // writes `Content-Length` itself (HTTP/1 formats it straight
@@ -289,17 +336,24 @@ fn respond(
         }
     }
 
-    let body = if framing.sends_body() {
-        ResponseBody::streaming(outgoing, declared, timeout, answer.request, answer.log)
-    } else {
-        // Closes the body: `Outcome::Aborted` unless it had ended.
-        drop(outgoing);
-        let RequestContext { method, uri, .. } = answer.request;
-        let log = answer.log.map(|mut log| {
-            log.set_request(method, uri);
-            log
-        });
-        ResponseBody::full(Bytes::new(), log)
+    let body = match rest {
+        Rest::Stream(outgoing) if framing.sends_body() => {
+            ResponseBody::streaming(outgoing, declared, timeout, answer.request, answer.log)
+        }
+        rest => {
+            let bytes = match rest {
+                Rest::Whole(bytes) if framing.sends_body() => bytes,
+                // Closes a streamed body: `Outcome::Aborted` unless it had
+                // ended.
+                _ => Bytes::new(),
+            };
+            let RequestContext { method, uri, .. } = answer.request;
+            let log = answer.log.map(|mut log| {
+                log.set_request(method, uri);
+                log
+            });
+            ResponseBody::full(bytes, log)
+        }
     };
     let mut response = Response::new(body);
     *response.status_mut() = status.code();

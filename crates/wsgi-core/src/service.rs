@@ -185,6 +185,7 @@ where
             Ok(response)
         });
     }
+    let accept = checked.accept.cloned();
     // Boxed once here: the environ then moves into the application call
     // as a pointer, not as several hundred bytes of every future it
     // passes through.
@@ -206,7 +207,7 @@ where
             );
             text_response(StatusCode::NOT_FOUND, text, environ.method(), &settings)
         } else {
-            dispatch(app, environ, &settings).await
+            dispatch(app, environ, accept, &settings).await
         };
         if let Some(in_flight) = in_flight {
             // The server is shutting down: this HTTP/1 response ends the
@@ -234,6 +235,8 @@ where
 struct RequestChecks<'a> {
     content_length: Option<&'a http::HeaderValue>,
     expect: Option<&'a http::HeaderValue>,
+    /// For the format of an error page.
+    accept: Option<&'a http::HeaderValue>,
     /// The first `Host`, and how many there are.
     host: Option<&'a http::HeaderValue>,
     hosts: usize,
@@ -244,6 +247,7 @@ impl<'a> RequestChecks<'a> {
         let mut checks = RequestChecks {
             content_length: None,
             expect: None,
+            accept: None,
             host: None,
             hosts: 0,
         };
@@ -255,6 +259,8 @@ impl<'a> RequestChecks<'a> {
                 checks.content_length = checks.content_length.or(Some(value));
             } else if name == http::header::EXPECT {
                 checks.expect = checks.expect.or(Some(value));
+            } else if name == http::header::ACCEPT {
+                checks.accept = checks.accept.or(Some(value));
             }
         }
         checks
