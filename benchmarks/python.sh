@@ -3,8 +3,8 @@
 # granian (--interface wsgi) and gunicorn (sync workers), the same app
 # (benchmarks/python/app.py), the same number of worker processes, in the
 # same run. Each round runs every workload on every server in turn, in
-# two layouts; the figures are medians. Loopback only; bounded: about 8
-# minutes by default.
+# two layouts; the figures are medians. Loopback only; bounded: about 2
+# minutes a round, about 7 by default (after the wheel build).
 #
 # The two layouts, both measured in every round and both reported:
 #
