@@ -105,9 +105,13 @@ async fn a_call_that_blocks_inline_sends_the_calls_back_to_the_pool() {
     let (server, _m) = serve(true);
     let addr = server.local_addr();
     warm_up(addr).await;
-    // Sleeping inline: this one call stalls the loop, the next ones do not.
+    // Sleeping inline: this call stalls the loop. If the loop was not
+    // watching (counting context switches), the sleep passes unjudged and
+    // starts watching, so the second one is caught; the next ones do not
+    // stall it.
     let sleeper = thread_of(addr, "/?0.01").await;
     assert!(!on_pool(&sleeper), "{sleeper}");
+    thread_of(addr, "/?0.01").await;
     for _ in 0..WARM_UP {
         let thread = thread_of(addr, "/").await;
         assert!(on_pool(&thread), "back on the pool, ran on {thread}");

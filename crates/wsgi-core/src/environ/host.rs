@@ -123,6 +123,27 @@ impl Environ {
         self.server_address().port
     }
 
+    /// [`server_name`](Self::server_name) and
+    /// [`server_port`](Self::server_port) together, from one split of the
+    /// requested host (a server that reads both per request does half the
+    /// work).
+    pub fn server_name_and_port(&self) -> (Cow<'_, str>, u16) {
+        let name = self.var("SERVER_NAME").flatten();
+        // Checked by `set`.
+        let port = self
+            .var("SERVER_PORT")
+            .flatten()
+            .and_then(|p| p.parse().ok());
+        if let (Some(name), Some(port)) = (name, port) {
+            return (Cow::Borrowed(name), port);
+        }
+        let address = self.server_address();
+        (
+            name.map_or(address.name, Cow::Borrowed),
+            port.unwrap_or(address.port),
+        )
+    }
+
     /// What `SERVER_NAME` and `SERVER_PORT` derive to, from one split of
     /// the authority ([`Environ::vars`] lists both).
     pub(super) fn server_address(&self) -> ServerAddress<'_> {
@@ -210,6 +231,9 @@ mod tests {
             assert_eq!(get("SERVER_NAME").as_deref(), Some(name), "{host}");
             assert_eq!(get("SERVER_PORT").as_deref(), Some(port), "{host}");
             assert_eq!(environ.server_port().to_string(), port, "{host}");
+            let (both_name, both_port) = environ.server_name_and_port();
+            assert_eq!(both_name, environ.server_name(), "{host}");
+            assert_eq!(both_port, environ.server_port(), "{host}");
         }
     }
 }

@@ -36,6 +36,16 @@ pub(crate) fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 
+/// [`latin1`], keeping an owned ASCII buffer as it is (a path nearly
+/// always is ASCII; the char-by-char copy is for the rest).
+fn latin1_owned(bytes: Cow<'_, [u8]>) -> String {
+    if !bytes.is_ascii() {
+        return latin1(&bytes);
+    }
+    // ASCII is UTF-8 as it is: the fallback is never taken.
+    String::from_utf8(bytes.into_owned()).unwrap_or_else(|e| latin1(e.as_bytes()))
+}
+
 /// Header bytes as a native string, borrowed when ASCII.
 fn native(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
@@ -113,8 +123,9 @@ impl<'a> Vars<'a> {
                 }
             }
         }
-        known.push((SERVER_NAME, text(environ.server_name())));
-        known.push((SERVER_PORT, Value::Port(environ.server_port())));
+        let (server_name, server_port) = environ.server_name_and_port();
+        known.push((SERVER_NAME, text(server_name)));
+        known.push((SERVER_PORT, Value::Port(server_port)));
         known.push((
             SERVER_PROTOCOL,
             text(Cow::Borrowed(environ.server_protocol())),
@@ -192,8 +203,8 @@ impl Request {
     pub(crate) fn capture(environ: &mut Environ, config: Arc<Config>, handle: Handle) -> Self {
         Request {
             vars: None,
-            path_info: latin1(&environ.path_info_bytes()),
-            script_name: latin1(environ.script_name().as_bytes()),
+            path_info: latin1_owned(environ.path_info_bytes()),
+            script_name: latin1_owned(Cow::Borrowed(environ.script_name().as_bytes())),
             input: environ.take_input(),
             connection: environ.connection().cloned(),
             config,
@@ -273,6 +284,15 @@ impl Request {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_native_strings_one_character_per_byte() {
+        let ascii = latin1_owned(Cow::Owned(b"/caf%C3%A9".to_vec()));
+        assert_eq!(ascii, "/caf%C3%A9");
+        let decoded = latin1_owned(Cow::Borrowed("/café".as_bytes()));
+        assert_eq!(decoded, "/caf\u{c3}\u{a9}", "UTF-8 bytes, one char each");
+        assert_eq!(latin1_owned(Cow::Borrowed(b"")), "");
+    }
 
     /// An environ as the server builds it, with a connection.
     fn environ(request: http::Request<()>, config: &Arc<Config>, handle: &Handle) -> Environ {
