@@ -127,6 +127,15 @@ impl Environ {
     /// [`server_port`](Self::server_port) together, from one split of the
     /// requested host (a server that reads both per request does half the
     /// work).
+    ///
+    /// ```
+    /// use wsgi_core::http::Request;
+    /// use wsgi_core::Environ;
+    ///
+    /// let request = Request::get("http://example.com:8080/").body(()).unwrap();
+    /// let environ = Environ::from_request(request);
+    /// assert_eq!(environ.server_name_and_port(), ("example.com".into(), 8080));
+    /// ```
     pub fn server_name_and_port(&self) -> (Cow<'_, str>, u16) {
         let name = self.var("SERVER_NAME").flatten();
         // Checked by `set`.
