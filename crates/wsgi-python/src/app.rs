@@ -210,7 +210,7 @@ impl Application for PythonApp {
         let context = self.context();
         let shared = Arc::clone(&self.shared);
         let multiprocess = shared.multiprocess;
-        let (mut returned, context) = match shared.mode {
+        let mut returned = match shared.mode {
             Mode::Threads => {
                 let claim = shared
                     .inline
@@ -268,34 +268,32 @@ impl Application for PythonApp {
                     Ok::<_, Error>((context.await_python(py, coroutine), context))
                 })?;
                 let value = future.await?;
-                let returned = Python::attach(|py| {
+                Python::attach(|py| {
                     classify(py, &context, value.into_bound(py), false)
-                        .map(|r| finish(py, &context, r))
-                })?;
-                (returned, context)
+                        .map(|r| finish(py, context, r))
+                })?
             }
         };
         for _ in 0..MAX_AWAIT_DEPTH {
-            let awaitable = match returned {
+            let (awaitable, context) = match returned {
                 Done::Body(body) => return Ok(body),
-                Done::Awaitable(awaitable) => awaitable,
+                Done::Awaitable(awaitable, context) => (awaitable, context),
             };
             let future = Python::attach(|py| context.await_python(py, awaitable.into_bound(py)));
             let value = future.await?;
             returned = match context.mode {
                 Mode::Threads => {
-                    let context = context.clone();
                     shared
                         .pool
                         .run(move |py| {
                             classify(py, &context, value.into_bound(py), true)
-                                .map(|r| finish(py, &context, r))
+                                .map(|r| finish(py, context, r))
                         })
                         .await?
                 }
                 Mode::Asyncio => Python::attach(|py| {
                     classify(py, &context, value.into_bound(py), false)
-                        .map(|r| finish(py, &context, r))
+                        .map(|r| finish(py, context, r))
                 })?,
             };
         }
@@ -313,7 +311,7 @@ fn call_sync(
     environ: Bound<'_, PyDict>,
     start_response: StartResponse,
     context: Context,
-) -> Result<(Done, Context), Error> {
+) -> Result<Done, Error> {
     let context = context.with_new_vars(py).map_err(|e| to_error(py, &e))?;
     let start_response =
         Bound::new(py, PyStartResponse::new(start_response)).map_err(|e| to_error(py, &e))?;
@@ -326,18 +324,23 @@ fn call_sync(
         )
         .map_err(|e| to_error(py, &e))?;
     let returned = classify(py, &context, result, true)?;
-    Ok((finish(py, &context, returned), context))
+    Ok(finish(py, context, returned))
 }
 
-/// A classified result: a body, or an awaitable still to await.
+/// A classified result: a body, or an awaitable still to await in the
+/// request's context.
 enum Done {
     Body(Body),
-    Awaitable(Py<PyAny>),
+    Awaitable(Py<PyAny>, Context),
 }
 
-fn finish(py: Python<'_>, context: &Context, returned: Returned) -> Done {
+/// The body, or the awaitable with the context it needs. The context is
+/// dropped here when done with: attached, its Python object is released
+/// at once, where a drop after the call would queue it in pyo3's pool of
+/// pending releases (a lock, a push, and work for the next call).
+fn finish(py: Python<'_>, context: Context, returned: Returned) -> Done {
     match returned {
-        Returned::Awaitable(awaitable) => Done::Awaitable(awaitable),
+        Returned::Awaitable(awaitable) => Done::Awaitable(awaitable, context),
         other => Done::Body(context.body(py, other)),
     }
 }

@@ -25,6 +25,7 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyList, PyTuple};
+use smallvec::{smallvec, SmallVec};
 use wsgi_core::{Body, Chunk, Error};
 
 use crate::error::{to_error, to_error_attached};
@@ -47,8 +48,9 @@ pub enum Mode {
 pub(crate) enum Returned {
     /// An awaitable: await it, then classify what it resolves to.
     Awaitable(Py<PyAny>),
-    /// Every item, known now (a list or tuple).
-    Items(Vec<Item>),
+    /// Every item, known now (a list or tuple): nearly always one, kept
+    /// without an allocation.
+    Items(SmallVec<[Item; 1]>),
     /// A synchronous iterator, with the item taken already (if any).
     Iterator {
         first: Option<Item>,
@@ -228,7 +230,7 @@ fn classify_inner(
     }
     if let Ok(bytes) = value.cast::<PyBytes>() {
         // Not an iterable of bytes, but the intent is plain.
-        return Ok(Returned::Items(vec![Item::Bytes(body_bytes(bytes))]));
+        return Ok(Returned::Items(smallvec![Item::Bytes(body_bytes(bytes))]));
     }
     if is_awaitable(&value)? {
         return Ok(Returned::Awaitable(value.unbind()));

@@ -14,6 +14,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyList, PyString, PyTuple};
+use smallvec::SmallVec;
 
 use crate::error::PythonError;
 
@@ -31,16 +32,22 @@ impl PyStartResponse {
     }
 }
 
+/// A native string's text when it is ASCII (nearly every status and
+/// header is): borrowed from the string, checked once.
+fn ascii<'a>(text: &'a Bound<'_, PyString>) -> Option<&'a str> {
+    text.to_str().ok().filter(|utf8| utf8.is_ascii())
+}
+
+fn as_str<'a, 'py>(what: &str, text: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyString>> {
+    text.cast::<PyString>()
+        .map_err(|_| PyTypeError::new_err(format!("{what} must be a str (a native string)")))
+}
+
 /// A native string's bytes: each character must be one byte (latin-1).
-/// An ASCII string (nearly every status and header) is borrowed as it is.
 fn native_bytes<'a>(what: &str, text: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, [u8]>> {
-    let text = text
-        .cast::<PyString>()
-        .map_err(|_| PyTypeError::new_err(format!("{what} must be a str (a native string)")))?;
-    if let Ok(utf8) = text.to_str() {
-        if utf8.is_ascii() {
-            return Ok(Cow::Borrowed(utf8.as_bytes()));
-        }
+    let text = as_str(what, text)?;
+    if let Some(ascii) = ascii(text) {
+        return Ok(Cow::Borrowed(ascii.as_bytes()));
     }
     let text = text.to_cow()?;
     text.chars()
@@ -54,21 +61,31 @@ fn native_bytes<'a>(what: &str, text: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, 
         })
 }
 
-/// Native string bytes as text (a name or a status line): lossless for
-/// ASCII, which is all wsgi-core accepts there.
-fn native_text(bytes: Cow<'_, [u8]>) -> Cow<'_, str> {
-    match bytes {
-        Cow::Borrowed(b) => String::from_utf8_lossy(b),
-        Cow::Owned(b) => Cow::Owned(String::from_utf8_lossy(&b).into_owned()),
+/// A native string as text (a name or a status line): ASCII as it is,
+/// which is all wsgi-core accepts there; anything else as the bytes'
+/// lossy UTF-8 reading, for wsgi-core to refuse with the name in its
+/// message.
+fn native_text<'a>(what: &str, text: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, str>> {
+    if let Some(ascii) = ascii(as_str(what, text)?) {
+        return Ok(Cow::Borrowed(ascii));
     }
+    let bytes = native_bytes(what, text)?;
+    Ok(Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// A header's name and value objects.
 type Pair<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>);
 
-/// The header list's names and values: `[(name, value), ...]` (a list is
-/// read without the iterator protocol).
-fn header_pairs<'py>(list: &Bound<'py, PyAny>) -> PyResult<Vec<Pair<'py>>> {
+/// Headers a response usually has at most: more spill to the heap.
+const USUAL_HEADERS: usize = 8;
+
+/// Headers held on the stack: filled in place, since moving a
+/// `SmallVec` copies its whole inline array.
+type Stacked<T> = SmallVec<[T; USUAL_HEADERS]>;
+
+/// The header list's names and values, `[(name, value), ...]`, into
+/// `pairs` (a list is read without the iterator protocol).
+fn header_pairs<'py>(list: &Bound<'py, PyAny>, pairs: &mut Stacked<Pair<'py>>) -> PyResult<()> {
     let pair = |item: Bound<'py, PyAny>| match item.cast::<PyTuple>() {
         Ok(tuple) if tuple.len() == 2 => Ok((tuple.get_item(0)?, tuple.get_item(1)?)),
         _ => Err(PyTypeError::new_err(format!(
@@ -76,29 +93,32 @@ fn header_pairs<'py>(list: &Bound<'py, PyAny>) -> PyResult<Vec<Pair<'py>>> {
         ))),
     };
     if let Ok(list) = list.cast::<PyList>() {
-        return list.iter().map(pair).collect();
+        for item in list.iter() {
+            pairs.push(pair(item)?);
+        }
+        return Ok(());
     }
-    list.try_iter()
-        .map_err(|_| {
-            PyTypeError::new_err("response_headers must be a list of (name, value) tuples")
-        })?
-        .map(|item| pair(item?))
-        .collect()
+    let items = list.try_iter().map_err(|_| {
+        PyTypeError::new_err("response_headers must be a list of (name, value) tuples")
+    })?;
+    for item in items {
+        pairs.push(pair(item?)?);
+    }
+    Ok(())
 }
 
 /// A header's name and value, borrowed from Python's strings when ASCII.
 type Header<'a> = (Cow<'a, str>, Cow<'a, [u8]>);
 
-/// The headers' names and values, borrowed from `pairs` when ASCII.
-fn headers<'a>(pairs: &'a [Pair<'_>]) -> PyResult<Vec<Header<'a>>> {
-    pairs
-        .iter()
-        .map(|(name, value)| {
-            // A name that is not ASCII is refused by wsgi-core's token check.
-            let name = native_text(native_bytes("a header name", name)?);
-            Ok((name, native_bytes("a header value", value)?))
-        })
-        .collect()
+/// The headers' names and values into `headers`, borrowed from `pairs`
+/// when ASCII.
+fn headers<'a>(pairs: &'a [Pair<'_>], headers: &mut Stacked<Header<'a>>) -> PyResult<()> {
+    for (name, value) in pairs {
+        // A name that is not ASCII is refused by wsgi-core's token check.
+        let name = native_text("a header name", name)?;
+        headers.push((name, native_bytes("a header value", value)?));
+    }
+    Ok(())
 }
 
 #[pymethods]
@@ -111,9 +131,14 @@ impl PyStartResponse {
         response_headers: &Bound<'_, PyAny>,
         exc_info: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyWrite> {
-        let status = native_text(native_bytes("the status", status)?);
-        let pairs = header_pairs(response_headers)?;
-        let headers = headers(&pairs)?;
+        let status = native_text("the status", status)?;
+        let mut pairs = Stacked::new();
+        header_pairs(response_headers, &mut pairs)?;
+        let mut converted = Stacked::new();
+        headers(&pairs, &mut converted)?;
+        let headers = converted
+            .iter()
+            .map(|(name, value)| (name.as_ref(), value.as_ref()));
         let exception = match exc_info {
             Some(info) if !info.is_none() => {
                 let value = info.get_item(1)?;

@@ -47,38 +47,39 @@ where
     let mut has_server = false;
     for (name, value) in iter {
         let name = name.as_ref();
-        // Nearly every head has a `Content-Type`: matched without
-        // `from_bytes`'s lower-casing copy and table search, and its two
-        // usual spellings without the byte-by-byte case folding (which
-        // cost 170 instructions a request).
-        let header_name = if name == "Content-Type"
-            || name == "content-type"
-            || (name.len() == 12 && name.eq_ignore_ascii_case("content-type"))
-        {
-            header::CONTENT_TYPE
-        } else {
-            let header_name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| StartResponseError::InvalidHeaderName(name.to_owned()))?;
-            if is_hop_by_hop(&header_name) {
-                return Err(StartResponseError::HopByHopHeader(name.to_owned()));
+        let value = value.as_ref();
+        let header_name = match common_name(name) {
+            Some(known) => known,
+            None => {
+                let header_name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| StartResponseError::InvalidHeaderName(name.to_owned()))?;
+                if is_hop_by_hop(&header_name) {
+                    return Err(StartResponseError::HopByHopHeader(name.to_owned()));
+                }
+                header_name
             }
-            header_name
         };
-        let header_value = if header_name == header::CONTENT_TYPE {
-            content_type(value.as_ref())
-        } else {
-            HeaderValue::from_bytes(value.as_ref())
-        }
-        .map_err(|_| StartResponseError::InvalidHeaderValue(name.to_owned()))?;
         if header_name == header::CONTENT_LENGTH {
-            let parsed = content_length_value(value.as_ref(), content_length)?;
-            if content_length.is_some() {
-                continue;
+            let given = HeaderValue::from_bytes(value)
+                .map_err(|_| StartResponseError::InvalidHeaderValue(name.to_owned()))?;
+            let parsed = content_length_value(value, content_length)?;
+            if content_length.is_none() {
+                content_length = Some(parsed);
+                let sent = if is_canonical_length(value) {
+                    given
+                } else {
+                    HeaderValue::from(parsed)
+                };
+                map.insert(header::CONTENT_LENGTH, sent);
             }
-            content_length = Some(parsed);
-            map.insert(header::CONTENT_LENGTH, HeaderValue::from(parsed));
             continue;
         }
+        let header_value = if header_name == header::CONTENT_TYPE {
+            content_type(value)
+        } else {
+            HeaderValue::from_bytes(value)
+        }
+        .map_err(|_| StartResponseError::InvalidHeaderValue(name.to_owned()))?;
         has_server |= header_name == header::SERVER;
         map.append(header_name, header_value);
     }
@@ -88,6 +89,32 @@ where
         content_length,
         has_server,
     })
+}
+
+/// The headers nearly every head has, matched without `from_bytes`'s
+/// lower-casing copy and table search (which cost about 170 instructions
+/// each): none is hop-by-hop. The usual spellings compare first, byte
+/// for byte; then any case.
+fn common_name(name: &str) -> Option<HeaderName> {
+    match name {
+        "Content-Type" | "content-type" => return Some(header::CONTENT_TYPE),
+        "Content-Length" | "content-length" => return Some(header::CONTENT_LENGTH),
+        _ => {}
+    }
+    match name.len() {
+        12 if name.eq_ignore_ascii_case("content-type") => Some(header::CONTENT_TYPE),
+        14 if name.eq_ignore_ascii_case("content-length") => Some(header::CONTENT_LENGTH),
+        _ => None,
+    }
+}
+
+/// Whether a `Content-Length` value is already written as
+/// `HeaderValue::from(length)` writes it (digits, no leading zero), so the
+/// application's own bytes can be sent.
+fn is_canonical_length(value: &[u8]) -> bool {
+    !value.is_empty()
+        && value.iter().all(u8::is_ascii_digit)
+        && (value.len() == 1 || value[0] != b'0')
 }
 
 /// The most `Content-Type` values remembered per thread.
@@ -121,14 +148,17 @@ fn content_type(value: &[u8]) -> Result<HeaderValue, http::header::InvalidHeader
 /// A `Content-Length` value: decimal digits (surrounding spaces allowed,
 /// no sign), equal to any `previous` one.
 fn content_length_value(value: &[u8], previous: Option<u64>) -> Result<u64, StartResponseError> {
-    let text = String::from_utf8_lossy(value);
+    // Nearly always ASCII digits: read in place, copied only to be shown
+    // in the error.
+    let text = std::str::from_utf8(value).map(str::trim);
     let parsed = text
-        .trim()
-        .parse::<u64>()
         .ok()
-        .filter(|_| !text.trim().starts_with('+'))
+        .filter(|text| !text.starts_with('+'))
+        .and_then(|text| text.parse::<u64>().ok())
         .filter(|parsed| previous.is_none_or(|previous| previous == *parsed));
-    parsed.ok_or_else(|| StartResponseError::InvalidContentLength(text.into_owned()))
+    parsed.ok_or_else(|| {
+        StartResponseError::InvalidContentLength(String::from_utf8_lossy(value).into_owned())
+    })
 }
 
 /// [`build_head`] for headers in a `HeaderMap`: the same checks in the same
@@ -153,9 +183,7 @@ pub(super) fn head_from_map(
         if name == header::CONTENT_LENGTH {
             let parsed = content_length_value(bytes, content_length)?;
             // Already as `HeaderValue::from(parsed)` writes it, or not.
-            let canonical =
-                bytes.iter().all(u8::is_ascii_digit) && (bytes.len() == 1 || bytes[0] != b'0');
-            rewrite_length |= content_length.is_some() || !canonical;
+            rewrite_length |= content_length.is_some() || !is_canonical_length(bytes);
             content_length = Some(parsed);
         }
     }

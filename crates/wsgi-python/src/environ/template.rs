@@ -125,12 +125,35 @@ impl State {
                 return object.clone_ref(py);
             }
         }
-        let object = PyString::new(py, &value.text()).unbind();
+        let object = match value {
+            // A port changes with each client connection: written on the
+            // stack rather than into a new `String`.
+            Value::Port(port) => PyString::new(py, port_text(*port, &mut [0; 5])),
+            _ => PyString::new(py, &value.text()),
+        }
+        .unbind();
         if let Some(kept) = value.kept() {
             self.recent[i] = Some((kept, object.clone_ref(py)));
         }
         object
     }
+}
+
+/// `port` in decimal, written into `buf`.
+fn port_text(port: u16, buf: &mut [u8; 5]) -> &str {
+    let mut start = buf.len();
+    let mut rest = port;
+    loop {
+        start -= 1;
+        // A digit: `rest % 10` is below 10.
+        buf[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&buf[start..]).unwrap_or_default()
 }
 
 /// Per-application state for building environ dicts.
@@ -273,6 +296,13 @@ mod tests {
 
     fn get(dict: &Bound<'_, PyDict>, key: &str) -> Option<String> {
         dict.get_item(key).unwrap().map(|v| v.to_string())
+    }
+
+    #[test]
+    fn ports_are_written_in_decimal() {
+        for port in [0, 7, 10, 80, 443, 8080, 65535] {
+            assert_eq!(port_text(port, &mut [0; 5]), port.to_string());
+        }
     }
 
     #[test]
