@@ -141,13 +141,27 @@ impl PythonArgs {
 
 /// The `--help` text.
 pub fn help() -> String {
+    let server =
+        Config::help_with::<PythonSettings>().replacen("Usage: wsgi-core [OPTIONS]\n\n", "", 1);
+    // The server's `--workers` line describes the library's default (an
+    // event loop per core); this command starts one process unless told.
+    let server: Vec<String> = server
+        .lines()
+        .map(|line| match line.trim_start().starts_with("Worker event loops") {
+            true => format!(
+                "{}Worker processes, each a Python interpreter with its own event loop [default: 1] [env: WSGI_WORKERS=]",
+                &line[..line.len() - line.trim_start().len()]
+            ),
+            false => line.to_owned(),
+        })
+        .collect();
     format!(
         "Serve a Python WSGI application (pulsar's asynchronous ones included).\n\n\
          Usage: wsgi-rs MODULE:CALLABLE [OPTIONS]\n\n\
          The application and the Python options may also be set in the environment\n\
          or in the [app] table of the --config file (as app, threads, asyncio,\n\
          inline, pythonpath).\n\n{}",
-        Config::help_with::<PythonSettings>().replacen("Usage: wsgi-core [OPTIONS]\n\n", "", 1)
+        server.join("\n")
     )
 }
 
@@ -289,6 +303,21 @@ fn prepare_path(py: Python<'_>, extra: &[String]) -> PyResult<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn help_gives_the_commands_own_default_of_one_worker_process() {
+        let help = help();
+        let workers = help
+            .lines()
+            .skip_while(|line| !line.contains("--workers"))
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            workers.contains("Worker processes") && workers.contains("[default: 1]"),
+            "{workers}"
+        );
+        assert!(!help.contains("Worker event loops"), "{help}");
+    }
+
     use super::*;
 
     fn parse(args: &[&str]) -> PythonArgs {

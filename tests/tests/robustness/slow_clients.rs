@@ -210,8 +210,13 @@ async fn slow_clients_leave_normal_ones_served_and_memory_bounded() {
         fastest >= HEADER_TIMEOUT - Duration::from_millis(100),
         "a slowloris connection was closed before the header timeout ({fastest:?})"
     );
+    // The bound is loose on purpose: a connection's time counts from
+    // before its connect, and 1,000 connects at once on a loaded machine
+    // (2.58 s was seen under a parallel build) can wait for the accept
+    // queue. A header timer reset by each dribbled byte would keep a
+    // connection for the whole 5 s dribble, far above it.
     assert!(
-        slowest < HEADER_TIMEOUT + Duration::from_millis(1500),
+        slowest < HEADER_TIMEOUT + Duration::from_millis(3000),
         "a slowloris connection lasted {slowest:?} with a {HEADER_TIMEOUT:?} header timeout"
     );
     // (c) Backpressure: the never-read bodies stay unproduced. Buffering
