@@ -48,7 +48,9 @@ struct State {
 #[derive(Debug)]
 pub struct PyInput {
     state: Arc<Mutex<State>>,
-    handle: Handle,
+    /// The runtime reads block on; `None` only for [`PyInput::empty`]'s
+    /// body, which has ended (nothing to wait for).
+    handle: Option<Handle>,
 }
 
 impl PyInput {
@@ -59,8 +61,35 @@ impl PyInput {
                 input,
                 pending: Bytes::new(),
             })),
-            handle,
+            handle: Some(handle),
         }
+    }
+
+    /// One `wsgi.input` for every request without a body: an ended body
+    /// has no state to change, so the environ template holds it and such
+    /// a request makes no object of its own.
+    pub(crate) fn empty(py: Python<'_>) -> PyResult<&'static Py<PyInput>> {
+        static EMPTY: PyOnceLock<Py<PyInput>> = PyOnceLock::new();
+        EMPTY.get_or_try_init(py, || {
+            let state = State {
+                input: wsgi_core::Input::empty(),
+                pending: Bytes::new(),
+            };
+            Py::new(
+                py,
+                PyInput {
+                    state: Arc::new(Mutex::new(state)),
+                    handle: None,
+                },
+            )
+        })
+    }
+
+    /// Whether nothing is left to read or wait for (`None`: another
+    /// thread reads now).
+    fn ended(&self) -> Option<bool> {
+        let guard = self.state.try_lock().ok()?;
+        Some(guard.pending.is_empty() && http_body::Body::is_end_stream(&guard.input))
     }
 
     /// Runs `f` with the body, the GIL released (kept when the body has
@@ -69,22 +98,26 @@ impl PyInput {
     fn with_state<T: Send>(
         &self,
         py: Python<'_>,
-        f: impl FnOnce(&mut State, &Handle) -> Result<T, wsgi_core::InputError> + Send,
+        f: impl FnOnce(&mut State, Option<&Handle>) -> Result<T, wsgi_core::InputError> + Send,
     ) -> PyResult<T> {
         if let Ok(mut guard) = self.state.try_lock() {
             if guard.pending.is_empty() && http_body::Body::is_end_stream(&guard.input) {
-                return f(&mut guard, &self.handle).map_err(|e| input_error(py, e));
+                return f(&mut guard, self.handle.as_ref()).map_err(|e| input_error(py, e));
             }
         }
         let state = Arc::clone(&self.state);
         let handle = self.handle.clone();
         py.detach(move || {
             let mut guard = lock(&state);
-            f(&mut guard, &handle)
+            f(&mut guard, handle.as_ref())
         })
         .map_err(|e| input_error(py, e))
     }
 }
+
+/// `State::read` or `State::read_line`.
+type ReadFn =
+    fn(&mut State, Option<usize>, Option<&Handle>) -> Result<Bytes, wsgi_core::InputError>;
 
 /// What an awaitable read resolves to.
 enum Answer {
@@ -132,7 +165,9 @@ impl PyInput {
         &self,
         py: Python<'py>,
         event_loop: Option<Bound<'py, PyAny>>,
-        f: impl FnOnce(&mut State, &Handle) -> Result<Answer, wsgi_core::InputError> + Send + 'static,
+        f: impl FnOnce(&mut State, Option<&Handle>) -> Result<Answer, wsgi_core::InputError>
+            + Send
+            + 'static,
     ) -> PyResult<Bound<'py, PyAny>> {
         let Some(event_loop) = event_loop else {
             let answer = self.with_state(py, f)?;
@@ -145,14 +180,27 @@ impl PyInput {
             };
         };
         let future = event_loop.call_method0(intern!(py, "create_future"))?;
+        let resolve = support::module(py)?.getattr(intern!(py, "resolve"))?;
+        let handle = match &self.handle {
+            Some(handle) if self.ended() != Some(true) => handle.clone(),
+            // Nothing to wait for: the future is resolved before it is
+            // returned, without a trip through a blocking thread.
+            _ => {
+                let result = f(&mut lock(&self.state), self.handle.as_ref());
+                let (ok, value) = match result.map(|a| a.into_python(py)) {
+                    Ok(Ok(answer)) => answer,
+                    Ok(Err(e)) => (false, e.into_value(py).into_any()),
+                    Err(e) => (false, input_error(py, e).into_value(py).into_any()),
+                };
+                resolve.call1((&future, ok, value))?;
+                return Ok(future);
+            }
+        };
         let state = Arc::clone(&self.state);
-        let handle = self.handle.clone();
-        let resolve = support::module(py)?
-            .getattr(intern!(py, "resolve"))?
-            .unbind();
+        let resolve = resolve.unbind();
         let (target, on) = (future.clone().unbind(), event_loop.unbind());
-        self.handle.spawn_blocking(move || {
-            let result = f(&mut lock(&state), &handle);
+        handle.clone().spawn_blocking(move || {
+            let result = f(&mut lock(&state), Some(&handle));
             Python::attach(|py| {
                 let (ok, value) = match result.map(|a| a.into_python(py)) {
                     Ok(Ok(answer)) => answer,
@@ -176,7 +224,7 @@ impl PyInput {
         &self,
         py: Python<'py>,
         size: Option<isize>,
-        read: fn(&mut State, Option<usize>, &Handle) -> Result<Bytes, wsgi_core::InputError>,
+        read: ReadFn,
     ) -> PyResult<Bound<'py, PyAny>> {
         let limit = size_limit(size);
         let event_loop = running_loop(py)?;
@@ -213,7 +261,7 @@ fn input_error(py: Python<'_>, error: wsgi_core::InputError) -> PyErr {
 
 impl State {
     /// The next bytes: what was read ahead first, else the next chunk.
-    fn chunk(&mut self, handle: &Handle) -> Result<Option<Bytes>, wsgi_core::InputError> {
+    fn chunk(&mut self, handle: Option<&Handle>) -> Result<Option<Bytes>, wsgi_core::InputError> {
         if !self.pending.is_empty() {
             return Ok(Some(std::mem::take(&mut self.pending)));
         }
@@ -222,14 +270,18 @@ impl State {
             // thread has no body to wait for, and must not block on it).
             return Ok(None);
         }
-        handle.block_on(self.input.chunk())
+        match handle {
+            Some(handle) => handle.block_on(self.input.chunk()),
+            // Only `PyInput::empty` has no runtime, and its body has ended.
+            None => Ok(None),
+        }
     }
 
     /// Up to `limit` bytes (all when `None`): fewer only at the end.
     fn read(
         &mut self,
         limit: Option<usize>,
-        handle: &Handle,
+        handle: Option<&Handle>,
     ) -> Result<Bytes, wsgi_core::InputError> {
         let mut out = BytesMut::new();
         loop {
@@ -257,7 +309,7 @@ impl State {
     fn read_line(
         &mut self,
         limit: Option<usize>,
-        handle: &Handle,
+        handle: Option<&Handle>,
     ) -> Result<Bytes, wsgi_core::InputError> {
         let mut line = BytesMut::new();
         loop {

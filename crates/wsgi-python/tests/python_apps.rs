@@ -145,6 +145,21 @@ def async_generator_body(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
     return body()
 
+def read_all(environ, start_response):
+    # Every way of reading, twice: a request without a body reads nothing
+    # each time, whatever was read from the one before it.
+    inp = environ["wsgi.input"]
+    got = [inp.read(), inp.read(5), inp.readline(), inp.readlines(), list(inp), inp.read()]
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [repr(got).encode()]
+
+async def async_read_all(environ, start_response):
+    inp = environ["wsgi.input"]
+    got = [await inp.read(), await inp.readline(), await inp.readlines()]
+    got.append([line async for line in inp])
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [repr(got).encode()]
+
 validated_hello = wsgiref.validate.validator(hello)
 validated_echo = wsgiref.validate.validator(echo)
 validated_closing = wsgiref.validate.validator(closing)
@@ -479,4 +494,38 @@ async fn a_body_over_the_limit_escaping_the_app_is_a_413() {
     )
     .await;
     assert_eq!(response.status, 413, "{}", response.text());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_without_a_body_read_nothing_between_requests_with_one() {
+    // Synchronous reads (threads mode, inline or on the pool) and
+    // awaitable ones (asyncio mode): requests without a body share one
+    // ended `wsgi.input`, which must stay ended whatever a request with a
+    // body read before it.
+    for (name, asyncio, empty, full) in [
+        (
+            "read_all",
+            Some(false),
+            "[b'', b'', b'', [], [], b'']",
+            "[b'ab\\ncd', b'', b'', [], [], b'']",
+        ),
+        (
+            "async_read_all",
+            Some(true),
+            "[b'', b'', [], []]",
+            "[b'ab\\ncd', b'', [], []]",
+        ),
+    ] {
+        let (server, _m) = serve_mode(name, asyncio, true);
+        let addr = server.local_addr();
+        for _ in 0..3 {
+            assert_eq!(get(addr, "/").await.text(), empty, "{name}");
+            let response = raw_request(
+                addr,
+                "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nab\ncd",
+            )
+            .await;
+            assert_eq!(response.text(), full, "{name}");
+        }
+    }
 }

@@ -266,10 +266,13 @@ impl Request {
         ));
         let dict = template.build(py, &self.config, multiprocess, &known, &others)?;
         drop(known);
-        dict.set_item(
-            intern!(py, "wsgi.input"),
-            PyInput::new(self.input, self.handle).into_py_any(py)?,
-        )?;
+        // Without a body, the template's shared empty `wsgi.input` serves.
+        if !http_body::Body::is_end_stream(&self.input) {
+            dict.set_item(
+                intern!(py, "wsgi.input"),
+                PyInput::new(self.input, self.handle).into_py_any(py)?,
+            )?;
+        }
         match self.connection {
             Some(connection) => dict.set_item(
                 intern!(py, "pulsar.connection"),

@@ -24,6 +24,7 @@ use pyo3::{intern, IntoPyObjectExt};
 use wsgi_core::Config;
 
 use super::keys::{keys, NAMES};
+use crate::input::PyInput;
 use crate::objects::{PyConfig, PyErrors};
 
 /// Values longer than this are neither in the template nor kept for
@@ -253,8 +254,10 @@ fn learn(
         intern!(py, "pulsar.cfg"),
         PyConfig::new(Arc::clone(config)).into_py_any(py)?,
     )?;
-    // Placeholders the request replaces, so the copy needs no regrowth.
-    dict.set_item(intern!(py, "wsgi.input"), py.None())?;
+    // The body of a request without one (see `PyInput::empty`); a request
+    // with a body replaces it.
+    dict.set_item(intern!(py, "wsgi.input"), PyInput::empty(py)?)?;
+    // A placeholder the request replaces, so the copy needs no regrowth.
     dict.set_item(intern!(py, "pulsar.connection"), py.None())?;
     Ok(Learned {
         config: Arc::as_ptr(config) as usize,
