@@ -147,6 +147,15 @@ impl Answer {
     }
 }
 
+/// What a read's future gets: `(true, value)`, or `(false, exception)`.
+fn outcome(py: Python<'_>, result: Result<Answer, wsgi_core::InputError>) -> (bool, Py<PyAny>) {
+    match result.map(|a| a.into_python(py)) {
+        Ok(Ok(answer)) => answer,
+        Ok(Err(e)) => (false, e.into_value(py).into_any()),
+        Err(e) => (false, input_error(py, e).into_value(py).into_any()),
+    }
+}
+
 static RUNNING_LOOP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// The asyncio loop running on this thread, if any.
@@ -186,12 +195,7 @@ impl PyInput {
             // Nothing to wait for: the future is resolved before it is
             // returned, without a trip through a blocking thread.
             _ => {
-                let result = f(&mut lock(&self.state), self.handle.as_ref());
-                let (ok, value) = match result.map(|a| a.into_python(py)) {
-                    Ok(Ok(answer)) => answer,
-                    Ok(Err(e)) => (false, e.into_value(py).into_any()),
-                    Err(e) => (false, input_error(py, e).into_value(py).into_any()),
-                };
+                let (ok, value) = outcome(py, f(&mut lock(&self.state), self.handle.as_ref()));
                 resolve.call1((&future, ok, value))?;
                 return Ok(future);
             }
@@ -202,11 +206,7 @@ impl PyInput {
         handle.clone().spawn_blocking(move || {
             let result = f(&mut lock(&state), Some(&handle));
             Python::attach(|py| {
-                let (ok, value) = match result.map(|a| a.into_python(py)) {
-                    Ok(Ok(answer)) => answer,
-                    Ok(Err(e)) => (false, e.into_value(py).into_any()),
-                    Err(e) => (false, input_error(py, e).into_value(py).into_any()),
-                };
+                let (ok, value) = outcome(py, result);
                 // The loop may be closed by now (the server stopping).
                 let _ = on.call_method1(
                     py,
