@@ -218,9 +218,18 @@ for layout in layouts:
             med[layout, server, workload] = tuple(statistics.median(float(r[k]) for r in sel) for k in keys)
 # Ratios within each round (the servers ran minutes apart, under the same
 # load), then their median: steadier than the ratio of the medians.
-def round_ratio(layout, server, other, workload):
+def round_ratios(layout, server, other, workload):
     by = {(r["round"], r["server"]): float(r["rps"]) for r in rows if (r["layout"], r["workload"]) == (layout, workload)}
-    return statistics.median(by[k, server] / by[k, other] for k in sorted({r["round"] for r in rows}) if (k, server) in by and (k, other) in by)
+    return [by[k, server] / by[k, other] for k in sorted({r["round"] for r in rows}) if (k, server) in by and (k, other) in by]
+def round_ratio(layout, server, other, workload):
+    return statistics.median(round_ratios(layout, server, other, workload))
+# The median with the lowest and highest round, for the comparison the
+# target is about: how steady the ratio is, not only its middle.
+def ratio_range(layout, server, other, workload):
+    ratios = round_ratios(layout, server, other, workload)
+    if server == other:
+        return "1.00x"
+    return f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}–{max(ratios):.2f})"
 titles = {
     "shared": f"Shared cores: {workers} worker processes per server, wrk (`-t{threads}`) on the same 2 cores",
     "pinned": "Pinned: 1 worker process per server on CPU 1, wrk (`-t1`) on CPU 0",
@@ -234,7 +243,7 @@ lines = [
     f"median of {rounds} rounds of {duration} s; each round measures both layouts below, every server in turn; load average {load} at the end of the run "
     "(the benchmark's own wrk and server threads included). *CPU µs/req* is the server's CPU time (every process and thread, user and system) per request: "
     "what the server costs, which a busy machine disturbs less than the request rate. *wrk µs/req* is the same for the client, and *wrk %* its CPU time as a share of one core. "
-    "*vs granian* and *vs gunicorn* are medians of the per-round ratios of req/s, within the layout.",
+    "*vs granian* and *vs gunicorn* are medians of the per-round ratios of req/s, within the layout; *vs granian* also gives the lowest and highest round's ratio.",
     "",
     "- **Shared cores** (the layout of the issue's target, as first measured): client and servers on the same 2 cores, "
     "so req/s is bounded by 2 cores ÷ (server + client CPU per request) and a server that makes wrk wake more often per response "
@@ -260,7 +269,7 @@ for layout in layouts:
         for server in servers:
             rps, p99, cpu, wrk, wrk_pct, idle = med[layout, server, workload]
             lines.append(f"| {workload} | {server} | {rps:.0f} | {p99:.2f} | {cpu:.1f} | {wrk:.1f} | {wrk_pct:.0f} | {idle:.0f} | "
-                         f"{round_ratio(layout, server, 'granian', workload):.2f}x | {round_ratio(layout, server, 'gunicorn', workload):.2f}x |")
+                         f"{ratio_range(layout, server, 'granian', workload)} | {round_ratio(layout, server, 'gunicorn', workload):.2f}x |")
 lines += ["", "<!-- python:end -->"]
 section = "\n".join(lines)
 text = open("BENCHMARKS.md").read()
