@@ -64,6 +64,8 @@ rm -f target/wheels-release/wsgi_rs-*.whl
 OUT=benchmarks/results
 mkdir -p "$OUT"
 RAW=$OUT/python.tsv
+SERVER_LOG=$(mktemp)
+trap 'rm -f "$SERVER_LOG"' EXIT
 printf 'round\tlayout\tserver\tworkload\trps\tp99_ms\tcpu_us\twrk_us\twrk_pct\tidle_pct\n' > "$RAW"
 
 # start SERVER WORKERS [PIN]: runs in a subshell and execs the server, so
@@ -74,7 +76,9 @@ start() {
     shift 2
     cd benchmarks/python
     case $server in
-        wsgi-rs) RUST_LOG=warn exec "$@" "../../$VENV/bin/wsgi-rs" app:app --bind "127.0.0.1:$PORT" --workers "$workers" ;;
+        # The inline policy's info lines say when calls went back to the
+        # pool (see the warning after each run).
+        wsgi-rs) RUST_LOG=warn,wsgi_python::inline=info exec "$@" "../../$VENV/bin/wsgi-rs" app:app --bind "127.0.0.1:$PORT" --workers "$workers" ;;
         granian) exec "$@" "../../$VENV/bin/granian" --interface wsgi --host 127.0.0.1 --port "$PORT" --workers "$workers" --log-level warning app:app ;;
         gunicorn) exec "$@" "../../$VENV/bin/gunicorn" --bind "127.0.0.1:$PORT" --workers "$workers" --log-level warning app:app ;;
     esac
@@ -162,7 +166,7 @@ for round in $(seq 1 "$ROUNDS"); do
         for i in "${!servers[@]}"; do
             # Rotate the order each round, so drift hits every server alike.
             server=${servers[$(((i + round) % ${#servers[@]}))]}
-            (start "$server" "$workers" "${pin[@]}") >/dev/null 2>&1 &
+            (start "$server" "$workers" "${pin[@]}") >"$SERVER_LOG" 2>&1 &
             pid=$!
             wait_ready
             for workload in hello json; do
@@ -191,6 +195,9 @@ for round in $(seq 1 "$ROUNDS"); do
             if [ "$layout" = pinned ]; then
                 stray=$(unpinned_threads "$pid")
                 [ -z "$stray" ] || { echo "$server: threads not pinned to CPU 1: $stray" >&2; exit 1; }
+            fi
+            if [ "$server" = wsgi-rs ] && grep -q "blocked the event loop" "$SERVER_LOG"; then
+                echo "warning: round $round, $layout: wsgi-rs sent its calls back to the thread pool $(grep -c "blocked the event loop" "$SERVER_LOG") time(s) (an inline call judged blocking; slower until they run inline again)" >&2
             fi
             kill -TERM "$pid" 2>/dev/null || true
             pkill -TERM -P "$pid" 2>/dev/null || true
