@@ -191,7 +191,10 @@ async fn a_missing_state_stops_spawn_before_binding_naming_the_handler_and_the_t
     assert_eq!(check.handler(), Some("NeedsDb"));
     let message = error.to_string();
     assert!(message.contains("`NeedsDb`"), "{message}");
-    assert!(message.contains("State<wsgi::typed::among_middleware::Db>"), "{message}");
+    assert!(
+        message.contains("State<wsgi::typed::among_middleware::Db>"),
+        "{message}"
+    );
     assert!(message.contains("with_state"), "{message}");
     drop(held);
 
