@@ -352,9 +352,7 @@ async fn idle_keep_alive_connection_closes_after_http_keep_alive() {
 /// After a request, an idle connection closes whichever way the request's
 /// end reached the connection's task: with HTTP/1 hyper writes the
 /// response's end on that task, with HTTP/2 the stream ends on a task of
-/// its own (see `Connection::poll_watching_ends`). (The client's
-/// `WINDOW_UPDATE` after the response counts as the start of a next
-/// request, so HTTP/2 closes after `header_read_timeout`.)
+/// its own (see `Connection::poll_watching_ends`).
 #[tokio::test]
 async fn idle_keep_alive_closes_http2_connections_and_pipelined_http1_ones() {
     let mut config = test_config();
@@ -399,6 +397,43 @@ async fn idle_keep_alive_closes_http2_connections_and_pipelined_http1_ones() {
     assert!(
         idle >= Duration::from_millis(250) && idle < Duration::from_secs(3),
         "closed after {idle:?}"
+    );
+}
+
+/// An idle HTTP/2 connection lasts the keep-alive timeout, not the
+/// shorter header timeout, although its client sends frames after the
+/// response (a `WINDOW_UPDATE`, a `PING`) that start no request.
+#[tokio::test]
+async fn an_idle_http2_connection_lasts_the_keep_alive_timeout_despite_its_frames() {
+    let mut config = test_config();
+    config.http_keep_alive = Duration::from_millis(1500);
+    config.header_read_timeout = Duration::from_millis(300);
+    let server = serve_with(app_fn(hello), config);
+    let (mut sender, conn) = h2c_connect(server.local_addr()).await;
+    let request = || {
+        http::Request::get(format!("http://{}/", server.local_addr()))
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let response = sender.send_request(request()).await.expect("h2 response");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "Hello, World!");
+    let started = Instant::now();
+    // Past the header timeout, the connection still serves.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let response = sender.send_request(request()).await.expect("still open");
+    response.into_body().collect().await.unwrap();
+    let again = Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), conn)
+        .await
+        .expect("the server closed the idle HTTP/2 connection")
+        .unwrap()
+        .ok();
+    let idle = again.elapsed();
+    assert!(
+        idle >= Duration::from_millis(1300) && idle < Duration::from_secs(4),
+        "closed {idle:?} after the last response ({:?} after the first)",
+        started.elapsed()
     );
 }
 

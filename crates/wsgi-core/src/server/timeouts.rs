@@ -10,7 +10,9 @@
 //!   `header_read_timeout`;
 //! - after a response, the connection may stay idle for `http_keep_alive`;
 //!   once the first byte of the next request arrives, the head must be
-//!   complete within `header_read_timeout`;
+//!   complete within `header_read_timeout` (HTTP/1: with HTTP/2, bytes
+//!   between requests may be frames of the connection's own, so it stays
+//!   on the keep-alive deadline until a request is in flight);
 //! - while a request is in flight (from its head until its response body
 //!   ends) no deadline applies.
 //!
@@ -174,7 +176,11 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
                 if state.phase != Phase::Busy {
                     state.awaiting = false;
                 }
-                if state.phase == Phase::Idle {
+                // An HTTP/2 client's bytes between requests need not start
+                // one (a `WINDOW_UPDATE`, a `PING`): its connection stays
+                // idle, on the keep-alive deadline, until a request is in
+                // flight.
+                if state.phase == Phase::Idle && !state.connection.is_http2() {
                     state.phase = Phase::Head;
                     state.deadline_at = Instant::now() + state.header_timeout;
                 }
