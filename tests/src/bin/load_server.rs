@@ -14,7 +14,7 @@
 //! - `POST /upload`: reads the body, answers its length.
 //! - `GET /error`: the handler fails, a 500.
 //! - `GET /ws/echo`: a WebSocket that echoes text and binary messages
-//!   (the 1,000-socket test in `tests/tests/realtime/websocket.rs`).
+//!   (the 1,000-socket test in `tests/tests/realtime/websocket_clients.rs`).
 //! - `GET /stats`: JSON counts of the bodies of `/stream`, `/big` and
 //!   `/slow` by how they ended (their `on_close` hooks): `started`,
 //!   `completed`, `aborted`, `failed`.
