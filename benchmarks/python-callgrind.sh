@@ -8,7 +8,9 @@
 # (benchmarks/python/app.py), warms it up with 500 requests (so wsgi-rs
 # serves inline), zeroes the counters, sends N requests (default 2000)
 # with `h2load --h1 -c 4`, dumps, and prints the instructions per request
-# summed over every process of the server. Needs the venv of .ci/python.sh
+# summed over every process of the server, and its calls of libc's malloc
+# (granian's Rust side uses an allocator of its own, so its count says
+# little). Needs the venv of .ci/python.sh
 # (the installed wheel is what is measured: benchmarks/python.sh installs
 # the release one), valgrind and h2load (nghttp2-client). On a loaded
 # machine, valgrind's slowness can make an inline call of wsgi-rs look
@@ -53,4 +55,18 @@ for f in "$OUT"/cg.*.1; do
     ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$f")
     total=$((total + ${ir:-0}))
 done
-echo "$SERVER $URL_PATH: $((total / N)) instructions per request (N=$N)"
+# Calls of libc's malloc (Rust's allocations and Python's larger ones;
+# pymalloc serves small Python objects without it), from the call
+# records of the dumps (names may be compressed to "(id)" after their
+# first mention).
+mallocs=$(awk '
+    /^cfn=/ { name = $0; sub(/^cfn=/, "", name)
+              if (match(name, /^\([0-9]+\) /)) { id = substr(name, 1, RLENGTH - 1); name = substr(name, RLENGTH + 1); names[id] = name }
+              else if (name in names) name = names[name]
+              callee = name; next }
+    /^fn=/  { n = $0; sub(/^fn=/, "", n)
+              if (match(n, /^\([0-9]+\) /)) { id = substr(n, 1, RLENGTH - 1); names[id] = substr(n, RLENGTH + 1) }
+              next }
+    /^calls=/ { if (callee == "malloc") { split($0, c, /[= ]/); total += c[2] } }
+    END { print total + 0 }' "$OUT"/cg.*.1)
+echo "$SERVER $URL_PATH: $((total / N)) instructions per request, $(awk -v m="$mallocs" -v n="$N" 'BEGIN {printf "%.1f", m / n}') malloc calls per request (N=$N)"
