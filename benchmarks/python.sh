@@ -120,11 +120,11 @@ unpinned_threads() {
     done
 }
 
-# Idle and total CPU time so far (ticks, /proc/stat), of the machine
-# (`cpu`) or of one core (`cpu1`): whether the cores were busy during a
-# run.
+# Idle, total and stolen CPU time so far (ticks, /proc/stat), of the
+# machine (`cpu`) or of one core (`cpu1`): whether the cores were busy
+# during a run, and whether the host took time from them.
 cpu_ticks() {
-    awk -v which="$1" '$1 == which {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat
+    awk -v which="$1" '$1 == which {print $5 + $6, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9}' /proc/stat
 }
 
 # Seconds of user + system time, from one line of bash's `times`
@@ -173,11 +173,14 @@ for round in $(seq 1 "$ROUNDS"); do
                 path=/; [ "$workload" = json ] && path=/json
                 "${client[@]}" -c8 -d1s "http://127.0.0.1:$PORT$path" >/dev/null  # warm-up
                 before=$(tree_ticks "$pid")
-                read -r idle0 total0 < <(cpu_ticks "$idle_of")
+                read -r _ all0 steal0 < <(cpu_ticks cpu)
+                read -r idle0 total0 _ < <(cpu_ticks "$idle_of")
                 # wrk's CPU time (bash's `times`, children's line): per
                 # request, and as a share of the run (of its core, pinned).
                 result=$("${client[@]}" -c"$CONNECTIONS" -d"${DURATION}s" --latency "http://127.0.0.1:$PORT$path"; times)
-                read -r idle1 total1 < <(cpu_ticks "$idle_of")
+                read -r _ all1 steal1 < <(cpu_ticks cpu)
+                read -r idle1 total1 _ < <(cpu_ticks "$idle_of")
+                steal_pct=$(awk -v s=$((steal1 - steal0)) -v t=$((all1 - all0)) 'BEGIN {printf "%.0f", t ? 100 * s / t : 0}')
                 after=$(tree_ticks "$pid")
                 rps=$(awk '/^Requests\/sec:/ {print $2}' <<<"$result")
                 p99=$(p99_ms <<<"$result")
@@ -188,6 +191,11 @@ for round in $(seq 1 "$ROUNDS"); do
                 wrk_pct=$(awk -v t="$wrk_s" -v d="$DURATION" 'BEGIN {printf "%.0f", 100 * t / d}')
                 idle=$(awk -v i=$((idle1 - idle0)) -v t=$((total1 - total0)) 'BEGIN {printf "%.0f", t ? 100 * i / t : 0}')
                 printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$layout" "$server" "$workload" "$rps" "$p99" "$cpu" "$wrk_us" "$wrk_pct" "$idle" | tee -a "$RAW"
+                # A virtual machine's host may take CPU time from it (steal):
+                # such a run measures the host's load as much as the server.
+                if [ "$steal_pct" -ge 5 ]; then
+                    echo "warning: round $round, $layout, $server $workload: the host took ${steal_pct}% of the machine's CPU time (steal) during the run" >&2
+                fi
                 if [ "$layout" = pinned ] && [ "$wrk_pct" -ge 90 ]; then
                     echo "warning: wrk used ${wrk_pct}% of CPU 0: it may be what limits $server" >&2
                 fi
