@@ -38,6 +38,7 @@ fn ascii<'a>(text: &'a Bound<'_, PyString>) -> Option<&'a str> {
     text.to_str().ok().filter(|utf8| utf8.is_ascii())
 }
 
+/// `text` as a `str`, or the `TypeError` naming `what`.
 fn as_str<'a, 'py>(what: &str, text: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyString>> {
     text.cast::<PyString>()
         .map_err(|_| PyTypeError::new_err(format!("{what} must be a str (a native string)")))
