@@ -216,7 +216,9 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         Ok(whole) => whole,
         Err(body) => {
             let head_now = answer.request.method == Method::HEAD || body.sends_head_at_once();
-            let mut outgoing = Outgoing::new(body, Some(start_response.clone()));
+            // Boxed here, not only in `ResponseBody`: `Rest` stays small,
+            // so the common `Rest::Whole` moves in registers.
+            let mut outgoing = Box::new(Outgoing::new(body, Some(start_response.clone())));
             if !head_now || !start_response.is_started() {
                 if let Err(error) = outgoing.read_first(timeout).await {
                     return answer.error(error.into_error());
@@ -243,7 +245,7 @@ enum Rest {
     /// goes out as one frame without the streaming machinery.
     Whole(Bytes),
     /// Anything else, its first chunk read.
-    Stream(Outgoing),
+    Stream(Box<Outgoing>),
 }
 
 impl Rest {
