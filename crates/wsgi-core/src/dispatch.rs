@@ -35,7 +35,7 @@ use crate::error::Error;
 use crate::error_page::{log_failure, page_message, rich_page};
 use crate::framing::Framing;
 use crate::response_body::{Outgoing, RequestContext, ResponseBody, StreamError};
-use crate::start_response::{Head, StartResponse};
+use crate::start_response::{keep_spare_map, Head, StartResponse};
 
 /// Per-service values computed once rather than per request.
 #[derive(Debug, Clone)]
@@ -191,10 +191,16 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     // The call owns the application handle and the environ, so that when it
     // `write()`s and then awaits, the head and those bytes can go out while
     // it goes on, as the body's first item. The request head and any
-    // unread input go when it returns.
+    // unread input go when it returns; the request's header map is kept
+    // for this thread's next response head.
     let responder = start_response.clone();
     let mut call = Box::pin(
-        AssertUnwindSafe(async move { app.call(&mut environ, responder).await }).catch_unwind(),
+        AssertUnwindSafe(async move {
+            let called = app.call(&mut environ, responder).await;
+            keep_spare_map(std::mem::take(environ.headers_mut()));
+            called
+        })
+        .catch_unwind(),
     );
     let call_or_write = poll_fn(|cx| match call.as_mut().poll(cx) {
         Poll::Ready(called) => Poll::Ready(Some(called)),
