@@ -255,9 +255,16 @@ impl Connection {
 
     /// What a trusted proxy's forwarding headers say, if the client is one
     /// and sent any.
-    pub(crate) fn forwarded(&self, headers: &http::HeaderMap) -> Option<Forwarded> {
+    /// `forwarding`: whether a forwarding header is present, when the
+    /// caller already knows (else the headers are searched).
+    pub(crate) fn forwarded(
+        &self,
+        headers: &http::HeaderMap,
+        forwarding: Option<bool>,
+    ) -> Option<Forwarded> {
         let server = self.inner.server.as_ref()?;
-        if !crate::forwarded::any_header(headers) || !self.is_trusted_proxy() {
+        let forwarding = forwarding.unwrap_or_else(|| crate::forwarded::any_header(headers));
+        if !forwarding || !self.is_trusted_proxy() {
             return None;
         }
         let forwarded = Forwarded::from_headers(headers, &server.proxies);

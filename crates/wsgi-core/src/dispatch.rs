@@ -35,7 +35,7 @@ use crate::error::Error;
 use crate::error_page::{log_failure, page_message, rich_page};
 use crate::framing::Framing;
 use crate::response_body::{Outgoing, RequestContext, ResponseBody, StreamError};
-use crate::start_response::{Head, StartResponse};
+use crate::start_response::{keep_spare_map, Head, StartResponse};
 
 /// Per-service values computed once rather than per request.
 #[derive(Debug, Clone)]
@@ -71,17 +71,36 @@ struct Answer<'s> {
 }
 
 impl Answer<'_> {
+    /// The request context, taken out for a response body: the `Uri` is
+    /// moved, not cloned (an `Answer` answers once).
+    fn take_request(&mut self) -> RequestContext {
+        RequestContext {
+            method: self.request.method.clone(),
+            uri: std::mem::take(&mut self.request.uri),
+            peer: self.request.peer,
+        }
+    }
+
+    /// The access record, told the request, when the log is on.
+    fn take_log(&mut self) -> Option<Box<AccessRecord>> {
+        let mut log = self.log.take()?;
+        let RequestContext { method, uri, .. } = self.take_request();
+        log.set_request(method, uri);
+        Some(log)
+    }
+
     /// The error page for an error raised before the head was sent: plain
     /// text, or HTML or JSON when the request's `Accept` prefers them (as
     /// the error pages of a `WsgiHandler` are), saying what
-    /// [`page_message`] says.
-    fn error(self, error: Error) -> Response<ResponseBody> {
+    /// [`page_message`] says. Taken by reference (and answered once) so
+    /// that the answer stays where the dispatch future holds it.
+    fn error(&mut self, error: Error) -> Response<ResponseBody> {
         let status = error.status();
         if status.is_server_error() {
             let request = &self.request;
             log_failure(&error, &request.method, &request.uri, request.peer);
         }
-        let RequestContext { method, uri, .. } = self.request;
+        let method = self.request.method.clone();
         let (content_type, text) = match page_message(&error, self.debug) {
             None => (None, String::new()),
             Some(message) => match rich_page(self.accept.as_ref(), status, &message) {
@@ -89,10 +108,7 @@ impl Answer<'_> {
                 None => (Some(TEXT_PLAIN), format!("{message}\n")),
             },
         };
-        let log = self.log.map(|mut log| {
-            log.set_request(method.clone(), uri);
-            log
-        });
+        let log = self.take_log();
         let mut response = plain_response(status, content_type, text, &method, self.settings, log);
         // `Location` for redirects, `Allow` for 405, ... from an `HttpError`.
         if let Some(headers) = error.headers() {
@@ -163,7 +179,7 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     settings: &Settings,
 ) -> Response<ResponseBody> {
     let start_response = StartResponse::new();
-    let answer = Answer {
+    let mut answer = Answer {
         settings,
         debug: environ.config().debug,
         request: RequestContext::capture(&environ),
@@ -175,10 +191,16 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
     // The call owns the application handle and the environ, so that when it
     // `write()`s and then awaits, the head and those bytes can go out while
     // it goes on, as the body's first item. The request head and any
-    // unread input go when it returns.
+    // unread input go when it returns; the request's header map is kept
+    // for this thread's next response head.
     let responder = start_response.clone();
     let mut call = Box::pin(
-        AssertUnwindSafe(async move { app.call(&mut environ, responder).await }).catch_unwind(),
+        AssertUnwindSafe(async move {
+            let called = app.call(&mut environ, responder).await;
+            keep_spare_map(std::mem::take(environ.headers_mut()));
+            called
+        })
+        .catch_unwind(),
     );
     let call_or_write = poll_fn(|cx| match call.as_mut().poll(cx) {
         Poll::Ready(called) => Poll::Ready(Some(called)),
@@ -216,7 +238,9 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         Ok(whole) => whole,
         Err(body) => {
             let head_now = answer.request.method == Method::HEAD || body.sends_head_at_once();
-            let mut outgoing = Outgoing::new(body, Some(start_response.clone()));
+            // Boxed here, not only in `ResponseBody`: `Rest` stays small,
+            // so the common `Rest::Whole` moves in registers.
+            let mut outgoing = Box::new(Outgoing::new(body, Some(start_response.clone())));
             if !head_now || !start_response.is_started() {
                 if let Err(error) = outgoing.read_first(timeout).await {
                     return answer.error(error.into_error());
@@ -234,7 +258,7 @@ pub(crate) async fn dispatch<A: Application + ?Sized>(
         Err(refused) => return answer.error(Error::new(refused)),
     };
     start_response.recycle();
-    respond(head, rest, answer, timeout)
+    respond(head, rest, &mut answer, timeout)
 }
 
 /// The body left to send once the head is known.
@@ -243,7 +267,7 @@ enum Rest {
     /// goes out as one frame without the streaming machinery.
     Whole(Bytes),
     /// Anything else, its first chunk read.
-    Stream(Outgoing),
+    Stream(Box<Outgoing>),
 }
 
 impl Rest {
@@ -280,7 +304,7 @@ impl Rest {
 fn respond(
     head: Head,
     mut rest: Rest,
-    mut answer: Answer<'_>,
+    answer: &mut Answer<'_>,
     timeout: Option<Duration>,
 ) -> Response<ResponseBody> {
     let Head {
@@ -338,7 +362,8 @@ fn respond(
 
     let body = match rest {
         Rest::Stream(outgoing) if framing.sends_body() => {
-            ResponseBody::streaming(outgoing, declared, timeout, answer.request, answer.log)
+            let log = answer.log.take();
+            ResponseBody::streaming(outgoing, declared, timeout, answer.take_request(), log)
         }
         rest => {
             let bytes = match rest {
@@ -347,12 +372,7 @@ fn respond(
                 // ended.
                 _ => Bytes::new(),
             };
-            let RequestContext { method, uri, .. } = answer.request;
-            let log = answer.log.map(|mut log| {
-                log.set_request(method, uri);
-                log
-            });
-            ResponseBody::full(bytes, log)
+            ResponseBody::full(bytes, answer.take_log())
         }
     };
     let mut response = Response::new(body);

@@ -1,6 +1,7 @@
 //! `WsgiService`: its overview is on the re-export in `lib.rs`.
 
 use std::any::TypeId;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
@@ -99,6 +100,7 @@ impl<A: Application + ?Sized> WsgiService<A> {
         &self,
         request: Request<B>,
         connection: Option<Connection>,
+        hosts: Option<&HostCache>,
     ) -> ResponseFuture
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -110,6 +112,7 @@ impl<A: Application + ?Sized> WsgiService<A> {
             &self.settings,
             request,
             connection,
+            hosts,
         )
     }
 }
@@ -118,13 +121,15 @@ impl<A: Application + ?Sized> WsgiService<A> {
 /// [`Connection`] in the request's extensions, becomes `pulsar.connection`,
 /// and the request counts as in flight on it until its response body is
 /// done. The whole request runs in one
-/// boxed future, so the environ is not moved between boxes.
+/// boxed future, so the environ is not moved between boxes. `hosts`, the
+/// connection's last valid `Host`, spares re-checking the same one.
 pub(crate) fn respond_with<A, B>(
     app: Arc<A>,
     config: &Arc<Config>,
     settings: &Arc<Settings>,
     request: Request<B>,
     connection: Option<Connection>,
+    hosts: Option<&HostCache>,
 ) -> ResponseFuture
 where
     A: Application + ?Sized,
@@ -152,7 +157,7 @@ where
     // a request built in code or by another server is its caller's business.
     let bad_host = connection
         .as_ref()
-        .and_then(|_| host_problem(head.version, checked.host, checked.hosts));
+        .and_then(|_| host_problem(head.version, checked.host, checked.hosts, hosts));
     // One `Arc` clone per request: the future must be `'static`.
     let settings = Arc::clone(settings);
     if bad_host.is_some() || too_large || unmet_expectation {
@@ -186,16 +191,18 @@ where
         });
     }
     let accept = checked.accept.cloned();
+    let forwarding = checked.forwarding;
     // Boxed once here: the environ then moves into the application call
     // as a pointer, not as several hundred bytes of every future it
     // passes through.
-    let environ = Box::new(Environ::new(
+    let environ = Box::new(Environ::build(
         head,
         // A silent client must not hold the request forever: between body
         // bytes, the same patience as for a request head.
         Input::new(body, limit).with_idle_timeout(config.header_read_timeout),
         Arc::clone(config),
         connection,
+        Some(forwarding),
     ));
     Box::pin(async move {
         let mut response = if environ.is_outside_mount() {
@@ -240,6 +247,9 @@ struct RequestChecks<'a> {
     /// The first `Host`, and how many there are.
     host: Option<&'a http::HeaderValue>,
     hosts: usize,
+    /// A forwarding header (`Forwarded`, `X-Forwarded-*`) is present: only
+    /// then does the environ look for a trusted proxy's headers.
+    forwarding: bool,
 }
 
 impl<'a> RequestChecks<'a> {
@@ -250,6 +260,7 @@ impl<'a> RequestChecks<'a> {
             accept: None,
             host: None,
             hosts: 0,
+            forwarding: false,
         };
         for (name, value) in headers {
             if name == http::header::HOST {
@@ -261,6 +272,8 @@ impl<'a> RequestChecks<'a> {
                 checks.expect = checks.expect.or(Some(value));
             } else if name == http::header::ACCEPT {
                 checks.accept = checks.accept.or(Some(value));
+            } else if !checks.forwarding {
+                checks.forwarding = crate::forwarded::is_forwarding_header(name);
             }
         }
         checks
@@ -275,14 +288,58 @@ fn host_problem(
     version: Version,
     host: Option<&http::HeaderValue>,
     hosts: usize,
+    cache: Option<&HostCache>,
 ) -> Option<&'static str> {
     match host {
         None if version == Version::HTTP_11 => Some("HTTP/1.1 requests must carry a Host header."),
         Some(_) if hosts > 1 => Some("A request may carry only one Host header."),
-        Some(host) if !valid_host(host.as_bytes()) => {
-            Some("The Host header is not a valid host[:port].")
+        Some(host) => {
+            let host = host.as_bytes();
+            if cache.is_some_and(|cache| cache.holds(host)) {
+                return None;
+            }
+            if !valid_host(host) {
+                return Some("The Host header is not a valid host[:port].");
+            }
+            if let Some(cache) = cache {
+                cache.keep(host);
+            }
+            None
         }
         _ => None,
+    }
+}
+
+/// The last `Host` value found valid on one connection, whose requests
+/// nearly always carry the same one: comparing bytes costs less than
+/// checking each against the grammar again. Per connection (not shared
+/// between threads), and a copy, so no request's buffer is kept alive.
+#[derive(Default)]
+pub(crate) struct HostCache {
+    bytes: Cell<[u8; HostCache::MAX]>,
+    /// 0: nothing kept (an empty `Host` is checked at once anyway).
+    len: Cell<u8>,
+}
+
+impl HostCache {
+    /// Longer values are checked every time.
+    const MAX: usize = 32;
+
+    fn holds(&self, host: &[u8]) -> bool {
+        let len = usize::from(self.len.get());
+        len != 0 && len == host.len() && self.bytes.get()[..len] == *host
+    }
+
+    fn keep(&self, host: &[u8]) {
+        if let Some(len) = u8::try_from(host.len())
+            .ok()
+            .filter(|_| host.len() <= Self::MAX)
+        {
+            let mut bytes = [0; Self::MAX];
+            bytes[..host.len()].copy_from_slice(host);
+            self.bytes.set(bytes);
+            self.len.set(len);
+        }
     }
 }
 
@@ -388,7 +445,7 @@ where
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
-        self.respond(request, None)
+        self.respond(request, None, None)
     }
 }
 
@@ -409,7 +466,7 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let (app, config, settings) = self.service_parts();
-        respond_with(app, config, settings, request, None)
+        respond_with(app, config, settings, request, None, None)
     }
 }
 
@@ -438,7 +495,7 @@ where
         );
         return Box::pin(std::future::ready(Ok(response)));
     }
-    respond_with(Arc::new(app), config, settings, request, None)
+    respond_with(Arc::new(app), config, settings, request, None, None)
 }
 
 /// The [start-up check](Application::check) of a handler type served by
@@ -475,7 +532,26 @@ fn check_once<A: Application>(app: &A, config: &Config) -> Option<Arc<str>> {
 
 #[cfg(test)]
 mod tests {
-    use super::valid_host;
+    use super::{host_problem, valid_host, HostCache};
+    use http::{HeaderValue, Version};
+
+    #[test]
+    fn a_kept_host_spares_only_the_same_bytes() {
+        let cache = HostCache::default();
+        let check = |host: &str| {
+            let host = HeaderValue::from_str(host).unwrap();
+            host_problem(Version::HTTP_11, Some(&host), 1, Some(&cache))
+        };
+        assert_eq!(check("example.com:8080"), None);
+        assert!(cache.holds(b"example.com:8080"));
+        assert!(check("example.com:8080x").is_some());
+        assert!(check("example.com:808").is_none());
+        assert!(check("a b").is_some());
+        // Too long to keep: checked each time, still answered right.
+        let long = format!("{}.example", "a".repeat(40));
+        assert_eq!(check(&long), None);
+        assert!(!cache.holds(long.as_bytes()));
+    }
 
     #[test]
     fn valid_hosts() {

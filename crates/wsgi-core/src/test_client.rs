@@ -135,7 +135,7 @@ impl<A: Application> TestClient<A> {
     /// Sends `request` and collects the whole response.
     pub async fn request<T: Into<Bytes>>(&self, request: Request<T>) -> TestResponse {
         let request = request.map(|body| Full::new(body.into()));
-        let response = match self.service.respond(request, None).await {
+        let response = match self.service.respond(request, None, None).await {
             Ok(response) => response,
             Err(never) => match never {},
         };

@@ -173,10 +173,22 @@ impl Environ {
     /// Builds an environ from a request head and body, for the given
     /// configuration and connection. The server does this for every request.
     pub fn new(
+        head: http::request::Parts,
+        input: Input,
+        config: Arc<Config>,
+        connection: Option<Connection>,
+    ) -> Self {
+        Environ::build(head, input, config, connection, None)
+    }
+
+    /// [`Environ::new`], told by `forwarding` whether a forwarding header
+    /// is present when the caller's own pass over the headers found out.
+    pub(crate) fn build(
         mut head: http::request::Parts,
         input: Input,
         config: Arc<Config>,
         connection: Option<Connection>,
+        forwarding: Option<bool>,
     ) -> Self {
         target_authority_is_the_host(&mut head);
         // The scheme, the client and the mount point, as the connection
@@ -185,7 +197,7 @@ impl Environ {
             https,
             forwarded,
             script_name: proxy_prefix,
-        } = forwarded::apply(connection.as_ref(), &config, &mut head);
+        } = forwarded::apply(connection.as_ref(), &config, &mut head, forwarding);
         let mut outside_mount = false;
         let script_name = if let Some(prefix) = proxy_prefix {
             // The proxy mounts the application there; whether it stripped

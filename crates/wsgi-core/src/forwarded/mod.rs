@@ -104,10 +104,12 @@ static X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port"
 
 /// Whether any forwarding header is present (a cheap test before parsing).
 pub(crate) fn any_header(headers: &HeaderMap) -> bool {
-    headers.keys().any(|name| {
-        let name = name.as_str();
-        name == "forwarded" || name.starts_with("x-forwarded-")
-    })
+    headers.keys().any(is_forwarding_header)
+}
+
+/// `Forwarded` or an `X-Forwarded-*` header.
+pub(crate) fn is_forwarding_header(name: &HeaderName) -> bool {
+    name == http::header::FORWARDED || name.as_str().starts_with("x-forwarded-")
 }
 
 impl Forwarded {

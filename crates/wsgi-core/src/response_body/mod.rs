@@ -102,6 +102,7 @@ pub(crate) struct RequestContext {
 }
 
 impl RequestContext {
+    #[inline]
     pub(crate) fn capture(environ: &Environ) -> Self {
         RequestContext {
             method: environ.method().clone(),
@@ -216,7 +217,7 @@ impl ResponseBody {
     /// `declared` bytes and each wait to `timeout`. Everything already read
     /// in one chunk goes out as one frame.
     pub(crate) fn streaming(
-        mut outgoing: Outgoing,
+        mut outgoing: Box<Outgoing>,
         declared: Option<u64>,
         timeout: Option<Duration>,
         context: RequestContext,
@@ -232,8 +233,7 @@ impl ResponseBody {
             // The context is kept too, for the error log of an abort.
             log.set_request(context.method.clone(), context.uri.clone());
         }
-        let mut body =
-            ResponseBody::with_phase(Phase::Streaming(Box::new(outgoing)), declared, log);
+        let mut body = ResponseBody::with_phase(Phase::Streaming(outgoing), declared, log);
         body.context = Some(Box::new(context));
         body.timer = timeout.map(|timeout| {
             Box::new(Timer {

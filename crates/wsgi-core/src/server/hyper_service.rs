@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use crate::application::Application;
 use crate::connection::Connection;
 use crate::response_body::ResponseBody;
-use crate::service::{ResponseFuture, WsgiService};
+use crate::service::{HostCache, ResponseFuture, WsgiService};
 
 use super::generation::RequestCounter;
 use super::hooks::{Hooks, RequestInfo, ResponseInfo};
@@ -23,6 +23,8 @@ pub(super) struct ConnService<A: ?Sized> {
     pub(super) connection: Connection,
     pub(super) counter: Option<Arc<RequestCounter>>,
     pub(super) hooks: Arc<Hooks>,
+    /// The connection's last valid `Host`.
+    pub(super) hosts: HostCache,
 }
 
 impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for ConnService<A> {
@@ -43,7 +45,9 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
         });
         // Made now so the request counts as in flight during `pre_request`;
         // the application is only called when it is polled.
-        let respond = self.service.respond(request, Some(self.connection.clone()));
+        let respond =
+            self.service
+                .respond(request, Some(self.connection.clone()), Some(&self.hosts));
         let Some(info) = info else {
             return respond;
         };

@@ -81,6 +81,11 @@ struct Deadlines {
     phase: Phase,
     // No byte of the next request received yet.
     awaiting: bool,
+    // The head deadline of a request whose first bytes just arrived is
+    // not computed yet: it is, at the first read that then finds nothing
+    // (hyper reads again at once while a head is incomplete), so a head
+    // read whole costs no clock read.
+    head_clock_due: bool,
     // When the connection last became idle (or was accepted).
     idle_since: Instant,
     // The deadline was moved to the end of the shutdown's quiet period.
@@ -107,6 +112,7 @@ impl<T> TimedIo<T> {
                 connection,
                 phase: Phase::Head,
                 awaiting: true,
+                head_clock_due: false,
                 idle_since: Instant::now(),
                 quieting: false,
                 seen: 0,
@@ -136,6 +142,7 @@ impl Deadlines {
             self.seen = started;
             self.phase = Phase::Idle;
             self.awaiting = true;
+            self.head_clock_due = false;
             self.quieting = false;
             self.idle_since = Instant::now();
             self.deadline_at = self.idle_since + self.keep_alive;
@@ -182,11 +189,15 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
                 // flight.
                 if state.phase == Phase::Idle && !state.connection.is_http2() {
                     state.phase = Phase::Head;
-                    state.deadline_at = Instant::now() + state.header_timeout;
+                    state.head_clock_due = true;
                 }
             }
         }
         if result.is_pending() && state.phase != Phase::Busy {
+            if state.head_clock_due {
+                state.head_clock_due = false;
+                state.deadline_at = Instant::now() + state.header_timeout;
+            }
             // Shutting down, and no request has begun to arrive.
             let ending =
                 state.awaiting && state.connection.is_closing() && !state.connection.is_http2();

@@ -23,6 +23,7 @@ use super::hyper_settings::{connection_builders, Builders};
 use super::listener::{Accepted, BoundAddr, Listener, StdListener};
 use super::proxy_protocol;
 use super::serving::Serving;
+use crate::service::HostCache;
 
 /// What one worker needs to serve.
 pub(super) struct Worker<A> {
@@ -158,6 +159,7 @@ impl<A: Application + Clone> Worker<A> {
             connection: connection.clone(),
             counter: generation.counter.clone(),
             hooks: Arc::clone(&self.hooks),
+            hosts: HostCache::default(),
         };
         let serving = Serving {
             connection,

@@ -1,6 +1,8 @@
 //! The validated response head: statuses, header names and values, and
 //! the hop-by-hop headers only the server may set.
 
+use std::cell::Cell;
+
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use super::{IntoStatus, StartResponseError, Status};
@@ -13,6 +15,36 @@ pub(crate) struct Head {
     pub(crate) content_length: Option<u64>,
     /// The application set `Server` itself (else the server adds its own).
     pub(crate) has_server: bool,
+}
+
+thread_local! {
+    /// A finished request's header map, emptied, for the thread's next
+    /// response head. hyper hands each response's map, emptied, to the
+    /// connection's next request, so with this the maps go round without
+    /// an allocation (two, and their frees, per request before).
+    static SPARE_MAP: Cell<Option<HeaderMap>> = const { Cell::new(None) };
+}
+
+/// A larger map is dropped rather than kept: a head rarely needs it.
+const SPARE_MAP_MAX: usize = 64;
+
+/// Keeps `map`, a request's headers once the application is done with
+/// them, for the thread's next response head.
+pub(crate) fn keep_spare_map(mut map: HeaderMap) {
+    if map.capacity() == 0 || map.capacity() > SPARE_MAP_MAX {
+        return;
+    }
+    map.clear();
+    let _ = SPARE_MAP.try_with(|spare| spare.set(Some(map)));
+}
+
+/// An empty map with room for `capacity` headers: the spare one when it
+/// has the room.
+fn map_with_capacity(capacity: usize) -> HeaderMap {
+    match SPARE_MAP.try_with(Cell::take) {
+        Ok(Some(map)) if map.capacity() >= capacity => map,
+        _ => HeaderMap::with_capacity(capacity),
+    }
 }
 
 /// Whether `name` is a hop-by-hop header, which only the server may set:
@@ -42,7 +74,7 @@ where
     let iter = headers.into_iter();
     // Room for the `Content-Length` and `Server` the server may add: a
     // `HeaderMap` that grows rehashes every entry.
-    let mut map = HeaderMap::with_capacity(iter.size_hint().0 + 2);
+    let mut map = map_with_capacity(iter.size_hint().0 + 2);
     let mut content_length = None;
     let mut has_server = false;
     for (name, value) in iter {

@@ -18,7 +18,7 @@ use crate::error::Error;
 
 pub use error::StartResponseError;
 use head::{build_head, head_from_map};
-pub(crate) use head::{is_hop_by_hop, Head};
+pub(crate) use head::{is_hop_by_hop, keep_spare_map, Head};
 pub use status::{IntoStatus, Status};
 
 #[derive(Debug, Default)]
@@ -426,6 +426,20 @@ mod tests {
         ));
         // A refused call poisons the response even if the app ignores it.
         assert!(sr.take_head().is_err());
+    }
+
+    #[test]
+    fn a_kept_request_map_comes_back_empty() {
+        let mut request = HeaderMap::new();
+        request.insert(header::HOST, HeaderValue::from_static("example.com"));
+        request.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        keep_spare_map(request);
+        let sr = StartResponse::new();
+        sr.start("200 OK", [("Content-Type", "text/plain")])
+            .unwrap();
+        let head = sr.take_head().unwrap().unwrap();
+        assert_eq!(head.headers.len(), 1);
+        assert_eq!(head.headers[header::CONTENT_TYPE], "text/plain");
     }
 
     #[test]
