@@ -56,7 +56,7 @@ const WORKLOADS: &[Workload] = &[
         metric: "rps",
         unit: "req/s",
         higher_better: true,
-        target: "≥ 1.00× hyper, ≥ 1.05× axum",
+        target: "≥ 1.00× hyper, ≥ 1.10× axum",
     },
     Workload {
         key: "hello-64",
@@ -88,7 +88,7 @@ const WORKLOADS: &[Workload] = &[
         metric: "rps",
         unit: "req/s",
         higher_better: true,
-        target: "≥ 0.90× raw-hyper hello",
+        target: "≥ 0.85× raw-hyper hello",
     },
     Workload {
         key: "stream-small",
@@ -128,7 +128,7 @@ const WORKLOADS: &[Workload] = &[
         metric: "rps",
         unit: "req/s",
         higher_better: true,
-        target: "",
+        target: "≥ 1.00× hyper",
     },
     Workload {
         key: "idle-10k",
@@ -144,7 +144,7 @@ const WORKLOADS: &[Workload] = &[
         metric: "rps",
         unit: "req/s",
         higher_better: true,
-        target: "",
+        target: "≥ 1.00× hyper",
     },
     Workload {
         key: "typed-json",
