@@ -330,6 +330,26 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_value_from_a_variable_names_the_variable() {
+        // A variable no other test sets.
+        std::env::set_var("WSGI_UNIT_TODO_PAGE_SIZE", "many");
+        let from_variable = Config::try_from_args_with::<Todo>(["app"]);
+        let from_flag = Config::try_from_args_with::<Todo>(["app", "--page-size", "lots"]);
+        std::env::remove_var("WSGI_UNIT_TODO_PAGE_SIZE");
+        let err = from_variable.unwrap_err().to_string();
+        assert!(
+            err.contains("'many'")
+                && err.contains("(given by WSGI_UNIT_TODO_PAGE_SIZE, the variable of --page-size)"),
+            "{err}"
+        );
+        let err = from_flag.unwrap_err().to_string();
+        assert!(
+            err.contains("'lots'") && !err.contains("WSGI_UNIT_TODO_PAGE_SIZE"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn a_required_setting_can_come_from_the_file() {
         let err = Config::try_from_args_with::<Required>(["app"]).unwrap_err();
         assert!(err.to_string().contains("--token"), "{err}");

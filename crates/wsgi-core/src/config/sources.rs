@@ -79,6 +79,45 @@ fn read_matches(matches: &ArgMatches) -> Result<Overrides, ConfigError> {
     Ok(overrides)
 }
 
+/// clap's error for a bad value, saying so when the value came from an
+/// environment variable rather than the flag clap names (as
+/// [`read_matches`] says it for the server's own settings).
+fn name_the_variable(command: &Command, args: &[OsString], error: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        error.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return error;
+    }
+    let Some(ContextValue::String(shown)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    let from_variable = command.get_arguments().find_map(|arg| {
+        let long = arg.get_long()?;
+        let variable = arg.get_env()?;
+        let flag = format!("--{long}");
+        // clap shows the flag as `--name <VALUE>` or `--name[=<VALUE>]`.
+        let named = shown == &flag
+            || shown.starts_with(&format!("{flag} "))
+            || shown.starts_with(&format!("{flag}["));
+        let on_command_line = args.iter().any(|given| {
+            given
+                .to_str()
+                .is_some_and(|given| given == flag || given.starts_with(&format!("{flag}=")))
+        });
+        (named && !on_command_line && std::env::var_os(variable).is_some())
+            .then(|| format!("{}, the variable of {flag}", variable.to_string_lossy()))
+    });
+    let Some(origin) = from_variable else {
+        return error;
+    };
+    let rendered = error.to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    clap::Error::raw(error.kind(), format!("{message} (given by {origin})\n")).with_cmd(command)
+}
+
 /// The `--config` file: the server's settings, and the `[app]` table
 /// for the application's.
 struct File {
@@ -194,9 +233,10 @@ impl Config {
                 file = Some(read);
             }
         }
-        let matches = command
-            .try_get_matches_from(args)
-            .map_err(ConfigError::Args)?;
+        let matches = match command.try_get_matches_from_mut(&args) {
+            Ok(matches) => matches,
+            Err(error) => return Err(ConfigError::Args(name_the_variable(&command, &args, error))),
+        };
         let mut overrides = Overrides::default();
         if let Some(path) = matches.get_one::<PathBuf>("config") {
             let read = match file {
