@@ -11,8 +11,8 @@
 # summed over every process of the server, and its calls of libc's malloc
 # (granian's Rust side uses an allocator of its own, so its count says
 # little). Needs the venv of .ci/python.sh
-# (the installed wheel is what is measured: benchmarks/python.sh installs
-# the release one), valgrind and h2load (nghttp2-client). On a loaded
+# (it installs the release wheel first, with benchmarks/python-wheel.sh),
+# valgrind and h2load (nghttp2-client). On a loaded
 # machine, valgrind's slowness can make an inline call of wsgi-rs look
 # blocked, sending calls back to the thread pool mid-run (more
 # instructions): RUST_LOG=wsgi_python=info KEEP=1 keeps the log, where
@@ -24,6 +24,9 @@ N=${2:-2000}
 URL_PATH=${3:-/}
 PORT=${PORT:-18291}
 VENV=$(pwd)/${PYTHON_VENV:-target/python-venv}
+# The release wheel, not CI's dev-profile one (WHEEL=installed keeps
+# whatever is installed).
+[ "${WHEEL:-}" = installed ] || [ "$SERVER" != wsgi-rs ] || PYTHON_VENV=$VENV benchmarks/python-wheel.sh
 OUT=$(mktemp -d)
 trap '[ -n "${KEEP:-}" ] && echo "kept $OUT" || rm -rf "$OUT"' EXIT
 cd benchmarks/python

@@ -55,11 +55,7 @@ for tool in maturin granian gunicorn; do
     [ -x "$VENV/bin/$tool" ] || { echo "$VENV/bin/$tool is missing: run .ci/python.sh first" >&2; exit 2; }
 done
 # The release wheel is what is measured (CI installs a dev-profile one).
-echo "== maturin build --release"
-rm -f target/wheels-release/wsgi_rs-*.whl
-"$VENV/bin/maturin" build --release --locked -q -m crates/wsgi-python/Cargo.toml \
-    -i "$VENV/bin/python" -o target/wheels-release
-"$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels-release/wsgi_rs-*.whl
+PYTHON_VENV=$VENV benchmarks/python-wheel.sh
 
 OUT=benchmarks/results
 mkdir -p "$OUT"
