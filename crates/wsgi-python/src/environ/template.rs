@@ -76,11 +76,14 @@ impl Value<'_> {
         }
     }
 
-    fn text(&self) -> Cow<'_, str> {
+    /// The value as a new Python string.
+    fn to_python<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
         match self {
-            Value::Text(text) => Cow::Borrowed(text),
-            Value::Port(port) => Cow::Owned(port.to_string()),
-            Value::Addr(addr) => Cow::Owned(addr.to_string()),
+            Value::Text(text) => PyString::new(py, text),
+            // A port changes with each client connection: written on the
+            // stack rather than into a new `String`.
+            Value::Port(port) => PyString::new(py, port_text(*port, &mut [0; 5])),
+            Value::Addr(addr) => PyString::new(py, &addr.to_string()),
         }
     }
 }
@@ -126,13 +129,7 @@ impl State {
                 return object.clone_ref(py);
             }
         }
-        let object = match value {
-            // A port changes with each client connection: written on the
-            // stack rather than into a new `String`.
-            Value::Port(port) => PyString::new(py, port_text(*port, &mut [0; 5])),
-            _ => PyString::new(py, &value.text()),
-        }
-        .unbind();
+        let object = value.to_python(py).unbind();
         if let Some(kept) = value.kept() {
             self.recent[i] = Some((kept, object.clone_ref(py)));
         }
