@@ -189,6 +189,7 @@ mod macro_support;
 pub mod middleware;
 mod response;
 pub mod response_body;
+mod response_future;
 pub mod router;
 #[cfg(feature = "server")]
 pub mod server;
@@ -279,7 +280,7 @@ pub use input::{Input, InputError};
 /// ```
 pub use response::WsgiResponse;
 pub use response::{Content, Html, IntoResponse, IntoResponseParts, Redirect};
-pub use service::ResponseFuture;
+pub use response_future::ResponseFuture;
 /// Applications as tower services.
 ///
 /// [`WsgiService`] turns any [`Application`] into a

@@ -5,8 +5,6 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::task::{Context, Poll};
 
@@ -16,13 +14,14 @@ use http::{Request, Response, StatusCode, Version};
 use crate::application::Application;
 use crate::config::Config;
 use crate::connection::Connection;
-use crate::dispatch::{dispatch, text_response, Settings};
+use crate::dispatch::{text_response, Dispatch, Settings};
 use crate::environ::Environ;
 use crate::error::BoxError;
 use crate::extract::{CheckError, Provided};
 use crate::handler::WsgiHandler;
 use crate::input::Input;
 use crate::response_body::ResponseBody;
+use crate::response_future::ResponseFuture;
 
 /// An [`Application`] as a `tower::Service`. Cheap to clone.
 pub struct WsgiService<A: ?Sized> {
@@ -120,9 +119,10 @@ impl<A: Application + ?Sized> WsgiService<A> {
 /// Handles one request with `app`. The `connection` given, else a
 /// [`Connection`] in the request's extensions, becomes `pulsar.connection`,
 /// and the request counts as in flight on it until its response body is
-/// done. The whole request runs in one
-/// boxed future, so the environ is not moved between boxes. `hosts`, the
-/// connection's last valid `Host`, spares re-checking the same one.
+/// done. For a response known in full, the application's call, which
+/// holds the environ, is the one future allocated (`response_future.rs`).
+/// `hosts`, the connection's last valid `Host`, spares re-checking the
+/// same one.
 pub(crate) fn respond_with<A, B>(
     app: Arc<A>,
     config: &Arc<Config>,
@@ -158,43 +158,35 @@ where
     let bad_host = connection
         .as_ref()
         .and_then(|_| host_problem(head.version, checked.host, checked.hosts, hosts));
-    // One `Arc` clone per request: the future must be `'static`.
-    let settings = Arc::clone(settings);
     if bad_host.is_some() || too_large || unmet_expectation {
-        return Box::pin(async move {
-            let (status, text) = if let Some(problem) = bad_host {
-                (StatusCode::BAD_REQUEST, format!("{problem}\n"))
-            } else if unmet_expectation {
-                (
-                    StatusCode::EXPECTATION_FAILED,
-                    "Unsupported Expect header: only `Expect: 100-continue` is understood.\n"
-                        .to_owned(),
-                )
-            } else {
-                (
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("Request body is larger than the {limit}-byte limit.\n"),
-                )
-            };
-            let mut response = text_response(status, text, &head.method, &settings);
-            if head.version < Version::HTTP_2 {
-                // The unread body would be taken as the next request.
-                response.headers_mut().insert(
-                    http::header::CONNECTION,
-                    http::HeaderValue::from_static("close"),
-                );
-            }
-            if let Some(in_flight) = in_flight {
-                response.body_mut().track(in_flight);
-            }
-            Ok(response)
-        });
+        let (status, text) = if let Some(problem) = bad_host {
+            (StatusCode::BAD_REQUEST, format!("{problem}\n"))
+        } else if unmet_expectation {
+            (
+                StatusCode::EXPECTATION_FAILED,
+                "Unsupported Expect header: only `Expect: 100-continue` is understood.\n"
+                    .to_owned(),
+            )
+        } else {
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body is larger than the {limit}-byte limit.\n"),
+            )
+        };
+        let mut response = text_response(status, text, &head.method, settings);
+        if version < Version::HTTP_2 {
+            // The unread body would be taken as the next request.
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        return ResponseFuture::answered(response, in_flight, version);
     }
     let accept = checked.accept.cloned();
     let forwarding = checked.forwarding;
-    // Boxed once here: the environ then moves into the application call
-    // as a pointer, not as several hundred bytes of every future it
-    // passes through.
+    // Boxed: the application's call then holds it as a pointer, not as
+    // several hundred bytes that every move of the call's future copies.
     let environ = Box::new(Environ::build(
         head,
         // A silent client must not hold the request forever: between body
@@ -204,37 +196,19 @@ where
         connection,
         Some(forwarding),
     ));
-    Box::pin(async move {
-        let mut response = if environ.is_outside_mount() {
-            // No `SCRIPT_NAME` + `PATH_INFO` split rebuilds this path: it is
-            // not the application's (see `Config::script_name`).
-            let text = format!(
-                "Not Found: this server serves only paths under {}\n",
-                environ.script_name()
-            );
-            text_response(StatusCode::NOT_FOUND, text, environ.method(), &settings)
-        } else {
-            dispatch(app, environ, accept, &settings).await
-        };
-        if let Some(in_flight) = in_flight {
-            // The server is shutting down: this HTTP/1 response ends the
-            // connection, so the client sends nothing more on it (HTTP/2
-            // has GOAWAY instead). See `server/timeouts.rs`.
-            // A `101` keeps its `Connection: upgrade`: the socket it
-            // becomes closes itself (a WebSocket sends close 1001).
-            if in_flight.connection_closing()
-                && version < Version::HTTP_2
-                && response.status() != StatusCode::SWITCHING_PROTOCOLS
-            {
-                response.headers_mut().insert(
-                    http::header::CONNECTION,
-                    http::HeaderValue::from_static("close"),
-                );
-            }
-            response.body_mut().track(in_flight);
-        }
-        Ok(response)
-    })
+    if environ.is_outside_mount() {
+        // No `SCRIPT_NAME` + `PATH_INFO` split rebuilds this path: it is
+        // not the application's (see `Config::script_name`).
+        let text = format!(
+            "Not Found: this server serves only paths under {}\n",
+            environ.script_name()
+        );
+        let response = text_response(StatusCode::NOT_FOUND, text, environ.method(), settings);
+        return ResponseFuture::answered(response, in_flight, version);
+    }
+    // One `Arc` clone per request: the answer must be `'static`.
+    let dispatch = Dispatch::new(app, environ, accept, Arc::clone(settings));
+    ResponseFuture::dispatching(dispatch, in_flight, version)
 }
 
 /// The request headers `respond_with` looks at, found in one pass over
@@ -426,10 +400,6 @@ impl<A: ?Sized> fmt::Debug for WsgiService<A> {
     }
 }
 
-/// The future returned by [`WsgiService`].
-pub type ResponseFuture =
-    Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send + 'static>>;
-
 impl<A, B> tower_service::Service<Request<B>> for WsgiService<A>
 where
     A: Application + ?Sized,
@@ -493,7 +463,7 @@ where
             request.method(),
             settings,
         );
-        return Box::pin(std::future::ready(Ok(response)));
+        return ResponseFuture::answered(response, None, Version::HTTP_11);
     }
     respond_with(Arc::new(app), config, settings, request, None, None)
 }

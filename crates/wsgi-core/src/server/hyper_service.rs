@@ -10,7 +10,8 @@ use hyper::body::Incoming;
 use crate::application::Application;
 use crate::connection::Connection;
 use crate::response_body::ResponseBody;
-use crate::service::{HostCache, ResponseFuture, WsgiService};
+use crate::response_future::ResponseFuture;
+use crate::service::{HostCache, WsgiService};
 
 use super::generation::RequestCounter;
 use super::hooks::{Hooks, RequestInfo, ResponseInfo};
@@ -52,12 +53,12 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
             return respond;
         };
         let hooks = Arc::clone(&self.hooks);
-        Box::pin(async move {
+        ResponseFuture::from_future(async move {
             let started = Instant::now();
             if let Some(pre) = &hooks.pre_request {
                 pre(info.clone()).await;
             }
-            let mut response = respond.await?;
+            let Ok(mut response) = respond.await;
             if let Some(post) = hooks.post_request.clone() {
                 let status = response.status();
                 response.body_mut().on_end(Box::new(move |bytes, outcome| {
@@ -71,7 +72,7 @@ impl<A: Application + ?Sized> hyper::service::Service<Request<Incoming>> for Con
                     handle.spawn(post((info, response)));
                 }));
             }
-            Ok(response)
+            response
         })
     }
 }

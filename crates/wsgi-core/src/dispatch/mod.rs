@@ -16,26 +16,24 @@
 //! by `Outgoing` (`response_body/outgoing.rs`), which bodies captured by
 //! middleware share.
 
-use std::future::{poll_fn, Future};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures_util::{FutureExt, StreamExt};
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode};
 
 use crate::access_log::{AccessLogFormat, AccessRecord};
-use crate::application::Application;
 use crate::body::{Body, Outcome};
-use crate::environ::Environ;
 use crate::error::Error;
 use crate::error_page::{log_failure, page_message, rich_page};
 use crate::framing::Framing;
 use crate::response_body::{Outgoing, RequestContext, ResponseBody, StreamError};
-use crate::start_response::{keep_spare_map, Head, StartResponse};
+use crate::start_response::{Head, StartResponse};
+
+mod call;
+
+pub(crate) use call::{Continuation, Dispatch, Dispatched};
 
 /// Per-service values computed once rather than per request.
 #[derive(Debug, Clone)]
@@ -61,8 +59,8 @@ impl Settings {
 
 /// What answering one request needs besides its body: kept from the
 /// environ, which moves into the application call.
-struct Answer<'s> {
-    settings: &'s Settings,
+struct Answer {
+    settings: Arc<Settings>,
     debug: bool,
     request: RequestContext,
     /// For the error page's format.
@@ -70,7 +68,7 @@ struct Answer<'s> {
     log: Option<Box<AccessRecord>>,
 }
 
-impl Answer<'_> {
+impl Answer {
     /// The request context, taken out for a response body: the `Uri` is
     /// moved, not cloned (an `Answer` answers once).
     fn take_request(&mut self) -> RequestContext {
@@ -93,7 +91,7 @@ impl Answer<'_> {
     /// text, or HTML or JSON when the request's `Accept` prefers them (as
     /// the error pages of a `WsgiHandler` are), saying what
     /// [`page_message`] says. Taken by reference (and answered once) so
-    /// that the answer stays where the dispatch future holds it.
+    /// that the answer stays where its future holds it.
     fn error(&mut self, error: Error) -> Response<ResponseBody> {
         let status = error.status();
         if status.is_server_error() {
@@ -109,7 +107,7 @@ impl Answer<'_> {
             },
         };
         let log = self.take_log();
-        let mut response = plain_response(status, content_type, text, &method, self.settings, log);
+        let mut response = plain_response(status, content_type, text, &method, &self.settings, log);
         // `Location` for redirects, `Allow` for 405, ... from an `HttpError`.
         if let Some(headers) = error.headers() {
             for (name, value) in headers {
@@ -119,6 +117,49 @@ impl Answer<'_> {
             }
         }
         response
+    }
+
+    /// The response once the body is read as far as the head needs: the
+    /// head taken from `start_response`, checked against the body.
+    fn head(
+        &mut self,
+        rest: Rest,
+        start_response: StartResponse,
+        timeout: Option<Duration>,
+    ) -> Response<ResponseBody> {
+        let head = match start_response.take_head() {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                let error = Error::msg("the application returned without calling start_response");
+                return self.error(error);
+            }
+            Err(refused) => return self.error(Error::new(refused)),
+        };
+        start_response.recycle();
+        respond(head, rest, self, timeout)
+    }
+
+    /// A streamed body: its first chunk is read (unless only the head is
+    /// wanted), then the head is taken. A HEAD answer needs only the head:
+    /// once it is set, the body is not waited for (it may be an endless
+    /// event stream). Neither is a body that asked for its head at once
+    /// (`Body::head_at_once`).
+    async fn stream(
+        &mut self,
+        body: Body,
+        start_response: StartResponse,
+        timeout: Option<Duration>,
+    ) -> Response<ResponseBody> {
+        let head_now = self.request.method == Method::HEAD || body.sends_head_at_once();
+        // Boxed here, not only in `ResponseBody`: `Rest` stays small, so
+        // the common `Rest::Whole` moves in registers.
+        let mut outgoing = Box::new(Outgoing::new(body, Some(start_response.clone())));
+        if !head_now || !start_response.is_started() {
+            if let Err(error) = outgoing.read_first(timeout).await {
+                return self.error(error.into_error());
+            }
+        }
+        self.head(Rest::Stream(outgoing), start_response, timeout)
     }
 }
 
@@ -169,98 +210,6 @@ pub(crate) fn text_response(
     plain_response(status, Some(TEXT_PLAIN), text, method, settings, None)
 }
 
-/// Runs `app` for `environ` and produces the response, following the rules
-/// in the [module docs](self). `accept` is the request's `Accept`, for the
-/// format of an error page.
-pub(crate) async fn dispatch<A: Application + ?Sized>(
-    app: Arc<A>,
-    mut environ: Box<Environ>,
-    accept: Option<HeaderValue>,
-    settings: &Settings,
-) -> Response<ResponseBody> {
-    let start_response = StartResponse::new();
-    let mut answer = Answer {
-        settings,
-        debug: environ.config().debug,
-        request: RequestContext::capture(&environ),
-        accept,
-        log: AccessRecord::capture(&environ, &settings.access_log),
-    };
-
-    let timeout = settings.response_timeout;
-    // The call owns the application handle and the environ, so that when it
-    // `write()`s and then awaits, the head and those bytes can go out while
-    // it goes on, as the body's first item. The request head and any
-    // unread input go when it returns; the request's header map is kept
-    // for this thread's next response head.
-    let responder = start_response.clone();
-    let mut call = Box::pin(
-        AssertUnwindSafe(async move {
-            let called = app.call(&mut environ, responder).await;
-            keep_spare_map(std::mem::take(environ.headers_mut()));
-            called
-        })
-        .catch_unwind(),
-    );
-    let call_or_write = poll_fn(|cx| match call.as_mut().poll(cx) {
-        Poll::Ready(called) => Poll::Ready(Some(called)),
-        Poll::Pending if start_response.poll_written(cx.waker()) => Poll::Ready(None),
-        Poll::Pending => Poll::Pending,
-    });
-    let called = match timeout {
-        None => call_or_write.await,
-        Some(timeout) => match tokio::time::timeout(timeout, call_or_write).await {
-            Ok(called) => called,
-            Err(_) => {
-                drop(call);
-                return answer.error(StreamError::TimedOut { timeout }.into_error());
-            }
-        },
-    };
-    let body = match called {
-        Some(called) => match called.unwrap_or_else(|panic| Err(Error::from_panic(panic))) {
-            Ok(body) => body,
-            Err(error) => return answer.error(error),
-        },
-        // Written while still running: the rest of the call, then its body,
-        // is the body.
-        None => Body::from_stream(futures_util::stream::once(call).flat_map(|called| {
-            match called.unwrap_or_else(|panic| Err(Error::from_panic(panic))) {
-                Ok(body) => body.left_stream(),
-                Err(error) => futures_util::stream::iter([Err(error)]).right_stream(),
-            }
-        })),
-    };
-    // A HEAD answer needs only the head: once it is set, the body is not
-    // waited for (it may be an endless event stream). Neither is a body
-    // that asked for its head at once (`Body::head_at_once`).
-    let rest = match Rest::whole(body, &start_response) {
-        Ok(whole) => whole,
-        Err(body) => {
-            let head_now = answer.request.method == Method::HEAD || body.sends_head_at_once();
-            // Boxed here, not only in `ResponseBody`: `Rest` stays small,
-            // so the common `Rest::Whole` moves in registers.
-            let mut outgoing = Box::new(Outgoing::new(body, Some(start_response.clone())));
-            if !head_now || !start_response.is_started() {
-                if let Err(error) = outgoing.read_first(timeout).await {
-                    return answer.error(error.into_error());
-                }
-            }
-            Rest::Stream(outgoing)
-        }
-    };
-    let head = match start_response.take_head() {
-        Ok(Some(head)) => head,
-        Ok(None) => {
-            let error = Error::msg("the application returned without calling start_response");
-            return answer.error(error);
-        }
-        Err(refused) => return answer.error(Error::new(refused)),
-    };
-    start_response.recycle();
-    respond(head, rest, &mut answer, timeout)
-}
-
 /// The body left to send once the head is known.
 enum Rest {
     /// Known in full, with no `write()` bytes beside it, and closed: it
@@ -304,7 +253,7 @@ impl Rest {
 fn respond(
     head: Head,
     mut rest: Rest,
-    answer: &mut Answer<'_>,
+    answer: &mut Answer,
     timeout: Option<Duration>,
 ) -> Response<ResponseBody> {
     let Head {
