@@ -130,39 +130,41 @@ impl Future for ResponseFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        // Taken out, and put back while pending: each step below consumes
-        // the state it leaves.
-        let response = match std::mem::replace(&mut this.state, State::Done) {
-            State::Calling(mut dispatch) => match dispatch.poll_call(cx) {
-                Poll::Pending => {
-                    this.state = State::Calling(dispatch);
+        let response = match &mut this.state {
+            State::Calling(dispatch) => {
+                let Poll::Ready(step) = dispatch.poll_call(cx) else {
                     return Poll::Pending;
-                }
-                Poll::Ready(step) => match dispatch.after(step) {
+                };
+                match dispatch.after(step) {
                     Dispatched::Done(response) => response,
-                    Dispatched::Continue(rest) => return this.poll_rest(rest, cx),
-                },
-            },
-            State::Continuing(rest) => return this.poll_rest(rest, cx),
+                    Dispatched::Continue(rest) => {
+                        this.state = State::Continuing(rest);
+                        return this.poll_rest(cx);
+                    }
+                }
+            }
+            State::Continuing(_) => return this.poll_rest(cx),
             State::Done => panic!("a ResponseFuture was polled after it returned its response"),
         };
+        this.state = State::Done;
         Poll::Ready(Ok(this.finish(response)))
     }
 }
 
 impl ResponseFuture {
+    /// Polls the continuation, when that is the state.
     fn poll_rest(
         &mut self,
-        mut rest: Continuation,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Response<ResponseBody>, Infallible>> {
-        match rest.as_mut().poll(cx) {
-            Poll::Ready(response) => Poll::Ready(Ok(self.finish(response))),
-            Poll::Pending => {
-                self.state = State::Continuing(rest);
-                Poll::Pending
-            }
-        }
+        let State::Continuing(rest) = &mut self.state else {
+            return Poll::Pending;
+        };
+        let Poll::Ready(response) = rest.as_mut().poll(cx) else {
+            return Poll::Pending;
+        };
+        self.state = State::Done;
+        Poll::Ready(Ok(self.finish(response)))
     }
 }
 

@@ -43,7 +43,8 @@ type Call = Pin<Box<dyn Future<Output = Called> + Send>>;
 /// the service's future is a named type.
 pub(crate) struct Dispatch {
     call: Call,
-    start_response: StartResponse,
+    /// Taken by the answer (which recycles it).
+    start_response: Option<StartResponse>,
     answer: Answer,
     deadline: Deadline,
 }
@@ -108,7 +109,7 @@ impl Dispatch {
         .catch_unwind();
         Dispatch {
             call: Box::pin(call),
-            start_response,
+            start_response: Some(start_response),
             answer,
             deadline,
         }
@@ -122,7 +123,8 @@ impl Dispatch {
         if let Poll::Ready(called) = self.call.as_mut().poll(cx) {
             return Poll::Ready(Step::Called(called));
         }
-        if self.start_response.poll_written(cx.waker()) {
+        let written = self.start_response.as_ref();
+        if written.is_some_and(|start_response| start_response.poll_written(cx.waker())) {
             return Poll::Ready(Step::Written);
         }
         match &mut self.deadline {
@@ -134,30 +136,31 @@ impl Dispatch {
         }
     }
 
-    /// The response after `step`, or what is left to wait for.
-    pub(crate) fn after(self, step: Step) -> Dispatched {
-        let Dispatch {
-            call,
-            start_response,
-            mut answer,
-            deadline,
-        } = self;
-        drop(deadline);
+    /// The response after `step`, or what is left to wait for. Answered
+    /// where the dispatch lies (it is dropped next): a response known in
+    /// full moves nothing of it.
+    pub(crate) fn after(&mut self, step: Step) -> Dispatched {
+        let Some(start_response) = self.start_response.take() else {
+            // Answered already: a dispatch answers one step.
+            let error = Error::msg("the request was answered twice");
+            return Dispatched::Done(self.answer.error(error));
+        };
         let body = match step {
             Step::Called(called) => {
-                drop(call);
                 match called.unwrap_or_else(|panic| Err(Error::from_panic(panic))) {
                     Ok(body) => body,
-                    Err(error) => return Dispatched::Done(answer.error(error)),
+                    Err(error) => return Dispatched::Done(self.answer.error(error)),
                 }
             }
             Step::TimedOut(timeout) => {
-                drop(call);
+                // The call, and the environ it owns, go first.
+                drop(self.take_call());
                 let error = StreamError::TimedOut { timeout }.into_error();
-                return Dispatched::Done(answer.error(error));
+                return Dispatched::Done(self.answer.error(error));
             }
             // The call goes on inside the body.
             Step::Written => {
+                let call = self.take_call();
                 Body::from_stream(futures_util::stream::once(call).flat_map(|called| {
                     match called.unwrap_or_else(|panic| Err(Error::from_panic(panic))) {
                         Ok(body) => body.left_stream(),
@@ -166,12 +169,21 @@ impl Dispatch {
                 }))
             }
         };
-        let timeout = answer.settings.response_timeout;
+        let timeout = self.answer.settings.response_timeout;
         match Rest::whole(body, &start_response) {
-            Ok(whole) => Dispatched::Done(answer.head(whole, start_response, timeout)),
-            Err(body) => Dispatched::Continue(Box::pin(async move {
-                answer.stream(body, start_response, timeout).await
-            })),
+            Ok(whole) => Dispatched::Done(self.answer.head(whole, start_response, timeout)),
+            Err(body) => {
+                let mut answer = self.answer.take();
+                Dispatched::Continue(Box::pin(async move {
+                    answer.stream(body, start_response, timeout).await
+                }))
+            }
         }
+    }
+
+    /// The call, out of the dispatch: what is left in its place is a
+    /// future of no size, which allocates nothing.
+    fn take_call(&mut self) -> Call {
+        std::mem::replace(&mut self.call, Box::pin(std::future::pending()))
     }
 }

@@ -69,6 +69,18 @@ struct Answer {
 }
 
 impl Answer {
+    /// The answer, taken out to go on elsewhere (a streamed body's
+    /// continuation); what is left answers nothing more.
+    fn take(&mut self) -> Answer {
+        Answer {
+            settings: Arc::clone(&self.settings),
+            debug: self.debug,
+            request: self.take_request(),
+            accept: self.accept.take(),
+            log: self.log.take(),
+        }
+    }
+
     /// The request context, taken out for a response body: the `Uri` is
     /// moved, not cloned (an `Answer` answers once).
     fn take_request(&mut self) -> RequestContext {
