@@ -341,6 +341,10 @@ enum Done {
 fn finish(py: Python<'_>, context: Context, returned: Returned) -> Done {
     match returned {
         Returned::Awaitable(awaitable) => Done::Awaitable(awaitable, context),
-        other => Done::Body(context.body(py, other)),
+        other => {
+            let body = context.body(py, other);
+            context.recycle(py);
+            Done::Body(body)
+        }
     }
 }

@@ -98,6 +98,8 @@ impl Value<'_> {
 }
 
 impl Kept {
+    // Inlined: called for each of a request's ~15 values.
+    #[inline]
     fn matches(&self, value: &Value<'_>) -> bool {
         match (self, value) {
             (Kept::Text(kept), Value::Text(text)) => kept == text,

@@ -55,6 +55,29 @@ class PulsarAsyncTest(unittest.TestCase):
             self.assertEqual(server.get("/?5")[::2], (200, b"0\n1\n2\n3\n4\n"))
 
 
+class ContextVarsTest(unittest.TestCase):
+    def test_a_variable_set_by_one_request_is_not_seen_by_the_next(self):
+        # Each request runs in a fresh contextvars.Context; the server
+        # reuses one that a request left empty, never one that it set a
+        # variable in. Enough requests for the calls to run inline too.
+        with tempfile.TemporaryDirectory() as directory:
+            with open(os.path.join(directory, "ctxapp.py"), "w") as module:
+                module.write(
+                    "import contextvars\n"
+                    "seen = contextvars.ContextVar('seen')\n"
+                    "def app(environ, start_response):\n"
+                    "    before = seen.get('unset')\n"
+                    "    if environ['PATH_INFO'] == '/set':\n"
+                    "        seen.set('set')\n"
+                    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                    "    return [before.encode()]\n"
+                )
+            with Server("ctxapp:app", "--pythonpath", directory, "--workers", "1") as server:
+                for i in range(300):
+                    path = "/set" if i % 3 == 0 else "/"
+                    self.assertEqual(server.get(path)[::2], (200, b"unset"), (i, path))
+
+
 class ColdStartTest(unittest.TestCase):
     def test_concurrent_first_requests_all_answer(self):
         # The first requests of a fresh process run on the pool, several at
