@@ -84,6 +84,14 @@ pub(crate) struct Context {
 }
 
 static CONTEXT_CLASS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+static CONTEXT_RUN: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+
+/// `contextvars.Context`.
+fn context_class(py: Python<'_>) -> PyResult<&Py<PyAny>> {
+    CONTEXT_CLASS.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("contextvars")?.getattr("Context")?.unbind())
+    })
+}
 
 thread_local! {
     /// An empty `contextvars.Context` that this thread's last request
@@ -97,11 +105,7 @@ impl Context {
     pub(crate) fn with_new_vars(mut self, py: Python<'_>) -> PyResult<Self> {
         let vars = match SPARE_VARS.take() {
             Some(spare) => spare,
-            None => CONTEXT_CLASS
-                .get_or_try_init(py, || {
-                    Ok::<_, PyErr>(py.import("contextvars")?.getattr("Context")?.unbind())
-                })?
-                .call0(py)?,
+            None => context_class(py)?.call0(py)?,
         };
         self.vars = Some(Arc::new(vars));
         Ok(self)
@@ -148,9 +152,12 @@ impl Context {
         b: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
         match &self.vars {
-            Some(vars) => vars
+            // `Context.run` itself, called with the context first: no
+            // lookup of the method on each call.
+            Some(vars) => CONTEXT_RUN
+                .get_or_try_init(py, || context_class(py)?.getattr(py, "run"))?
                 .bind(py)
-                .call_method1(intern!(py, "run"), (callable, a, b)),
+                .call1((vars.bind(py), callable, a, b)),
             None => callable.call1((a, b)),
         }
     }

@@ -177,11 +177,12 @@ impl<'a> Vars<'a> {
                 }
                 continue;
             }
-            if name.as_str().contains('_') {
+            // A known name has no `_`: only the others are scanned for one.
+            let index = header_index(name.as_str());
+            if index.is_none() && name.as_str().contains('_') {
                 continue;
             }
-            has_host |= name == header::HOST;
-            let index = header_index(name.as_str());
+            has_host |= index == Some(HTTP_HOST);
             if repeated {
                 // Joined as wsgi-core joins them.
                 let key = http_key(name.as_str());
