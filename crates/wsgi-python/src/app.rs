@@ -314,7 +314,7 @@ fn call_sync(
 ) -> Result<Done, Error> {
     let context = context.with_new_vars(py).map_err(|e| to_error(py, &e))?;
     let start_response =
-        Bound::new(py, PyStartResponse::new(start_response)).map_err(|e| to_error(py, &e))?;
+        PyStartResponse::reuse(py, start_response).map_err(|e| to_error(py, &e))?;
     let result = context
         .run2(
             py,
@@ -324,7 +324,9 @@ fn call_sync(
         )
         .map_err(|e| to_error(py, &e))?;
     let returned = classify(py, &context, result, true)?;
-    Ok(finish(py, context, returned))
+    let done = finish(py, context, returned);
+    PyStartResponse::recycle(start_response);
+    Ok(done)
 }
 
 /// A classified result: a body, or an awaitable still to await in the

@@ -78,6 +78,34 @@ class ContextVarsTest(unittest.TestCase):
                     self.assertEqual(server.get(path)[::2], (200, b"unset"), (i, path))
 
 
+class RecycledStartResponseTest(unittest.TestCase):
+    def test_a_start_response_the_app_keeps_is_never_another_requests(self):
+        # The server reuses a start_response object that nothing holds
+        # after its request; one the application keeps stays its own.
+        with tempfile.TemporaryDirectory() as directory:
+            with open(os.path.join(directory, "keepapp.py"), "w") as module:
+                module.write(
+                    "kept = []\n"
+                    "def app(environ, start_response):\n"
+                    "    seen = any(start_response is k for k in kept)\n"
+                    "    if environ['PATH_INFO'] == '/keep':\n"
+                    "        kept.append(start_response)\n"
+                    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                    "    if environ['PATH_INFO'] == '/old' and kept:\n"
+                    "        try:\n"
+                    "            kept[0]('200 OK', [])\n"
+                    "        except Exception as e:\n"
+                    "            return [type(e).__name__.encode()]\n"
+                    "    return [b'reused' if seen else b'fresh']\n"
+                )
+            with Server("keepapp:app", "--pythonpath", directory, "--workers", "1") as server:
+                for i in range(300):
+                    path = "/keep" if i % 3 == 0 else "/"
+                    self.assertEqual(server.get(path)[::2], (200, b"fresh"), (i, path))
+                # A kept one still belongs to its own (finished) request.
+                self.assertEqual(server.get("/old")[::2], (200, b"ValueError"))
+
+
 class ColdStartTest(unittest.TestCase):
     def test_concurrent_first_requests_all_answer(self):
         # The first requests of a fresh process run on the pool, several at
