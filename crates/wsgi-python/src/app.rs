@@ -315,18 +315,18 @@ fn call_sync(
     let context = context.with_new_vars(py).map_err(|e| to_error(py, &e))?;
     let start_response =
         PyStartResponse::reuse(py, start_response).map_err(|e| to_error(py, &e))?;
-    let result = context
+    let returned = context
         .run2(
             py,
             shared.app.bind(py),
             environ.as_any(),
             start_response.as_any(),
         )
-        .map_err(|e| to_error(py, &e))?;
-    let returned = classify(py, &context, result, true)?;
-    let done = finish(py, context, returned);
+        .map_err(|e| to_error(py, &e))
+        .and_then(|result| classify(py, &context, result, true));
+    // Also after an error: the `write` callable is let go of either way.
     PyStartResponse::recycle(start_response);
-    Ok(done)
+    Ok(finish(py, context, returned?))
 }
 
 /// A classified result: a body, or an awaitable still to await in the

@@ -26,18 +26,29 @@ pub struct PyStartResponse {
     /// `None` once its request is over and the object waits for the
     /// thread's next one (see [`PyStartResponse::recycle`]).
     inner: Option<wsgi_core::StartResponse>,
+    /// Made by [`reuse`](Self::reuse), for a call whose end
+    /// [`recycle`](Self::recycle)s it and its `write` callable.
+    pooled: bool,
 }
 
 thread_local! {
     /// A `start_response` object that this thread's last request left
     /// unreferenced, for its next one.
     static SPARE: Cell<Option<Py<PyStartResponse>>> = const { Cell::new(None) };
+    /// The `write` callable a pooled `start_response` last returned on
+    /// this thread, until the call's end looks at it.
+    static LAST_WRITE: Cell<Option<Py<PyWrite>>> = const { Cell::new(None) };
+    /// A `write` callable that nothing held at its call's end.
+    static SPARE_WRITE: Cell<Option<Py<PyWrite>>> = const { Cell::new(None) };
 }
 
 impl PyStartResponse {
     /// Wraps the request's `start_response`.
     pub(crate) fn new(inner: wsgi_core::StartResponse) -> Self {
-        PyStartResponse { inner: Some(inner) }
+        PyStartResponse {
+            inner: Some(inner),
+            pooled: false,
+        }
     }
 
     /// The request's `start_response` object: the thread's spare one when
@@ -54,18 +65,30 @@ impl PyStartResponse {
                 return Ok(spare);
             }
         }
-        Bound::new(py, PyStartResponse::new(inner))
+        let object = PyStartResponse {
+            inner: Some(inner),
+            pooled: true,
+        };
+        Bound::new(py, object)
     }
 
-    /// Done with the request: the object becomes the thread's spare one
-    /// if nothing else holds it (a generator body or a middleware may
-    /// keep it, and call it, after the call returned), its handle to the
-    /// request released.
+    /// Done with the request (on the thread of [`reuse`](Self::reuse)):
+    /// the object, and the `write` callable it returned, become the
+    /// thread's spare ones if nothing else holds them (a generator body
+    /// or a middleware may keep them, and call them, after the call
+    /// returned), their handles to the request released.
     pub(crate) fn recycle(object: Bound<'_, PyStartResponse>) {
-        // Ours is the only reference: no Python code can reach it again.
-        #[allow(deprecated)] // `ffi::Py_REFCNT`, its replacement, is unsafe.
-        let alone = object.get_refcnt() == 1;
-        if !alone {
+        if let Some(write) = LAST_WRITE.take() {
+            let write = write.into_bound(object.py());
+            if alone(write.as_any()) {
+                if let Ok(mut borrowed) = write.try_borrow_mut() {
+                    borrowed.inner = None;
+                    drop(borrowed);
+                    SPARE_WRITE.set(Some(write.unbind()));
+                }
+            }
+        }
+        if !alone(object.as_any()) {
             return;
         }
         let Ok(mut borrowed) = object.try_borrow_mut() else {
@@ -175,6 +198,46 @@ fn headers<'a>(pairs: &'a [Pair<'_>], headers: &mut Stacked<Header<'a>>) -> PyRe
     Ok(())
 }
 
+/// Whether ours is the only reference to `object`: then no Python code
+/// can reach it again.
+fn alone(object: &Bound<'_, PyAny>) -> bool {
+    #[allow(deprecated)] // `ffi::Py_REFCNT`, its replacement, is unsafe.
+    let count = object.get_refcnt();
+    count == 1
+}
+
+/// The `write` callable for `writer`: for a pooled `start_response`, the
+/// thread's spare one when there is one, remembered for the call's end.
+fn write_callable(
+    py: Python<'_>,
+    writer: wsgi_core::Writer,
+    pooled: bool,
+) -> PyResult<Py<PyWrite>> {
+    if !pooled {
+        return Py::new(
+            py,
+            PyWrite {
+                inner: Some(writer),
+            },
+        );
+    }
+    let mut writer = Some(writer);
+    let mut write = None;
+    if let Some(spare) = SPARE_WRITE.take().map(|spare| spare.into_bound(py)) {
+        if let Ok(mut borrowed) = spare.try_borrow_mut() {
+            borrowed.inner = writer.take();
+            drop(borrowed);
+            write = Some(spare.unbind());
+        }
+    }
+    let write = match write {
+        Some(write) => write,
+        None => Py::new(py, PyWrite { inner: writer })?,
+    };
+    LAST_WRITE.set(Some(write.clone_ref(py)));
+    Ok(write)
+}
+
 #[pymethods]
 impl PyStartResponse {
     #[pyo3(signature = (status, response_headers, exc_info=None))]
@@ -184,7 +247,7 @@ impl PyStartResponse {
         status: &Bound<'_, PyAny>,
         response_headers: &Bound<'_, PyAny>,
         exc_info: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyWrite> {
+    ) -> PyResult<Py<PyWrite>> {
         let inner = self.inner()?;
         let status = native_text("the status", status)?;
         let mut pairs = Stacked::new();
@@ -216,7 +279,7 @@ impl PyStartResponse {
                 }
             }
         };
-        Ok(PyWrite { inner: writer })
+        write_callable(py, writer, self.pooled)
     }
 }
 
@@ -224,12 +287,18 @@ impl PyStartResponse {
 #[pyclass(name = "Write", module = "wsgi_rs")]
 #[derive(Debug)]
 pub struct PyWrite {
-    inner: wsgi_core::Writer,
+    /// `None` only while spare (unreachable from Python).
+    inner: Option<wsgi_core::Writer>,
 }
 
 #[pymethods]
 impl PyWrite {
-    fn __call__(&self, data: PyBackedBytes) {
-        self.inner.write(bytes::Bytes::copy_from_slice(&data));
+    fn __call__(&self, data: PyBackedBytes) -> PyResult<()> {
+        let inner = self
+            .inner
+            .as_ref()
+            .ok_or_else(|| PyRuntimeError::new_err("write called after its request ended"))?;
+        inner.write(bytes::Bytes::copy_from_slice(&data));
+        Ok(())
     }
 }

@@ -105,6 +105,24 @@ class RecycledStartResponseTest(unittest.TestCase):
                 # A kept one still belongs to its own (finished) request.
                 self.assertEqual(server.get("/old")[::2], (200, b"ValueError"))
 
+    def test_a_write_callable_the_app_keeps_is_never_another_requests(self):
+        with tempfile.TemporaryDirectory() as directory:
+            with open(os.path.join(directory, "writeapp.py"), "w") as module:
+                module.write(
+                    "kept = []\n"
+                    "def app(environ, start_response):\n"
+                    "    write = start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                    "    seen = any(write is k for k in kept)\n"
+                    "    if environ['PATH_INFO'] == '/keep':\n"
+                    "        kept.append(write)\n"
+                    "    write(b'w:')\n"
+                    "    return [b'reused' if seen else b'fresh']\n"
+                )
+            with Server("writeapp:app", "--pythonpath", directory, "--workers", "1") as server:
+                for i in range(300):
+                    path = "/keep" if i % 3 == 0 else "/"
+                    self.assertEqual(server.get(path)[::2], (200, b"w:fresh"), (i, path))
+
 
 class ColdStartTest(unittest.TestCase):
     def test_concurrent_first_requests_all_answer(self):
