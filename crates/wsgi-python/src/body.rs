@@ -96,7 +96,8 @@ fn context_class(py: Python<'_>) -> PyResult<&Py<PyAny>> {
 thread_local! {
     /// An empty `contextvars.Context` that this thread's last request
     /// left unused, for its next one (see [`Context::recycle`]).
-    static SPARE_VARS: std::cell::Cell<Option<Py<PyAny>>> = const { std::cell::Cell::new(None) };
+    /// Kept in its `Arc`, which is reused too.
+    static SPARE_VARS: std::cell::Cell<Option<Arc<Py<PyAny>>>> = const { std::cell::Cell::new(None) };
 }
 static NEXT: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
 
@@ -105,9 +106,9 @@ impl Context {
     pub(crate) fn with_new_vars(mut self, py: Python<'_>) -> PyResult<Self> {
         let vars = match SPARE_VARS.take() {
             Some(spare) => spare,
-            None => context_class(py)?.call0(py)?,
+            None => Arc::new(context_class(py)?.call0(py)?),
         };
-        self.vars = Some(Arc::new(vars));
+        self.vars = Some(vars);
         Ok(self)
     }
 
@@ -122,9 +123,13 @@ impl Context {
         if self.mode != Mode::Threads {
             return;
         }
-        let Some(vars) = self.vars.and_then(Arc::into_inner) else {
+        let Some(mut vars) = self.vars else {
             return;
         };
+        // Shared with a body still running in it.
+        if Arc::get_mut(&mut vars).is_none() {
+            return;
+        }
         if vars.bind(py).len().is_ok_and(|n| n == 0) {
             SPARE_VARS.set(Some(vars));
         }
