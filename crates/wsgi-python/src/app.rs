@@ -314,17 +314,19 @@ fn call_sync(
 ) -> Result<Done, Error> {
     let context = context.with_new_vars(py).map_err(|e| to_error(py, &e))?;
     let start_response =
-        Bound::new(py, PyStartResponse::new(start_response)).map_err(|e| to_error(py, &e))?;
-    let result = context
+        PyStartResponse::reuse(py, start_response).map_err(|e| to_error(py, &e))?;
+    let returned = context
         .run2(
             py,
             shared.app.bind(py),
             environ.as_any(),
             start_response.as_any(),
         )
-        .map_err(|e| to_error(py, &e))?;
-    let returned = classify(py, &context, result, true)?;
-    Ok(finish(py, context, returned))
+        .map_err(|e| to_error(py, &e))
+        .and_then(|result| classify(py, &context, result, true));
+    // Also after an error: the `write` callable is let go of either way.
+    PyStartResponse::recycle(start_response);
+    Ok(finish(py, context, returned?))
 }
 
 /// A classified result: a body, or an awaitable still to await in the
@@ -341,6 +343,10 @@ enum Done {
 fn finish(py: Python<'_>, context: Context, returned: Returned) -> Done {
     match returned {
         Returned::Awaitable(awaitable) => Done::Awaitable(awaitable, context),
-        other => Done::Body(context.body(py, other)),
+        other => {
+            let body = context.body(py, other);
+            context.recycle(py);
+            Done::Body(body)
+        }
     }
 }

@@ -9,8 +9,9 @@
 //! character is one byte (latin-1).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyList, PyString, PyTuple};
@@ -22,13 +23,88 @@ use crate::error::PythonError;
 #[pyclass(name = "StartResponse", module = "wsgi_rs")]
 #[derive(Debug)]
 pub struct PyStartResponse {
-    inner: wsgi_core::StartResponse,
+    /// `None` once its request is over and the object waits for the
+    /// thread's next one (see [`PyStartResponse::recycle`]).
+    inner: Option<wsgi_core::StartResponse>,
+    /// Made by [`reuse`](Self::reuse), for a call whose end
+    /// [`recycle`](Self::recycle)s it and its `write` callable.
+    pooled: bool,
+}
+
+thread_local! {
+    /// A `start_response` object that this thread's last request left
+    /// unreferenced, for its next one.
+    static SPARE: Cell<Option<Py<PyStartResponse>>> = const { Cell::new(None) };
+    /// The `write` callable a pooled `start_response` last returned on
+    /// this thread, until the call's end looks at it.
+    static LAST_WRITE: Cell<Option<Py<PyWrite>>> = const { Cell::new(None) };
+    /// A `write` callable that nothing held at its call's end.
+    static SPARE_WRITE: Cell<Option<Py<PyWrite>>> = const { Cell::new(None) };
 }
 
 impl PyStartResponse {
     /// Wraps the request's `start_response`.
     pub(crate) fn new(inner: wsgi_core::StartResponse) -> Self {
-        PyStartResponse { inner }
+        PyStartResponse {
+            inner: Some(inner),
+            pooled: false,
+        }
+    }
+
+    /// The request's `start_response` object: the thread's spare one when
+    /// there is one (creating and freeing one cost ~430 instructions of a
+    /// hello request), else a new one.
+    pub(crate) fn reuse<'py>(
+        py: Python<'py>,
+        inner: wsgi_core::StartResponse,
+    ) -> PyResult<Bound<'py, PyStartResponse>> {
+        if let Some(spare) = SPARE.take().map(|spare| spare.into_bound(py)) {
+            if let Ok(mut object) = spare.try_borrow_mut() {
+                object.inner = Some(inner);
+                drop(object);
+                return Ok(spare);
+            }
+        }
+        let object = PyStartResponse {
+            inner: Some(inner),
+            pooled: true,
+        };
+        Bound::new(py, object)
+    }
+
+    /// Done with the request (on the thread of [`reuse`](Self::reuse)):
+    /// the object, and the `write` callable it returned, become the
+    /// thread's spare ones if nothing else holds them (a generator body
+    /// or a middleware may keep them, and call them, after the call
+    /// returned), their handles to the request released.
+    pub(crate) fn recycle(object: Bound<'_, PyStartResponse>) {
+        if let Some(write) = LAST_WRITE.take() {
+            let write = write.into_bound(object.py());
+            if alone(write.as_any()) {
+                if let Ok(mut borrowed) = write.try_borrow_mut() {
+                    borrowed.inner = None;
+                    drop(borrowed);
+                    SPARE_WRITE.set(Some(write.unbind()));
+                }
+            }
+        }
+        if !alone(object.as_any()) {
+            return;
+        }
+        let Ok(mut borrowed) = object.try_borrow_mut() else {
+            return;
+        };
+        borrowed.inner = None;
+        drop(borrowed);
+        SPARE.set(Some(object.unbind()));
+    }
+
+    /// The request's handle (always there while Python code can reach
+    /// the object).
+    fn inner(&self) -> PyResult<&wsgi_core::StartResponse> {
+        self.inner
+            .as_ref()
+            .ok_or_else(|| PyRuntimeError::new_err("start_response called after its request ended"))
     }
 }
 
@@ -122,6 +198,46 @@ fn headers<'a>(pairs: &'a [Pair<'_>], headers: &mut Stacked<Header<'a>>) -> PyRe
     Ok(())
 }
 
+/// Whether ours is the only reference to `object`: then no Python code
+/// can reach it again.
+fn alone(object: &Bound<'_, PyAny>) -> bool {
+    #[allow(deprecated)] // `ffi::Py_REFCNT`, its replacement, is unsafe.
+    let count = object.get_refcnt();
+    count == 1
+}
+
+/// The `write` callable for `writer`: for a pooled `start_response`, the
+/// thread's spare one when there is one, remembered for the call's end.
+fn write_callable(
+    py: Python<'_>,
+    writer: wsgi_core::Writer,
+    pooled: bool,
+) -> PyResult<Py<PyWrite>> {
+    if !pooled {
+        return Py::new(
+            py,
+            PyWrite {
+                inner: Some(writer),
+            },
+        );
+    }
+    let mut writer = Some(writer);
+    let mut write = None;
+    if let Some(spare) = SPARE_WRITE.take().map(|spare| spare.into_bound(py)) {
+        if let Ok(mut borrowed) = spare.try_borrow_mut() {
+            borrowed.inner = writer.take();
+            drop(borrowed);
+            write = Some(spare.unbind());
+        }
+    }
+    let write = match write {
+        Some(write) => write,
+        None => Py::new(py, PyWrite { inner: writer })?,
+    };
+    LAST_WRITE.set(Some(write.clone_ref(py)));
+    Ok(write)
+}
+
 #[pymethods]
 impl PyStartResponse {
     #[pyo3(signature = (status, response_headers, exc_info=None))]
@@ -131,7 +247,8 @@ impl PyStartResponse {
         status: &Bound<'_, PyAny>,
         response_headers: &Bound<'_, PyAny>,
         exc_info: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<PyWrite> {
+    ) -> PyResult<Py<PyWrite>> {
+        let inner = self.inner()?;
         let status = native_text("the status", status)?;
         let mut pairs = Stacked::new();
         header_pairs(response_headers, &mut pairs)?;
@@ -148,25 +265,21 @@ impl PyStartResponse {
             _ => None,
         };
         let writer = match exception {
-            None => self
-                .inner
+            None => inner
                 .start(status.as_ref(), headers)
                 .map_err(|e| PyValueError::new_err(e.to_string()))?,
             Some(value) => {
                 let error = PythonError::new(py, &PyErr::from_value(value.clone()));
-                match self
-                    .inner
-                    .start_exc_info(status.as_ref(), headers, error.into())
-                {
+                match inner.start_exc_info(status.as_ref(), headers, error.into()) {
                     Ok(writer) => writer,
                     // Too late to change the head: re-raise the
                     // application's exception, as PEP 3333 says.
-                    Err(_) if self.inner.is_head_sent() => return Err(PyErr::from_value(value)),
+                    Err(_) if inner.is_head_sent() => return Err(PyErr::from_value(value)),
                     Err(e) => return Err(PyValueError::new_err(e.to_string())),
                 }
             }
         };
-        Ok(PyWrite { inner: writer })
+        write_callable(py, writer, self.pooled)
     }
 }
 
@@ -174,12 +287,18 @@ impl PyStartResponse {
 #[pyclass(name = "Write", module = "wsgi_rs")]
 #[derive(Debug)]
 pub struct PyWrite {
-    inner: wsgi_core::Writer,
+    /// `None` only while spare (unreachable from Python).
+    inner: Option<wsgi_core::Writer>,
 }
 
 #[pymethods]
 impl PyWrite {
-    fn __call__(&self, data: PyBackedBytes) {
-        self.inner.write(bytes::Bytes::copy_from_slice(&data));
+    fn __call__(&self, data: PyBackedBytes) -> PyResult<()> {
+        let inner = self
+            .inner
+            .as_ref()
+            .ok_or_else(|| PyRuntimeError::new_err("write called after its request ended"))?;
+        inner.write(bytes::Bytes::copy_from_slice(&data));
+        Ok(())
     }
 }

@@ -92,13 +92,17 @@ where
             }
         };
         if header_name == header::CONTENT_LENGTH {
-            let given = HeaderValue::from_bytes(value)
-                .map_err(|_| StartResponseError::InvalidHeaderValue(name.to_owned()))?;
+            let canonical = is_canonical_length(value);
+            // Digits are valid header bytes: only other values need the check.
+            if !canonical {
+                HeaderValue::from_bytes(value)
+                    .map_err(|_| StartResponseError::InvalidHeaderValue(name.to_owned()))?;
+            }
             let parsed = content_length_value(value, content_length)?;
             if content_length.is_none() {
                 content_length = Some(parsed);
-                let sent = if is_canonical_length(value) {
-                    given
+                let sent = if canonical {
+                    content_length_header(value, parsed)
                 } else {
                     HeaderValue::from(parsed)
                 };
@@ -177,6 +181,33 @@ fn content_type(value: &[u8]) -> Result<HeaderValue, http::header::InvalidHeader
     })
 }
 
+/// The most `Content-Length` values remembered per thread.
+const CONTENT_LENGTHS: usize = 8;
+
+std::thread_local! {
+    /// `Content-Length` values already made on this thread, as
+    /// [`SEEN_CONTENT_TYPES`]: a fixed response (a static page, a hello)
+    /// repeats its length, and each would otherwise be a new allocation.
+    static SEEN_CONTENT_LENGTHS: std::cell::RefCell<Vec<HeaderValue>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The header for a canonical `Content-Length` `value` (digits, read as
+/// `parsed`), through the thread's remembered values.
+fn content_length_header(value: &[u8], parsed: u64) -> HeaderValue {
+    SEEN_CONTENT_LENGTHS.with_borrow_mut(|seen| {
+        if let Some(known) = seen.iter().find(|known| known.as_bytes() == value) {
+            return known.clone();
+        }
+        // Digits always make a valid value; the fallback writes the same.
+        let made = HeaderValue::from_bytes(value).unwrap_or_else(|_| HeaderValue::from(parsed));
+        if seen.len() < CONTENT_LENGTHS {
+            seen.push(made.clone());
+        }
+        made
+    })
+}
+
 /// A `Content-Length` value: decimal digits (surrounding spaces allowed,
 /// no sign), equal to any `previous` one.
 fn content_length_value(value: &[u8], previous: Option<u64>) -> Result<u64, StartResponseError> {
@@ -247,6 +278,31 @@ mod tests {
                 assert_eq!(head.headers[header::CONTENT_TYPE], value.as_str());
             }
             assert!(build_head("200 OK", [("Content-Type", "a\nb")]).is_err());
+        }
+    }
+
+    #[test]
+    fn remembered_content_lengths_are_the_values_given() {
+        // More distinct lengths than are remembered, twice each; other
+        // spellings are rewritten or refused as before.
+        for _ in 0..2 {
+            for i in 0..CONTENT_LENGTHS as u64 + 4 {
+                let value = (i * 7).to_string();
+                let head = build_head("200 OK", [("Content-Length", value.as_str())]).unwrap();
+                assert_eq!(head.headers[header::CONTENT_LENGTH], value.as_str());
+                assert_eq!(head.content_length, Some(i * 7));
+            }
+            let head = build_head("200 OK", [("Content-Length", " 013 ")]).unwrap();
+            assert_eq!(head.headers[header::CONTENT_LENGTH], "13");
+            assert!(matches!(
+                build_head("200 OK", [("Content-Length", "13\n")]),
+                Err(StartResponseError::InvalidHeaderValue(_))
+            ));
+            assert!(build_head(
+                "200 OK",
+                [("Content-Length", "12"), ("Content-Length", "13")]
+            )
+            .is_err());
         }
     }
 }

@@ -36,14 +36,14 @@ pub(crate) fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 
-/// [`latin1`], keeping an owned ASCII buffer as it is (a path nearly
-/// always is ASCII; the char-by-char copy is for the rest).
-fn latin1_owned(bytes: Cow<'_, [u8]>) -> String {
-    if !bytes.is_ascii() {
-        return latin1(&bytes);
+/// Bytes as a native string's value: as they are when ASCII (nearly
+/// always), one character per byte otherwise.
+fn native_value(bytes: Cow<'_, [u8]>) -> Value<'_> {
+    if bytes.is_ascii() {
+        Value::Ascii(bytes)
+    } else {
+        Value::Text(Cow::Owned(latin1(&bytes)))
     }
-    // ASCII is UTF-8 as it is: the fallback is never taken.
-    String::from_utf8(bytes.into_owned()).unwrap_or_else(|e| latin1(e.as_bytes()))
 }
 
 /// Header bytes as a native string, borrowed when ASCII.
@@ -59,19 +59,22 @@ fn native(bytes: &[u8]) -> Cow<'_, str> {
 pub(crate) struct Request {
     /// The variables, when the dict is built away from the `Environ`.
     vars: Option<Vars<'static>>,
-    path_info: String,
-    script_name: String,
     input: wsgi_core::Input,
     connection: Option<Connection>,
     config: Arc<Config>,
     handle: Handle,
 }
 
+/// The known keys' values, about 20 for a request. A `Vec`: on the
+/// stack (a `SmallVec`), its ~1 KB was copied at each of its three moves,
+/// which cost more than the allocation.
+type Known<'a> = Vec<(usize, Value<'a>)>;
+
 /// A request's variables: the keys of [`NAMES`] by index, the others by
 /// name.
 #[derive(Debug, Default)]
 pub(super) struct Vars<'a> {
-    known: Vec<(usize, Value<'a>)>,
+    known: Known<'a>,
     others: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
@@ -79,7 +82,7 @@ impl<'a> Vars<'a> {
     /// From `(key, value)` pairs, as `Environ::vars` lists them.
     fn from_list(vars: impl IntoIterator<Item = (Cow<'a, str>, Cow<'a, str>)>) -> Self {
         let mut out = Vars {
-            known: Vec::with_capacity(24),
+            known: Known::with_capacity(24),
             others: Vec::new(),
         };
         for (key, value) in vars {
@@ -98,13 +101,32 @@ impl<'a> Vars<'a> {
     /// `environ`'s variables: from its typed accessors and headers when
     /// no middleware gave a variable a value of its own (they say it
     /// all then, and an address or a port is compared as a number rather
-    /// than formatted), else from `Environ::vars`.
+    /// than formatted), else from `Environ::vars`; and the paths.
     fn read(environ: &'a Environ) -> Self {
-        if environ.has_own_vars() {
-            return Vars::from_list(environ.vars());
-        }
+        let mut vars = if environ.has_own_vars() {
+            Vars::from_list(environ.vars())
+        } else {
+            Vars::from_accessors(environ)
+        };
+        vars.push_paths(environ);
+        vars
+    }
+
+    /// `PATH_INFO` and `SCRIPT_NAME`, from their bytes (see the module
+    /// docs); borrowed when ASCII.
+    fn push_paths(&mut self, environ: &'a Environ) {
+        self.known
+            .push((PATH_INFO, native_value(environ.path_info_bytes())));
+        self.known.push((
+            SCRIPT_NAME,
+            native_value(Cow::Borrowed(environ.script_name().as_bytes())),
+        ));
+    }
+
+    /// The variables from the typed accessors and the headers.
+    fn from_accessors(environ: &'a Environ) -> Self {
         let text = Value::Text;
-        let mut known = Vec::with_capacity(24);
+        let mut known = Known::with_capacity(24);
         let mut others = Vec::new();
         known.push((
             REQUEST_METHOD,
@@ -112,17 +134,6 @@ impl<'a> Vars<'a> {
         ));
         known.push((QUERY_STRING, text(Cow::Borrowed(environ.query_string()))));
         known.push((RAW_URI, text(environ.raw_uri())));
-        let headers = environ.headers();
-        for (i, name, key) in [
-            (CONTENT_TYPE, "CONTENT_TYPE", header::CONTENT_TYPE),
-            (CONTENT_LENGTH, "CONTENT_LENGTH", header::CONTENT_LENGTH),
-        ] {
-            if headers.contains_key(&key) {
-                if let Some(value) = environ.get(name) {
-                    known.push((i, text(value)));
-                }
-            }
-        }
         let (server_name, server_port) = environ.server_name_and_port();
         known.push((SERVER_NAME, text(server_name)));
         known.push((SERVER_PORT, Value::Port(server_port)));
@@ -145,34 +156,56 @@ impl<'a> Vars<'a> {
         }
         known.push((URL_SCHEME, text(Cow::Borrowed(environ.url_scheme()))));
         known.push((GATEWAY_INTERFACE, text(Cow::Borrowed("CGI/1.1"))));
-        if !headers.contains_key(header::HOST) {
-            if let Some(host) = environ.get("HTTP_HOST") {
-                known.push((HTTP_HOST, text(host)));
+        // One pass over the headers (each lookup by name would hash it):
+        // a repeated header's values come one after the other.
+        let mut has_host = false;
+        let mut headers = environ.headers().iter().peekable();
+        while let Some((name, first)) = headers.next() {
+            let mut repeated = false;
+            while headers.peek().is_some_and(|(next, _)| *next == name) {
+                headers.next();
+                repeated = true;
+            }
+            if name == header::CONTENT_TYPE || name == header::CONTENT_LENGTH {
+                let (i, key) = if name == header::CONTENT_TYPE {
+                    (CONTENT_TYPE, "CONTENT_TYPE")
+                } else {
+                    (CONTENT_LENGTH, "CONTENT_LENGTH")
+                };
+                if let Some(value) = environ.get(key) {
+                    known.push((i, text(value)));
+                }
+                continue;
+            }
+            // A known name has no `_`: only the others are scanned for one.
+            let index = header_index(name.as_str());
+            if index.is_none() && name.as_str().contains('_') {
+                continue;
+            }
+            has_host |= index == Some(HTTP_HOST);
+            if repeated {
+                // Joined as wsgi-core joins them.
+                let key = http_key(name.as_str());
+                let Some(value) = environ.get(&key) else {
+                    continue;
+                };
+                match index {
+                    Some(i) => known.push((i, text(value))),
+                    None => others.push((Cow::Owned(key), value)),
+                }
+                continue;
+            }
+            match index {
+                Some(i) => known.push((i, native_value(Cow::Borrowed(first.as_bytes())))),
+                None => others.push((
+                    Cow::Owned(http_key(name.as_str())),
+                    native(first.as_bytes()),
+                )),
             }
         }
-        for name in headers.keys() {
-            if name == header::CONTENT_TYPE
-                || name == header::CONTENT_LENGTH
-                || name.as_str().contains('_')
-            {
-                continue;
-            }
-            let mut values = headers.get_all(name).iter();
-            let Some(first) = values.next() else {
-                continue;
-            };
-            let value = if values.next().is_none() {
-                native(first.as_bytes())
-            } else {
-                // Repeated: joined as wsgi-core joins them.
-                match environ.get(&http_key(name.as_str())) {
-                    Some(value) => value,
-                    None => continue,
-                }
-            };
-            match header_index(name.as_str()) {
-                Some(i) => known.push((i, text(value))),
-                None => others.push((Cow::Owned(http_key(name.as_str())), value)),
+        if !has_host {
+            if let Some(host) = environ.get("HTTP_HOST") {
+                known.push((HTTP_HOST, text(host)));
             }
         }
         Vars { known, others }
@@ -203,8 +236,6 @@ impl Request {
     pub(crate) fn capture(environ: &mut Environ, config: Arc<Config>, handle: Handle) -> Self {
         Request {
             vars: None,
-            path_info: latin1_owned(environ.path_info_bytes()),
-            script_name: latin1_owned(Cow::Borrowed(environ.script_name().as_bytes())),
             input: environ.take_input(),
             connection: environ.connection().cloned(),
             config,
@@ -249,21 +280,13 @@ impl Request {
     /// The dict from the template, with the paths and the request's
     /// objects.
     fn finish<'py>(
-        mut self,
+        self,
         py: Python<'py>,
         template: &Template,
         multiprocess: bool,
         vars: Vars<'_>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let Vars { mut known, others } = vars;
-        known.push((
-            PATH_INFO,
-            Value::Text(Cow::Owned(std::mem::take(&mut self.path_info))),
-        ));
-        known.push((
-            SCRIPT_NAME,
-            Value::Text(Cow::Owned(std::mem::take(&mut self.script_name))),
-        ));
+        let Vars { known, others } = vars;
         let dict = template.build(py, &self.config, multiprocess, &known, &others)?;
         drop(known);
         // Without a body, the template's shared empty `wsgi.input` serves.
@@ -290,11 +313,20 @@ mod tests {
 
     #[test]
     fn paths_are_native_strings_one_character_per_byte() {
-        let ascii = latin1_owned(Cow::Owned(b"/caf%C3%A9".to_vec()));
-        assert_eq!(ascii, "/caf%C3%A9");
-        let decoded = latin1_owned(Cow::Borrowed("/café".as_bytes()));
-        assert_eq!(decoded, "/caf\u{c3}\u{a9}", "UTF-8 bytes, one char each");
-        assert_eq!(latin1_owned(Cow::Borrowed(b"")), "");
+        Python::attach(|py| {
+            let text = |bytes: &[u8]| native_value(Cow::Borrowed(bytes)).to_python(py).to_string();
+            assert_eq!(text(b"/caf%C3%A9"), "/caf%C3%A9");
+            assert_eq!(
+                text("/café".as_bytes()),
+                "/caf\u{c3}\u{a9}",
+                "UTF-8 bytes, one char each"
+            );
+            assert_eq!(text(b""), "");
+            assert!(matches!(
+                native_value(Cow::Borrowed(b"/x")),
+                Value::Ascii(Cow::Borrowed(_))
+            ));
+        });
     }
 
     /// An environ as the server builds it, with a connection.
@@ -374,7 +406,9 @@ mod tests {
                 for (one, other) in requests().into_iter().zip(requests()) {
                     let mut fast = environ(one, &config, &handle);
                     let mut slow = environ(other, &config, &handle);
-                    let vars = Vars::from_list(slow.vars()).into_owned();
+                    let mut vars = Vars::from_list(slow.vars());
+                    vars.push_paths(&slow);
+                    let vars = vars.into_owned();
                     let by_vars = Request::capture(&mut slow, Arc::clone(&config), handle.clone())
                         .finish(py, &Template::default(), false, vars)
                         .unwrap();

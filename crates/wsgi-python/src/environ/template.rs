@@ -45,6 +45,9 @@ const RELEARN_AFTER: u32 = 32;
 #[derive(Debug)]
 pub(super) enum Value<'a> {
     Text(Cow<'a, str>),
+    /// Bytes that are all ASCII, so the text as it is: compared as bytes,
+    /// and checked as UTF-8 only when made a Python string.
+    Ascii(Cow<'a, [u8]>),
     Port(u16),
     Addr(IpAddr),
 }
@@ -61,7 +64,10 @@ impl Value<'_> {
     fn kept(&self) -> Option<Kept> {
         match self {
             Value::Text(text) if text.len() <= KEPT_MAX => Some(Kept::Text(text.to_string())),
-            Value::Text(_) => None,
+            Value::Ascii(bytes) if bytes.len() <= KEPT_MAX => {
+                Some(Kept::Text(String::from_utf8_lossy(bytes).into_owned()))
+            }
+            Value::Text(_) | Value::Ascii(_) => None,
             Value::Port(port) => Some(Kept::Port(*port)),
             Value::Addr(addr) => Some(Kept::Addr(*addr)),
         }
@@ -71,15 +77,18 @@ impl Value<'_> {
     pub(super) fn into_owned(self) -> Value<'static> {
         match self {
             Value::Text(text) => Value::Text(Cow::Owned(text.into_owned())),
+            Value::Ascii(bytes) => Value::Ascii(Cow::Owned(bytes.into_owned())),
             Value::Port(port) => Value::Port(port),
             Value::Addr(addr) => Value::Addr(addr),
         }
     }
 
     /// The value as a new Python string.
-    fn to_python<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+    pub(super) fn to_python<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
         match self {
             Value::Text(text) => PyString::new(py, text),
+            // ASCII is UTF-8 as it is: borrowed, nothing replaced.
+            Value::Ascii(bytes) => PyString::new(py, &String::from_utf8_lossy(bytes)),
             // A port changes with each client connection: written on the
             // stack rather than into a new `String`.
             Value::Port(port) => PyString::new(py, port_text(*port, &mut [0; 5])),
@@ -89,9 +98,13 @@ impl Value<'_> {
 }
 
 impl Kept {
+    // Inlined: called for each of a request's ~15 values.
+    #[inline]
     fn matches(&self, value: &Value<'_>) -> bool {
         match (self, value) {
             (Kept::Text(kept), Value::Text(text)) => kept == text,
+            // ASCII bytes are their UTF-8 text.
+            (Kept::Text(kept), Value::Ascii(bytes)) => kept.as_bytes() == &bytes[..],
             (Kept::Port(kept), Value::Port(port)) => kept == port,
             (Kept::Addr(kept), Value::Addr(addr)) => kept == addr,
             _ => false,
@@ -106,6 +119,8 @@ struct Learned {
     dict: Py<PyDict>,
     /// The template's value of each key of [`NAMES`] it has.
     kept: Vec<Option<Kept>>,
+    /// A bit per key of [`NAMES`] the template has.
+    has: u64,
 }
 
 #[derive(Debug, Default)]
@@ -116,11 +131,24 @@ struct State {
     misses: u32,
     /// The last value made a Python string, for each key of [`NAMES`].
     recent: Vec<Option<(Kept, Py<PyString>)>>,
+    /// Port strings by port, [`PORT_SLOTS`] of them: `REMOTE_PORT` is
+    /// the client connection's, so with many connections it differs from
+    /// the last request's nearly every time, but repeats on each
+    /// connection.
+    ports: Vec<Option<(u16, Py<PyString>)>>,
 }
+
+/// Slots of the port strings' cache (`port % PORT_SLOTS`): room for the
+/// ports of a few hundred connections (the kernel hands out ephemeral
+/// ports in sequence, so few collide).
+const PORT_SLOTS: usize = 256;
 
 impl State {
     /// The Python string for `value` of key `i`: the last one if equal.
     fn object(&mut self, py: Python<'_>, i: usize, value: &Value<'_>) -> Py<PyString> {
+        if let Value::Port(port) = value {
+            return self.port(py, *port);
+        }
         if self.recent.len() != NAMES.len() {
             self.recent.resize_with(NAMES.len(), || None);
         }
@@ -134,6 +162,22 @@ impl State {
             self.recent[i] = Some((kept, object.clone_ref(py)));
         }
         object
+    }
+
+    /// The Python string of `port`, from the cache when there.
+    fn port(&mut self, py: Python<'_>, port: u16) -> Py<PyString> {
+        if self.ports.len() != PORT_SLOTS {
+            self.ports.resize_with(PORT_SLOTS, || None);
+        }
+        let slot = &mut self.ports[usize::from(port) % PORT_SLOTS];
+        match slot {
+            Some((kept, object)) if *kept == port => object.clone_ref(py),
+            _ => {
+                let object = Value::Port(port).to_python(py).unbind();
+                *slot = Some((port, object.clone_ref(py)));
+                object
+            }
+        }
     }
 }
 
@@ -200,11 +244,13 @@ impl Template {
                 different += 1;
                 dict.set_item(keys[*i].bind(py), state.object(py, *i, value))?;
             }
-            for (i, kept) in learned.kept.iter().enumerate() {
-                if kept.is_some() && seen & (1 << i) == 0 {
-                    different += 1;
-                    dict.del_item(keys[i].bind(py))?;
-                }
+            // The template's keys this request lacks, bit by bit.
+            let mut missing = learned.has & !seen;
+            while missing != 0 {
+                let i = missing.trailing_zeros() as usize;
+                missing &= missing - 1;
+                different += 1;
+                dict.del_item(keys[i].bind(py))?;
             }
             for (key, value) in others {
                 dict.set_item(PyString::new(py, key), PyString::new(py, value))?;
@@ -232,10 +278,12 @@ fn learn(
     let keys = keys(py);
     let dict = PyDict::new(py);
     let mut kept: Vec<Option<Kept>> = (0..NAMES.len()).map(|_| None).collect();
+    let mut has = 0;
     for (i, value) in known {
         if let Some(k) = value.kept() {
             dict.set_item(keys[*i].bind(py), state.object(py, *i, value))?;
             kept[*i] = Some(k);
+            has |= 1 << i;
         }
     }
     dict.set_item(intern!(py, "wsgi.version"), (1, 0))?;
@@ -260,6 +308,7 @@ fn learn(
         config: Arc::as_ptr(config) as usize,
         dict: dict.unbind(),
         kept,
+        has,
     })
 }
 
@@ -303,6 +352,25 @@ mod tests {
         for port in [0, 7, 10, 80, 443, 8080, 65535] {
             assert_eq!(port_text(port, &mut [0; 5]), port.to_string());
         }
+    }
+
+    #[test]
+    fn each_port_gets_its_own_string_even_when_cache_slots_collide() {
+        Python::attach(|py| {
+            let config = Arc::new(Config::default());
+            let template = Template::default();
+            let ports = [40000, 40000 + PORT_SLOTS as u16, 40002, 40000, 80, 65535];
+            for round in 0..2 {
+                for port in ports {
+                    let mut known = request("a.example", 80);
+                    known.push((12, Value::Port(port)));
+                    let dict = template.build(py, &config, false, &known, &[]).unwrap();
+                    let expected = port.to_string();
+                    assert_eq!(get(&dict, "REMOTE_PORT"), Some(expected), "{round}");
+                    assert_eq!(get(&dict, "SERVER_PORT").as_deref(), Some("80"));
+                }
+            }
+        });
     }
 
     #[test]

@@ -55,6 +55,75 @@ class PulsarAsyncTest(unittest.TestCase):
             self.assertEqual(server.get("/?5")[::2], (200, b"0\n1\n2\n3\n4\n"))
 
 
+class ContextVarsTest(unittest.TestCase):
+    def test_a_variable_set_by_one_request_is_not_seen_by_the_next(self):
+        # Each request runs in a fresh contextvars.Context; the server
+        # reuses one that a request left empty, never one that it set a
+        # variable in. Enough requests for the calls to run inline too.
+        with tempfile.TemporaryDirectory() as directory:
+            with open(os.path.join(directory, "ctxapp.py"), "w") as module:
+                module.write(
+                    "import contextvars\n"
+                    "seen = contextvars.ContextVar('seen')\n"
+                    "def app(environ, start_response):\n"
+                    "    before = seen.get('unset')\n"
+                    "    if environ['PATH_INFO'] == '/set':\n"
+                    "        seen.set('set')\n"
+                    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                    "    return [before.encode()]\n"
+                )
+            with Server("ctxapp:app", "--pythonpath", directory, "--workers", "1") as server:
+                for i in range(300):
+                    path = "/set" if i % 3 == 0 else "/"
+                    self.assertEqual(server.get(path)[::2], (200, b"unset"), (i, path))
+
+
+class RecycledStartResponseTest(unittest.TestCase):
+    def test_a_start_response_the_app_keeps_is_never_another_requests(self):
+        # The server reuses a start_response object that nothing holds
+        # after its request; one the application keeps stays its own.
+        with tempfile.TemporaryDirectory() as directory:
+            with open(os.path.join(directory, "keepapp.py"), "w") as module:
+                module.write(
+                    "kept = []\n"
+                    "def app(environ, start_response):\n"
+                    "    seen = any(start_response is k for k in kept)\n"
+                    "    if environ['PATH_INFO'] == '/keep':\n"
+                    "        kept.append(start_response)\n"
+                    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                    "    if environ['PATH_INFO'] == '/old' and kept:\n"
+                    "        try:\n"
+                    "            kept[0]('200 OK', [])\n"
+                    "        except Exception as e:\n"
+                    "            return [type(e).__name__.encode()]\n"
+                    "    return [b'reused' if seen else b'fresh']\n"
+                )
+            with Server("keepapp:app", "--pythonpath", directory, "--workers", "1") as server:
+                for i in range(300):
+                    path = "/keep" if i % 3 == 0 else "/"
+                    self.assertEqual(server.get(path)[::2], (200, b"fresh"), (i, path))
+                # A kept one still belongs to its own (finished) request.
+                self.assertEqual(server.get("/old")[::2], (200, b"ValueError"))
+
+    def test_a_write_callable_the_app_keeps_is_never_another_requests(self):
+        with tempfile.TemporaryDirectory() as directory:
+            with open(os.path.join(directory, "writeapp.py"), "w") as module:
+                module.write(
+                    "kept = []\n"
+                    "def app(environ, start_response):\n"
+                    "    write = start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+                    "    seen = any(write is k for k in kept)\n"
+                    "    if environ['PATH_INFO'] == '/keep':\n"
+                    "        kept.append(write)\n"
+                    "    write(b'w:')\n"
+                    "    return [b'reused' if seen else b'fresh']\n"
+                )
+            with Server("writeapp:app", "--pythonpath", directory, "--workers", "1") as server:
+                for i in range(300):
+                    path = "/keep" if i % 3 == 0 else "/"
+                    self.assertEqual(server.get(path)[::2], (200, b"w:fresh"), (i, path))
+
+
 class ColdStartTest(unittest.TestCase):
     def test_concurrent_first_requests_all_answer(self):
         # The first requests of a fresh process run on the pool, several at
