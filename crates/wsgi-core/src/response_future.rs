@@ -4,9 +4,10 @@
 //! A named type rather than a boxed `async` block: hyper keeps the future
 //! of a connection's request in a slot it allocated once, so a request
 //! answered in full allocates one future only, the application's call
-//! (which also holds the environ; see `dispatch.rs`). A streamed body, a
-//! call that `write()`s before it returns, and the request hooks add one
-//! boxed continuation; `response_timeout` adds its timer.
+//! (which owns the environ; see `dispatch/call.rs`). A streamed body, a
+//! call that `write()`s before it returns, the request hooks and a request
+//! refused before the application runs add one boxed continuation;
+//! `response_timeout` adds its timer.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -26,8 +27,8 @@ use crate::response_body::ResponseBody;
 /// is answered with an error response.
 ///
 /// ```
-/// use tower::ServiceExt;
-/// use wsgi_core::{app_fn, Environ, Error, StartResponse, WsgiService};
+/// use tower::Service;
+/// use wsgi_core::{app_fn, Environ, Error, ResponseFuture, StartResponse, WsgiService};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -36,7 +37,8 @@ use crate::response_body::ResponseBody;
 ///     Ok::<_, Error>("hello")
 /// });
 /// let request = http::Request::new(http_body_util::Empty::<bytes::Bytes>::new());
-/// let future: wsgi_core::ResponseFuture = WsgiService::new(app).oneshot(request);
+/// let mut service = WsgiService::new(app);
+/// let future: ResponseFuture = service.call(request);
 /// let response = future.await.unwrap();
 /// assert_eq!(response.status(), 200);
 /// # }
