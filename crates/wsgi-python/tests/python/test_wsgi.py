@@ -1,5 +1,6 @@
 """pulsar-style asynchronous apps, wsgiref.validate, the command line."""
 import concurrent.futures
+import contextlib
 import json
 import os
 import socket
@@ -9,6 +10,27 @@ import time
 import unittest
 
 from server import APPS, Server, command
+
+
+@contextlib.contextmanager
+def serving_one_worker(name, source):
+    """A server of one worker process for `source`, written as module
+    `name` in a temporary directory."""
+    with tempfile.TemporaryDirectory() as directory:
+        with open(os.path.join(directory, name + ".py"), "w") as module:
+            module.write(source)
+        with Server(name + ":app", "--pythonpath", directory, "--workers", "1") as server:
+            yield server
+
+
+def answer_alike(test, server, marked, expected):
+    """300 requests, every third to `marked` and the others to `/`, each
+    answered 200 with `expected`: enough for the calls to run inline too,
+    and for a value one request left to reach another if the server
+    handed it on."""
+    for i in range(300):
+        path = marked if i % 3 == 0 else "/"
+        test.assertEqual(server.get(path)[::2], (200, expected), (i, path))
 
 
 class PulsarAsyncTest(unittest.TestCase):
@@ -60,68 +82,56 @@ class ContextVarsTest(unittest.TestCase):
         # Each request runs in a fresh contextvars.Context; the server
         # reuses one that a request left empty, never one that it set a
         # variable in. Enough requests for the calls to run inline too.
-        with tempfile.TemporaryDirectory() as directory:
-            with open(os.path.join(directory, "ctxapp.py"), "w") as module:
-                module.write(
-                    "import contextvars\n"
-                    "seen = contextvars.ContextVar('seen')\n"
-                    "def app(environ, start_response):\n"
-                    "    before = seen.get('unset')\n"
-                    "    if environ['PATH_INFO'] == '/set':\n"
-                    "        seen.set('set')\n"
-                    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-                    "    return [before.encode()]\n"
-                )
-            with Server("ctxapp:app", "--pythonpath", directory, "--workers", "1") as server:
-                for i in range(300):
-                    path = "/set" if i % 3 == 0 else "/"
-                    self.assertEqual(server.get(path)[::2], (200, b"unset"), (i, path))
+        source = (
+            "import contextvars\n"
+            "seen = contextvars.ContextVar('seen')\n"
+            "def app(environ, start_response):\n"
+            "    before = seen.get('unset')\n"
+            "    if environ['PATH_INFO'] == '/set':\n"
+            "        seen.set('set')\n"
+            "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+            "    return [before.encode()]\n"
+        )
+        with serving_one_worker("ctxapp", source) as server:
+            answer_alike(self, server, "/set", b"unset")
 
 
 class RecycledStartResponseTest(unittest.TestCase):
     def test_a_start_response_the_app_keeps_is_never_another_requests(self):
         # The server reuses a start_response object that nothing holds
         # after its request; one the application keeps stays its own.
-        with tempfile.TemporaryDirectory() as directory:
-            with open(os.path.join(directory, "keepapp.py"), "w") as module:
-                module.write(
-                    "kept = []\n"
-                    "def app(environ, start_response):\n"
-                    "    seen = any(start_response is k for k in kept)\n"
-                    "    if environ['PATH_INFO'] == '/keep':\n"
-                    "        kept.append(start_response)\n"
-                    "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-                    "    if environ['PATH_INFO'] == '/old' and kept:\n"
-                    "        try:\n"
-                    "            kept[0]('200 OK', [])\n"
-                    "        except Exception as e:\n"
-                    "            return [type(e).__name__.encode()]\n"
-                    "    return [b'reused' if seen else b'fresh']\n"
-                )
-            with Server("keepapp:app", "--pythonpath", directory, "--workers", "1") as server:
-                for i in range(300):
-                    path = "/keep" if i % 3 == 0 else "/"
-                    self.assertEqual(server.get(path)[::2], (200, b"fresh"), (i, path))
-                # A kept one still belongs to its own (finished) request.
-                self.assertEqual(server.get("/old")[::2], (200, b"ValueError"))
+        source = (
+            "kept = []\n"
+            "def app(environ, start_response):\n"
+            "    seen = any(start_response is k for k in kept)\n"
+            "    if environ['PATH_INFO'] == '/keep':\n"
+            "        kept.append(start_response)\n"
+            "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+            "    if environ['PATH_INFO'] == '/old' and kept:\n"
+            "        try:\n"
+            "            kept[0]('200 OK', [])\n"
+            "        except Exception as e:\n"
+            "            return [type(e).__name__.encode()]\n"
+            "    return [b'reused' if seen else b'fresh']\n"
+        )
+        with serving_one_worker("keepapp", source) as server:
+            answer_alike(self, server, "/keep", b"fresh")
+            # A kept one still belongs to its own (finished) request.
+            self.assertEqual(server.get("/old")[::2], (200, b"ValueError"))
 
     def test_a_write_callable_the_app_keeps_is_never_another_requests(self):
-        with tempfile.TemporaryDirectory() as directory:
-            with open(os.path.join(directory, "writeapp.py"), "w") as module:
-                module.write(
-                    "kept = []\n"
-                    "def app(environ, start_response):\n"
-                    "    write = start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-                    "    seen = any(write is k for k in kept)\n"
-                    "    if environ['PATH_INFO'] == '/keep':\n"
-                    "        kept.append(write)\n"
-                    "    write(b'w:')\n"
-                    "    return [b'reused' if seen else b'fresh']\n"
-                )
-            with Server("writeapp:app", "--pythonpath", directory, "--workers", "1") as server:
-                for i in range(300):
-                    path = "/keep" if i % 3 == 0 else "/"
-                    self.assertEqual(server.get(path)[::2], (200, b"w:fresh"), (i, path))
+        source = (
+            "kept = []\n"
+            "def app(environ, start_response):\n"
+            "    write = start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+            "    seen = any(write is k for k in kept)\n"
+            "    if environ['PATH_INFO'] == '/keep':\n"
+            "        kept.append(write)\n"
+            "    write(b'w:')\n"
+            "    return [b'reused' if seen else b'fresh']\n"
+        )
+        with serving_one_worker("writeapp", source) as server:
+            answer_alike(self, server, "/keep", b"w:fresh")
 
 
 class ColdStartTest(unittest.TestCase):
