@@ -132,41 +132,29 @@ impl Future for ResponseFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let response = match &mut this.state {
-            State::Calling(dispatch) => {
-                let Poll::Ready(step) = dispatch.poll_call(cx) else {
-                    return Poll::Pending;
-                };
-                match dispatch.after(step) {
-                    Dispatched::Done(response) => response,
-                    Dispatched::Continue(rest) => {
-                        this.state = State::Continuing(rest);
-                        return this.poll_rest(cx);
+        let response = loop {
+            match &mut this.state {
+                State::Calling(dispatch) => {
+                    let Poll::Ready(step) = dispatch.poll_call(cx) else {
+                        return Poll::Pending;
+                    };
+                    match dispatch.after(step) {
+                        Dispatched::Done(response) => break response,
+                        // Polled at once, on the next turn.
+                        Dispatched::Continue(rest) => this.state = State::Continuing(rest),
                     }
                 }
+                State::Continuing(rest) => {
+                    let Poll::Ready(response) = rest.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    break response;
+                }
+                State::Done => panic!("a ResponseFuture was polled after it returned its response"),
             }
-            State::Continuing(_) => return this.poll_rest(cx),
-            State::Done => panic!("a ResponseFuture was polled after it returned its response"),
         };
         this.state = State::Done;
         Poll::Ready(Ok(this.finish(response)))
-    }
-}
-
-impl ResponseFuture {
-    /// Polls the continuation, when that is the state.
-    fn poll_rest(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Response<ResponseBody>, Infallible>> {
-        let State::Continuing(rest) = &mut self.state else {
-            return Poll::Pending;
-        };
-        let Poll::Ready(response) = rest.as_mut().poll(cx) else {
-            return Poll::Pending;
-        };
-        self.state = State::Done;
-        Poll::Ready(Ok(self.finish(response)))
     }
 }
 
