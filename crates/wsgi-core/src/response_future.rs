@@ -105,12 +105,13 @@ impl ResponseFuture {
         }
     }
 
-    /// The response as it leaves: while the server is shutting down, an
-    /// HTTP/1 response ends its connection, so the client sends nothing
-    /// more on it (HTTP/2 has GOAWAY instead; see `server/timeouts.rs`). A
-    /// `101` keeps its `Connection: upgrade`: the socket it becomes closes
-    /// itself (a WebSocket sends close 1001).
-    fn finish(&mut self, mut response: Response<ResponseBody>) -> Response<ResponseBody> {
+    /// The response as it leaves, changed in place (every move of a
+    /// response is a copy): while the server is shutting down, an HTTP/1
+    /// response ends its connection, so the client sends nothing more on
+    /// it (HTTP/2 has GOAWAY instead; see `server/timeouts.rs`). A `101`
+    /// keeps its `Connection: upgrade`: the socket it becomes closes itself
+    /// (a WebSocket sends close 1001).
+    fn finish(&mut self, response: &mut Response<ResponseBody>) {
         if let Some(in_flight) = self.in_flight.take() {
             if in_flight.connection_closing()
                 && self.version < Version::HTTP_2
@@ -123,7 +124,6 @@ impl ResponseFuture {
             }
             response.body_mut().track(in_flight);
         }
-        response
     }
 }
 
@@ -132,7 +132,7 @@ impl Future for ResponseFuture {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let response = loop {
+        let mut response = loop {
             match &mut this.state {
                 State::Calling(dispatch) => {
                     let Poll::Ready(step) = dispatch.poll_call(cx) else {
@@ -154,7 +154,8 @@ impl Future for ResponseFuture {
             }
         };
         this.state = State::Done;
-        Poll::Ready(Ok(this.finish(response)))
+        this.finish(&mut response);
+        Poll::Ready(Ok(response))
     }
 }
 
