@@ -389,6 +389,42 @@ async fn idle_keep_alive_closes_http2_connections_and_pipelined_http1_ones() {
     );
 }
 
+/// A request that ends unanswered on a task other than the connection's
+/// still ends its connection's busy period: an HTTP/2 client cancels a
+/// request whose application has not answered, the stream's task drops
+/// the response, and the idle connection then closes after
+/// `http_keep_alive` (it would stay open for good if the cancelled
+/// request still counted as in flight).
+#[tokio::test]
+async fn a_cancelled_http2_request_leaves_the_connection_to_its_keep_alive() {
+    let mut config = test_config();
+    config.http_keep_alive = Duration::from_millis(300);
+    config.header_read_timeout = Duration::from_secs(30);
+    let server = serve_with(
+        app_fn(|_: &mut Environ, sr: StartResponse| {
+            sr.start("200 OK", [("Content-Type", "text/plain")])?;
+            Ok::<_, Error>(Body::from_chunks([Chunk::future(async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok::<_, Error>(Bytes::from_static(b"too late"))
+            })]))
+        }),
+        config,
+    );
+    let (mut sender, conn) = h2c_connect(server.local_addr()).await;
+    let request = http::Request::get(format!("http://{}/", server.local_addr()))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    // Dropped unanswered: the client resets the stream.
+    let unanswered =
+        tokio::time::timeout(Duration::from_millis(200), sender.send_request(request)).await;
+    assert!(
+        unanswered.is_err(),
+        "the response came before its first chunk"
+    );
+    let idle = h2_time_to_close(conn).await;
+    assert!(idle < Duration::from_secs(3), "closed after {idle:?}");
+}
+
 /// An idle HTTP/2 connection lasts the keep-alive timeout, not the
 /// shorter header timeout, although its client sends frames after the
 /// response (a `WINDOW_UPDATE`, a `PING`) that start no request.

@@ -171,9 +171,16 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
     ) -> Poll<io::Result<()>> {
         let this = self.project();
         let state = this.deadlines;
-        // Register before reading the count, so a request ending in between
-        // still wakes this task.
-        state.connection.wake_when_idle(cx.waker());
+        // While a request is in flight, register before reading the count,
+        // so that one ending in between still wakes this task. With none
+        // in flight there is nothing to wait for: requests start in this
+        // task (hyper calls the service from the connection's poll), and
+        // a task that then waits on a read while one is in flight (HTTP/2
+        // always does) registers here first. An HTTP/1 request ends within
+        // the connection's poll, which sees it (`Connection::poll_watching_ends`).
+        if state.connection.in_flight() > 0 {
+            state.connection.wake_when_idle(cx.waker());
+        }
         state.follow();
 
         let before = buf.filled().len();
