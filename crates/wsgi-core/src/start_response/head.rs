@@ -50,15 +50,16 @@ fn map_with_capacity(capacity: usize) -> HeaderMap {
 /// Whether `name` is a hop-by-hop header, which only the server may set:
 /// PEP 3333's list (RFC 2616 §13.5.1) plus every `Proxy-*` header
 /// (`Proxy-Connection` included).
+///
+/// One match on the name (a switch on its length, then one comparison):
+/// [`StartResponse::start_typed`](super::StartResponse::start_typed) checks
+/// every header with it.
 pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name == header::TE
-        || name == header::TRAILER
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "trailers"
-        || name.as_str().starts_with("proxy-")
+    match name.as_str() {
+        "connection" | "keep-alive" | "transfer-encoding" | "upgrade" | "te" | "trailer"
+        | "trailers" => true,
+        other => other.starts_with("proxy-"),
+    }
 }
 
 /// Refuses `name` if it is hop-by-hop, shown in the error as `spelled`
