@@ -18,6 +18,7 @@
 //! | `environ` | [`Environ`]: [`Environ::get`]`("PATH_INFO")` or [`Environ::path_info`] |
 //! | `environ['wsgi.input']` | [`Input`]: `read_all`, `read(n)`, `read_line`, chunks |
 //! | `start_response(status, headers, exc_info)` | [`StartResponse::start`], [`StartResponse::start_exc_info`] |
+//! | headers known at compile time (beyond WSGI) | [`StartResponse::start_typed`]: `http`'s `HeaderName`s and `HeaderValue`s, not checked again per request |
 //! | `write(data)` | [`Writer`] |
 //! | the returned iterable | [`Body`] of [`Chunk`]s: bytes or futures of bytes |
 //! | `iterable.close()` | [`Body::on_close`] hooks, run exactly once |

@@ -388,3 +388,41 @@ async fn proxy_connection_is_refused() {
     let r = get(server.local_addr(), "/").await;
     assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.raw));
 }
+
+#[tokio::test]
+async fn typed_headers_reach_the_wire_as_given() {
+    use wsgi_core::http::header::{self, HeaderName, HeaderValue};
+    use wsgi_core::http::StatusCode;
+
+    const CONTENT_TYPE_TEXT: (HeaderName, HeaderValue) =
+        (header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    const FRAME_OPTIONS: (HeaderName, HeaderValue) = (
+        HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    );
+    const SERVER: (HeaderName, HeaderValue) = (header::SERVER, HeaderValue::from_static("typed"));
+    // Not plain digits: sent rewritten, as `start` would.
+    const LENGTH: (HeaderName, HeaderValue) =
+        (header::CONTENT_LENGTH, HeaderValue::from_static(" 05 "));
+    let response = answer(|_, start_response| {
+        start_response.start_typed(
+            StatusCode::CREATED,
+            [CONTENT_TYPE_TEXT, FRAME_OPTIONS, SERVER, LENGTH],
+        )?;
+        Ok("typed".into())
+    })
+    .await;
+    assert_eq!(response.status_line, "HTTP/1.1 201 Created");
+    assert!(response.complete);
+    assert_eq!(response.text(), "typed");
+    assert_eq!(response.header("content-type"), Some("text/plain"));
+    assert_eq!(response.header("x-frame-options"), Some("DENY"));
+    assert_eq!(response.header("content-length"), Some("5"));
+    // The application's own `Server`, not the server's beside it.
+    let servers: Vec<_> = response
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "server")
+        .collect();
+    assert_eq!(servers, [&("server".to_owned(), "typed".to_owned())]);
+}

@@ -50,15 +50,97 @@ fn map_with_capacity(capacity: usize) -> HeaderMap {
 /// Whether `name` is a hop-by-hop header, which only the server may set:
 /// PEP 3333's list (RFC 2616 §13.5.1) plus every `Proxy-*` header
 /// (`Proxy-Connection` included).
+///
+/// One match on the name (a switch on its length, then one comparison):
+/// [`StartResponse::start_typed`](super::StartResponse::start_typed) checks
+/// every header with it.
 pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == header::TRANSFER_ENCODING
-        || name == header::UPGRADE
-        || name == header::TE
-        || name == header::TRAILER
-        || name.as_str() == "keep-alive"
-        || name.as_str() == "trailers"
-        || name.as_str().starts_with("proxy-")
+    match name.as_str() {
+        "connection" | "keep-alive" | "transfer-encoding" | "upgrade" | "te" | "trailer"
+        | "trailers" => true,
+        other => other.starts_with("proxy-"),
+    }
+}
+
+/// Refuses `name` if it is hop-by-hop, shown in the error as `spelled`
+/// (the application's own spelling, when it gave a string; read only
+/// then).
+#[inline]
+pub(super) fn refuse_hop_by_hop(
+    name: &HeaderName,
+    spelled: impl AsRef<str>,
+) -> Result<(), StartResponseError> {
+    if is_hop_by_hop(name) {
+        return Err(StartResponseError::HopByHopHeader(
+            spelled.as_ref().to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// The rules every head builder applies once a header is a valid name and
+/// value: room for the server's own headers, `Content-Length`, `Server`.
+/// The head's map stays a local of the builder, passed in: moved into this
+/// struct, it was copied once more per head.
+#[derive(Default)]
+pub(super) struct HeadRules {
+    content_length: Option<u64>,
+    has_server: bool,
+}
+
+impl HeadRules {
+    /// The map for `headers` headers, with room for the `Content-Length`
+    /// and `Server` the server may add: a `HeaderMap` that grows rehashes
+    /// every entry.
+    #[inline]
+    pub(super) fn map_for(headers: usize) -> HeaderMap {
+        map_with_capacity(headers + 2)
+    }
+
+    /// Adds a `Content-Length` (`value`, already a valid header value) to
+    /// `map`: decimal digits, equal to any earlier one. The first is kept,
+    /// as `as_given(value, length)` makes it when written as
+    /// `HeaderValue::from(length)` would write it, else rewritten so.
+    #[inline]
+    pub(super) fn content_length<V: AsRef<[u8]>>(
+        &mut self,
+        map: &mut HeaderMap,
+        value: V,
+        as_given: impl FnOnce(V, u64) -> HeaderValue,
+    ) -> Result<(), StartResponseError> {
+        let bytes = value.as_ref();
+        let parsed = content_length_value(bytes, self.content_length)?;
+        if self.content_length.is_none() {
+            self.content_length = Some(parsed);
+            let sent = if is_canonical_length(bytes) {
+                as_given(value, parsed)
+            } else {
+                HeaderValue::from(parsed)
+            };
+            map.insert(header::CONTENT_LENGTH, sent);
+        }
+        Ok(())
+    }
+
+    /// Adds any other header to `map` (checked: not hop-by-hop, not
+    /// `Content-Length`).
+    // Always: else `HeaderMap::append` is inlined here, and this is not.
+    #[inline(always)]
+    pub(super) fn append(&mut self, map: &mut HeaderMap, name: HeaderName, value: HeaderValue) {
+        self.has_server |= name == header::SERVER;
+        map.append(name, value);
+    }
+
+    /// The head: `status`, and `headers` built under these rules.
+    #[inline]
+    pub(super) fn finish(self, status: Status, headers: HeaderMap) -> Head {
+        Head {
+            status,
+            headers,
+            content_length: self.content_length,
+            has_server: self.has_server,
+        }
+    }
 }
 
 pub(super) fn build_head<I, K, V>(
@@ -72,11 +154,8 @@ where
 {
     let status = status.into_status()?;
     let iter = headers.into_iter();
-    // Room for the `Content-Length` and `Server` the server may add: a
-    // `HeaderMap` that grows rehashes every entry.
-    let mut map = map_with_capacity(iter.size_hint().0 + 2);
-    let mut content_length = None;
-    let mut has_server = false;
+    let mut map = HeadRules::map_for(iter.size_hint().0);
+    let mut rules = HeadRules::default();
     for (name, value) in iter {
         let name = name.as_ref();
         let value = value.as_ref();
@@ -85,29 +164,17 @@ where
             None => {
                 let header_name = HeaderName::from_bytes(name.as_bytes())
                     .map_err(|_| StartResponseError::InvalidHeaderName(name.to_owned()))?;
-                if is_hop_by_hop(&header_name) {
-                    return Err(StartResponseError::HopByHopHeader(name.to_owned()));
-                }
+                refuse_hop_by_hop(&header_name, name)?;
                 header_name
             }
         };
         if header_name == header::CONTENT_LENGTH {
-            let canonical = is_canonical_length(value);
-            // Digits are valid header bytes: only other values need the check.
-            if !canonical {
-                HeaderValue::from_bytes(value)
-                    .map_err(|_| StartResponseError::InvalidHeaderValue(name.to_owned()))?;
+            // `from_bytes`'s check without making a value: `content_length`
+            // makes the one it keeps.
+            if !is_valid_value(value) {
+                return Err(StartResponseError::InvalidHeaderValue(name.to_owned()));
             }
-            let parsed = content_length_value(value, content_length)?;
-            if content_length.is_none() {
-                content_length = Some(parsed);
-                let sent = if canonical {
-                    content_length_header(value, parsed)
-                } else {
-                    HeaderValue::from(parsed)
-                };
-                map.insert(header::CONTENT_LENGTH, sent);
-            }
+            rules.content_length(&mut map, value, content_length_header)?;
             continue;
         }
         let header_value = if header_name == header::CONTENT_TYPE {
@@ -116,15 +183,9 @@ where
             HeaderValue::from_bytes(value)
         }
         .map_err(|_| StartResponseError::InvalidHeaderValue(name.to_owned()))?;
-        has_server |= header_name == header::SERVER;
-        map.append(header_name, header_value);
+        rules.append(&mut map, header_name, header_value);
     }
-    Ok(Head {
-        status,
-        headers: map,
-        content_length,
-        has_server,
-    })
+    Ok(rules.finish(status, map))
 }
 
 /// The headers nearly every head has, matched without `from_bytes`'s
@@ -142,6 +203,12 @@ fn common_name(name: &str) -> Option<HeaderName> {
         14 if name.eq_ignore_ascii_case("content-length") => Some(header::CONTENT_LENGTH),
         _ => None,
     }
+}
+
+/// `HeaderValue::from_bytes`'s rule, without making the value: no control
+/// character but horizontal tab.
+fn is_valid_value(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| b == b'\t' || (b >= 32 && b != 127))
 }
 
 /// Whether a `Content-Length` value is already written as
@@ -271,12 +338,10 @@ pub(super) fn head_from_map(
     let mut content_length = None;
     let mut rewrite_length = false;
     for (name, value) in &headers {
-        if is_hop_by_hop(name) {
-            return Err(StartResponseError::HopByHopHeader(name.as_str().to_owned()));
-        }
-        // `HeaderValue::from_bytes`'s rule, for a value built unchecked.
+        refuse_hop_by_hop(name, name)?;
+        // For a value built unchecked.
         let bytes = value.as_bytes();
-        if !bytes.iter().all(|&b| b == b'\t' || (b >= 32 && b != 127)) {
+        if !is_valid_value(bytes) {
             return Err(StartResponseError::InvalidHeaderValue(
                 name.as_str().to_owned(),
             ));

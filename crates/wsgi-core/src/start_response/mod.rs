@@ -3,6 +3,7 @@
 mod error;
 mod head;
 mod status;
+mod typed_head;
 
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use futures_util::task::AtomicWaker;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::StatusCode;
 
 use crate::error::Error;
@@ -20,6 +21,7 @@ pub use error::StartResponseError;
 use head::{build_head, head_from_map};
 pub(crate) use head::{is_hop_by_hop, keep_spare_map, Head};
 pub use status::{IntoStatus, Status};
+use typed_head::build_typed_head;
 
 #[derive(Debug, Default)]
 struct State {
@@ -68,6 +70,8 @@ impl Shared {
 ///   reason) or a typed [`http::StatusCode`];
 /// - header names are HTTP tokens, values hold no CR, LF, NUL or other control
 ///   characters (horizontal tab excepted);
+/// - [`start_typed`](StartResponse::start_typed) takes headers already made
+///   (`http`'s `HeaderName`, `HeaderValue`), checked when they were made;
 /// - hop-by-hop headers (`Connection`, `Keep-Alive`, `Transfer-Encoding`, ...)
 ///   belong to the server, which owns framing, and are refused;
 /// - calling `start` twice is an error; `start_exc_info` replaces the head
@@ -165,6 +169,52 @@ impl StartResponse {
         self.set_head(build_head(status, headers))
     }
 
+    /// [`start`](Self::start) for headers already made as `http`'s
+    /// [`HeaderName`] and [`HeaderValue`]: use it for headers known at
+    /// compile time, or built as those types anyway.
+    ///
+    /// Those types are valid by construction (in a `const`,
+    /// `HeaderName::from_static` and `HeaderValue::from_static` are checked
+    /// by the compiler), so no name is parsed and no value checked or copied
+    /// per request. The server's own [rules](StartResponse) still apply:
+    /// hop-by-hop headers are refused, `Content-Length` must be one
+    /// non-negative integer, and a second call is an error.
+    ///
+    /// ```
+    /// use wsgi_core::http::header::{self, HeaderName, HeaderValue};
+    /// use wsgi_core::http::StatusCode;
+    /// use wsgi_core::{StartResponse, StartResponseError};
+    ///
+    /// const CONTENT_TYPE_TEXT: (HeaderName, HeaderValue) =
+    ///     (header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    /// // `HeaderName::from_static` takes the name in lowercase.
+    /// const FRAME_OPTIONS: (HeaderName, HeaderValue) = (
+    ///     HeaderName::from_static("x-frame-options"),
+    ///     HeaderValue::from_static("DENY"),
+    /// );
+    ///
+    /// let start_response = StartResponse::new();
+    /// start_response
+    ///     .start_typed(StatusCode::OK, [CONTENT_TYPE_TEXT, FRAME_OPTIONS])
+    ///     .unwrap();
+    /// assert!(start_response.is_started());
+    ///
+    /// // Hop-by-hop headers still belong to the server.
+    /// let other = StartResponse::new();
+    /// let close = (header::CONNECTION, HeaderValue::from_static("close"));
+    /// assert_eq!(
+    ///     other.start_typed("200 OK", [CONTENT_TYPE_TEXT, close]).unwrap_err(),
+    ///     StartResponseError::HopByHopHeader("connection".to_owned())
+    /// );
+    /// ```
+    pub fn start_typed(
+        &self,
+        status: impl IntoStatus,
+        headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>,
+    ) -> Result<Writer, StartResponseError> {
+        self.set_head(build_typed_head(status, headers))
+    }
+
     /// [`start`](Self::start) with headers already in a `HeaderMap` (a
     /// [`WsgiResponse`](crate::WsgiResponse)'s): the same checks and the
     /// same head, without parsing each name and copying each value again.
@@ -258,7 +308,26 @@ impl StartResponse {
         K: AsRef<str>,
         V: AsRef<[u8]>,
     {
-        let built = build_head(status, headers);
+        self.replace_head(build_head(status, headers), exc_info)
+    }
+
+    /// [`start_exc_info`](Self::start_exc_info) for headers already made,
+    /// as [`start_typed`](Self::start_typed) takes them.
+    pub fn start_exc_info_typed(
+        &self,
+        status: impl IntoStatus,
+        headers: impl IntoIterator<Item = (HeaderName, HeaderValue)>,
+        exc_info: Error,
+    ) -> Result<Writer, Error> {
+        self.replace_head(build_typed_head(status, headers), exc_info)
+    }
+
+    /// `start_exc_info`'s rules, for a head `built` before the lock.
+    fn replace_head(
+        &self,
+        built: Result<Head, StartResponseError>,
+        exc_info: Error,
+    ) -> Result<Writer, Error> {
         let mut state = self.shared.lock();
         // First: once the head is out, nothing about the new one matters;
         // the application's own error is what goes back up.
