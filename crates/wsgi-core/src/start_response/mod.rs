@@ -313,6 +313,20 @@ impl StartResponse {
 
     /// [`start_exc_info`](Self::start_exc_info) for headers already made,
     /// as [`start_typed`](Self::start_typed) takes them.
+    ///
+    /// ```
+    /// use wsgi_core::http::header::{self, HeaderValue};
+    /// use wsgi_core::{Error, StartResponse};
+    ///
+    /// let text = (header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    /// let start_response = StartResponse::new();
+    /// start_response.start_typed("200 OK", [text.clone()]).unwrap();
+    /// // Something failed before the body went out: the head is replaced.
+    /// start_response
+    ///     .start_exc_info_typed("500 Internal Server Error", [text], Error::msg("boom"))
+    ///     .unwrap();
+    /// assert!(start_response.is_started());
+    /// ```
     pub fn start_exc_info_typed(
         &self,
         status: impl IntoStatus,
